@@ -1,0 +1,3 @@
+//! Running agents: the prompt an agent receives.
+
+pub mod prompt;

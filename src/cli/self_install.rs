@@ -1,0 +1,98 @@
+//! `git agent self-install`: the `git-agent-<cmd>` links and the man pages,
+//! placed beside the binary so that git and man find them.
+
+use anyhow::{Context, Result};
+use clap::CommandFactory;
+use std::path::{Path, PathBuf};
+
+/// Link `git-agent-<cmd>` for every command and install the man pages.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Where the links go [default: the directory of this binary].
+    #[arg(long, value_name = "DIR")]
+    bin_dir: Option<PathBuf>,
+    /// Where the man pages go [default: <bin-dir>/../share/man/man1].
+    #[arg(long, value_name = "DIR")]
+    man_dir: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let exe = std::env::current_exe().context("finding this binary")?;
+    let bin_dir = match args.bin_dir {
+        Some(dir) => dir,
+        None => exe
+            .parent()
+            .context("this binary has no directory")?
+            .to_path_buf(),
+    };
+    let man_dir = args
+        .man_dir
+        .unwrap_or_else(|| bin_dir.join("..").join("share").join("man").join("man1"));
+    std::fs::create_dir_all(&bin_dir).with_context(|| format!("creating {}", bin_dir.display()))?;
+    let mut linked = 0;
+    for name in command_names() {
+        let link = bin_dir.join(format!("git-agent-{name}"));
+        replace_link(&exe, &link)?;
+        linked += 1;
+    }
+    std::fs::create_dir_all(&man_dir).with_context(|| format!("creating {}", man_dir.display()))?;
+    let pages = man_pages()?;
+    for (file, content) in &pages {
+        std::fs::write(man_dir.join(file), content).with_context(|| format!("writing {file}"))?;
+    }
+    println!(
+        "linked {linked} commands as git-agent-<cmd> in {}",
+        bin_dir.display()
+    );
+    println!("wrote {} man pages to {}", pages.len(), man_dir.display());
+    Ok(())
+}
+
+/// The names of the top-level commands, as `git agent <name>` takes them.
+pub fn command_names() -> Vec<String> {
+    super::Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .filter(|n| n != "self-install" && n != "help")
+        .collect()
+}
+
+/// Point `link` at `target`, replacing whatever link was there.
+fn replace_link(target: &Path, link: &Path) -> Result<()> {
+    if link.symlink_metadata().is_ok() {
+        std::fs::remove_file(link).with_context(|| format!("replacing {}", link.display()))?;
+    }
+    std::os::unix::fs::symlink(target, link).with_context(|| format!("linking {}", link.display()))
+}
+
+/// Every man page: `git-agent.1` and `git-agent-<cmd>.1` for each command
+/// (nested commands too), rendered from the clap definition.
+pub fn man_pages() -> Result<Vec<(String, Vec<u8>)>> {
+    let mut root = super::Cli::command();
+    root.build();
+    let mut pages = Vec::new();
+    render(&root, "git-agent", &mut pages)?;
+    Ok(pages)
+}
+
+fn render(cmd: &clap::Command, name: &str, pages: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
+    // `git-agent-task-add` is run as `git agent task add`.
+    let words = format!(
+        "git agent {}",
+        name.strip_prefix("git-agent")
+            .unwrap_or(name)
+            .replace('-', " ")
+            .trim()
+    );
+    let cmd = cmd
+        .clone()
+        .name(name.to_string())
+        .bin_name(words.trim().to_string());
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut buf)?;
+    pages.push((format!("{name}.1"), buf));
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        render(sub, &format!("{name}-{}", sub.get_name()), pages)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! `git agent show`: one task with its whole history.
+
+use anyhow::Result;
+
+use crate::model::board::TaskView;
+use crate::model::task::{Event, State};
+
+/// One task with its whole history.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The task (id or unique prefix).
+    task: String,
+    /// Print `{"task": task, "events": [...]}`, oldest event first.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let store = super::open()?;
+    let id = store.resolve(&args.task)?;
+    let task = store.load(&id)?.task;
+    let events = store.events(&id)?;
+    let deps: Vec<(String, Option<State>)> = task
+        .depends_on
+        .iter()
+        .map(|d| (d.clone(), store.load(d).ok().map(|r| r.task.state)))
+        .collect();
+    let deps_merged = deps.iter().all(|(_, s)| *s == Some(State::Merged));
+    let open = task.state == State::Open;
+    let view = TaskView {
+        task: &task,
+        ready: open && deps_merged,
+        blocked: open && !deps_merged,
+    };
+    if args.json {
+        return super::print_json(&serde_json::json!({ "task": view, "events": events }));
+    }
+    let t = view.task;
+    println!("{}  {}", t.id, t.title);
+    let derived = if view.ready {
+        " (ready)"
+    } else if view.blocked {
+        " (blocked)"
+    } else {
+        ""
+    };
+    println!(
+        "state: {}{derived}   attempts: {}/{}   priority: {}",
+        t.state, t.attempts, t.max_attempts, t.priority
+    );
+    if let Some(plan) = &t.plan {
+        println!("plan: {plan}");
+    }
+    for (dep, state) in &deps {
+        println!(
+            "depends on: {dep} ({})",
+            state.map_or("missing", |s| s.as_str())
+        );
+    }
+    for (label, value) in [
+        ("assignee", &t.assignee),
+        ("branch", &t.branch),
+        ("base", &t.base),
+        ("head", &t.head),
+        ("reason", &t.reason),
+    ] {
+        if let Some(value) = value {
+            println!("{label}: {value}");
+        }
+    }
+    if !t.scope.is_empty() {
+        println!("scope: {}", t.scope.join(", "));
+    }
+    if !t.labels.is_empty() {
+        println!("labels: {}", t.labels.join(", "));
+    }
+    if !t.spec.trim().is_empty() {
+        println!("\n{}", indent(t.spec.trim_end()));
+    }
+    println!("\nhistory:");
+    for e in &events {
+        println!("  {}", event_line(e));
+    }
+    Ok(())
+}
+
+/// One line for an event: when, what, who, and its gist.
+pub fn event_line(e: &Event) -> String {
+    let gist = serde_json::to_value(&e.change)
+        .ok()
+        .and_then(|v| v.get("data").cloned())
+        .map(|d| gist(&d))
+        .unwrap_or_default();
+    format!(
+        "{}  {:<18} {:<12} {}  {}",
+        e.at,
+        e.change.kind(),
+        e.role,
+        e.actor,
+        super::one_line(&gist, 80)
+    )
+}
+
+/// The interesting values of an event's data, as `key=value` pairs.
+fn gist(data: &serde_json::Value) -> String {
+    let Some(map) = data.as_object() else {
+        return String::new();
+    };
+    map.iter()
+        .filter(|(k, v)| !v.is_null() && *k != "spec" && *k != "log_tail")
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

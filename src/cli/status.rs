@@ -1,0 +1,106 @@
+//! `git agent status`: the board. What waits for a human comes first.
+
+use anyhow::Result;
+
+use crate::model::board::{Board, TaskView};
+use crate::model::task::State;
+
+/// The board: tasks by state, what runs now, what waits for a human.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Print `{"counts": {...}, "tasks": [...]}`.
+    #[arg(long)]
+    json: bool,
+    /// Also list merged and abandoned tasks (by default only counted).
+    #[arg(long)]
+    all: bool,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let store = super::open()?;
+    let tasks = store.load_all()?;
+    let board = Board::new(&tasks);
+    if args.json {
+        return super::print_json(
+            &serde_json::json!({ "counts": board.counts(), "tasks": board.views }),
+        );
+    }
+    if tasks.is_empty() {
+        println!("no tasks yet: import a plan with `git agent plan --file F` or add one with `git agent task add`");
+        return Ok(());
+    }
+    let by_state = |state: State| -> Vec<&TaskView> {
+        board
+            .views
+            .iter()
+            .filter(|v| v.task.state == state)
+            .collect()
+    };
+    section("needs a human", &by_state(State::NeedsHuman), |v| {
+        v.task.reason.clone().unwrap_or_default()
+    });
+    let running = by_state(State::InProgress);
+    section("in progress", &running, |v| lease_line(&store, v));
+    section("in review", &by_state(State::InReview), |v| {
+        v.task.head.as_deref().map(short).unwrap_or_default()
+    });
+    section("approved", &by_state(State::Approved), |_| String::new());
+    let ready = board.ready();
+    section("ready", &ready, |v| format!("p{}", v.task.priority));
+    let blocked: Vec<&TaskView> = board.views.iter().filter(|v| v.blocked).collect();
+    section("blocked", &blocked, |v| {
+        format!("waits for {}", v.task.depends_on.join(", "))
+    });
+    for state in [State::Merged, State::Abandoned] {
+        let done = by_state(state);
+        if args.all {
+            section(state.as_str(), &done, |_| String::new());
+        } else if !done.is_empty() {
+            println!("{} {}", done.len(), state.as_str());
+        }
+    }
+    Ok(())
+}
+
+/// Print a titled list of tasks, with `detail` after each title; nothing if empty.
+fn section(title: &str, views: &[&TaskView], detail: impl Fn(&TaskView) -> String) {
+    if views.is_empty() {
+        return;
+    }
+    println!("{title} ({}):", views.len());
+    for v in views {
+        let detail = detail(v);
+        let sep = if detail.is_empty() { "" } else { "  " };
+        println!(
+            "  {}  {}{sep}{}",
+            v.task.id,
+            super::one_line(&v.task.title, 50),
+            super::one_line(&detail, 70)
+        );
+    }
+}
+
+/// Who holds a running task and whether the lease still holds.
+fn lease_line(store: &crate::store::Store, view: &TaskView) -> String {
+    match store.lease(&view.task.id) {
+        Ok(Some((lease, _))) => {
+            let live = if lease.is_live() {
+                ""
+            } else {
+                ", lease dead: can be taken over"
+            };
+            format!(
+                "{} (pid {} on {}, until {}{live})",
+                lease.holder, lease.pid, lease.host, lease.expires
+            )
+        }
+        _ => format!(
+            "{} (no lease)",
+            view.task.assignee.as_deref().unwrap_or("?")
+        ),
+    }
+}
+
+fn short(commit: &str) -> String {
+    commit.chars().take(10).collect()
+}

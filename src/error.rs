@@ -1,0 +1,20 @@
+//! The one place where failures become exit codes.
+//!
+//! 0: success. 1: a "no" that scripts test for (nothing ready to claim,
+//! someone else holds the task, review asked for changes, gate refused).
+//! 2: an error: bad input, bad config, or something broke; the message on
+//! stderr names what was at fault.
+
+/// A "no" answer: the command worked, and the answer is no (exit 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct No(pub String);
+
+/// The exit code for a failed command.
+pub fn exit_code(error: &anyhow::Error) -> i32 {
+    if error.downcast_ref::<No>().is_some() {
+        1
+    } else {
+        2
+    }
+}

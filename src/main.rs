@@ -1,0 +1,39 @@
+//! `git-agent`: parse the command line, run the command, map the outcome to
+//! an exit code. Also answers as `git-agent-<cmd>` (so `git agent-<cmd>` works).
+
+use clap::Parser;
+use git_agent::{cli, error};
+use std::ffi::OsString;
+use std::path::Path;
+
+fn main() {
+    let cli = match cli::Cli::try_parse_from(argv()) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    if let Err(e) = cli::run(cli) {
+        eprintln!("git-agent: {e:#}");
+        std::process::exit(error::exit_code(&e));
+    }
+}
+
+/// The arguments, with `git-agent-<cmd> args` read as `git-agent <cmd> args`.
+fn argv() -> Vec<OsString> {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let invoked = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .map(str::to_string);
+    if let Some(cmd) = invoked
+        .as_deref()
+        .and_then(|n| n.strip_prefix("git-agent-"))
+    {
+        args[0] = "git-agent".into();
+        args.insert(1, cmd.into());
+    }
+    args
+}

@@ -1,0 +1,140 @@
+//! The git-backed store: task and plan chains, leases, and the derived cache.
+//!
+//! Every task is a ref, `refs/agent/tasks/<id>`, pointing at a chain of event
+//! commits whose tree holds `task.json` (the snapshot) and `event.json` (the
+//! event). Every write is a compare-and-swap on the ref, so concurrent writers
+//! never lose an update: the loser re-reads and tries again.
+
+mod cache;
+pub mod lease;
+mod objects;
+pub mod plans;
+pub mod tasks;
+
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+pub use lease::Lease;
+pub use tasks::{Draft, TaskRecord};
+
+/// Ref namespace of task chains.
+pub const TASKS_PREFIX: &str = "refs/agent/tasks/";
+/// Ref namespace of plan chains.
+pub const PLANS_PREFIX: &str = "refs/agent/plans/";
+/// Ref namespace of claim leases.
+pub const LEASES_PREFIX: &str = "refs/agent/leases/";
+
+/// Failures a caller must tell apart from "something broke".
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no task matches \"{0}\"")]
+    NoSuchTask(String),
+    #[error("\"{prefix}\" is ambiguous: it matches {}", .matches.join(", "))]
+    Ambiguous {
+        prefix: String,
+        matches: Vec<String>,
+    },
+    #[error("\"{0}\" is not a valid id: ids are lowercase letters, digits and '-'")]
+    InvalidId(String),
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
+/// An open repository with git-agent's view of it.
+pub struct Store {
+    repo: gix::Repository,
+    common_dir: PathBuf,
+}
+
+impl Store {
+    /// Open the repository that contains `dir`, as git would find it.
+    pub fn discover(dir: &Path) -> Result<Store> {
+        let mut repo = gix::discover(dir)
+            .with_context(|| format!("{} is not inside a git repository", dir.display()))?;
+        // Event commits and notes need an identity; where the user has none
+        // configured, git-agent signs as itself rather than failing.
+        repo.committer_or_set_fallback("git-agent", "git-agent@localhost")
+            .context("reading the committer identity")?;
+        let common_dir = repo.common_dir().to_path_buf();
+        Ok(Store { repo, common_dir })
+    }
+
+    /// The gix repository, for modules that read objects directly.
+    pub fn repo(&self) -> &gix::Repository {
+        &self.repo
+    }
+
+    /// `<git-common-dir>/agent`: logs, queue, cache, locks. Local and derived.
+    pub fn agent_dir(&self) -> PathBuf {
+        self.common_dir.join("agent")
+    }
+
+    /// The directory git commands should run in: the work tree, or the git
+    /// dir of a bare repository.
+    pub fn work_dir(&self) -> &Path {
+        self.repo.workdir().unwrap_or_else(|| self.repo.git_dir())
+    }
+
+    pub fn common_dir(&self) -> &Path {
+        &self.common_dir
+    }
+
+    /// A signature for a commit made now.
+    fn signature(&self) -> Result<gix::actor::Signature> {
+        let who = self
+            .repo
+            .committer()
+            .context("no committer identity, even after setting the fallback")?
+            .context("reading the committer identity")?;
+        Ok(gix::actor::Signature {
+            name: who.name.into(),
+            email: who.email.into(),
+            time: gix::date::Time::now_local_or_utc(),
+        })
+    }
+}
+
+/// Ids of refs directly under `prefix` with their targets, in name order.
+fn list_refs(repo: &gix::Repository, prefix: &str) -> Result<Vec<(String, gix::ObjectId)>> {
+    let platform = repo.references()?;
+    let mut out = Vec::new();
+    for r in platform.prefixed(prefix)? {
+        let r = r.map_err(|e| anyhow::anyhow!("reading refs under {prefix}: {e}"))?;
+        let name = r.name().as_bstr().to_string();
+        let Some(id) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        if let Some(oid) = r.try_id() {
+            out.push((id.to_string(), oid.detach()));
+        }
+    }
+    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Resolve a unique prefix among `ids` (sorted), as git does for hashes.
+fn resolve_prefix(ids: &[(String, gix::ObjectId)], prefix: &str) -> Result<String, StoreError> {
+    if let Some((id, _)) = ids.iter().find(|(id, _)| id == prefix) {
+        return Ok(id.clone());
+    }
+    let matches: Vec<String> = ids
+        .iter()
+        .filter(|(id, _)| id.starts_with(prefix))
+        .map(|(id, _)| id.clone())
+        .collect();
+    match matches.len() {
+        0 => Err(StoreError::NoSuchTask(prefix.to_string())),
+        1 => Ok(matches.into_iter().next().expect("one match")),
+        _ => Err(StoreError::Ambiguous {
+            prefix: prefix.to_string(),
+            matches,
+        }),
+    }
+}
+
+/// The current time as RFC 3339 in UTC, to the second.
+pub fn now() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string())
+}

@@ -1,0 +1,333 @@
+//! Task chains: create, read, and append events with compare-and-swap.
+
+use anyhow::{Context, Result};
+use gix::refs::transaction::{Change as RefChange, LogChange, PreviousValue, RefEdit, RefLog};
+use gix::refs::Target;
+use gix::ObjectId;
+use std::time::Duration;
+
+use super::objects::{message, parent, read_file, write_commit, write_tree};
+use super::{list_refs, resolve_prefix, Store, StoreError, LEASES_PREFIX, TASKS_PREFIX};
+use crate::model::id;
+use crate::model::task::{apply, Change, Event, NewTask, State, Task};
+
+/// A task as read from its ref: the snapshot and the commit it came from.
+#[derive(Debug, Clone)]
+pub struct TaskRecord {
+    pub task: Task,
+    pub tip: ObjectId,
+}
+
+/// An event to append, before the store gives it an id, a time and a clock.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub change: Change,
+    pub actor: String,
+    pub role: String,
+}
+
+/// How many times a compare-and-swap is retried after losing a race.
+const CAS_ATTEMPTS: u32 = 200;
+
+impl Store {
+    /// Every task ref with its tip, in id order.
+    pub fn task_refs(&self) -> Result<Vec<(String, ObjectId)>> {
+        list_refs(&self.repo, TASKS_PREFIX)
+    }
+
+    /// The full id of the task named by `prefix` (a unique prefix, as git
+    /// accepts for hashes).
+    pub fn resolve(&self, prefix: &str) -> Result<String> {
+        if !id::is_valid_name(prefix) {
+            return Err(StoreError::InvalidId(prefix.to_string()).into());
+        }
+        let refs = self.task_refs()?;
+        Ok(resolve_prefix(&refs, prefix)?)
+    }
+
+    /// Read one task by its full id.
+    pub fn load(&self, id: &str) -> Result<TaskRecord> {
+        let name = format!("{TASKS_PREFIX}{id}");
+        let reference = self
+            .repo
+            .try_find_reference(name.as_str())?
+            .ok_or_else(|| StoreError::NoSuchTask(id.to_string()))?;
+        let tip = reference
+            .try_id()
+            .with_context(|| format!("{name} is a symbolic ref"))?
+            .detach();
+        Ok(TaskRecord {
+            task: self.snapshot_at(id, tip)?,
+            tip,
+        })
+    }
+
+    /// The snapshot stored in the event commit `tip` of task `id`.
+    pub(super) fn snapshot_at(&self, id: &str, tip: ObjectId) -> Result<Task> {
+        let bytes = read_file(&self.repo, tip, "task.json")?
+            .with_context(|| format!("task {id}: commit {tip} has no task.json"))?;
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("task {id}: task.json of {tip} is not a task"))
+    }
+
+    /// Every task, from the derived cache where it still matches the ref tips.
+    pub fn load_all(&self) -> Result<Vec<Task>> {
+        super::cache::load_all(self)
+    }
+
+    /// The events of a task, oldest first.
+    pub fn events(&self, id: &str) -> Result<Vec<Event>> {
+        let mut events = Vec::new();
+        let mut next = Some(self.load(id)?.tip);
+        while let Some(commit) = next {
+            let bytes = read_file(&self.repo, commit, "event.json")?
+                .with_context(|| format!("task {id}: commit {commit} has no event.json"))?;
+            events.push(
+                serde_json::from_slice(&bytes)
+                    .with_context(|| format!("task {id}: event.json of {commit}"))?,
+            );
+            next = parent(&self.repo, commit)?;
+        }
+        events.reverse();
+        Ok(events)
+    }
+
+    /// Create one task with a fresh id; returns its first snapshot.
+    pub fn create(&self, new: NewTask, actor: &str, role: &str) -> Result<Task> {
+        loop {
+            let (edit, task) =
+                self.prepare_create(id::generate("t", id::RANDOM_LEN), new.clone(), actor, role)?;
+            match self.transact(vec![edit], false) {
+                Ok(()) => return Ok(task),
+                // Only a clash of random ids makes a must-not-exist fail here.
+                Err(_) if self.load(&task.id).is_ok() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Write the first event of task `id` and return the ref edit that
+    /// creates it ("must not exist"), for the caller to commit, alone or in a
+    /// transaction with others.
+    pub(crate) fn prepare_create(
+        &self,
+        id: String,
+        new: NewTask,
+        actor: &str,
+        role: &str,
+    ) -> Result<(RefEdit, Task)> {
+        let draft = Draft {
+            change: Change::Created(new),
+            actor: actor.to_string(),
+            role: role.to_string(),
+        };
+        let (task, tip) = self.write_chain(&id, None, &[draft])?;
+        let edit = ref_update(
+            format!("{TASKS_PREFIX}{id}"),
+            tip,
+            PreviousValue::MustNotExist,
+            "created",
+        )?;
+        Ok((edit, task))
+    }
+
+    /// Append events to a task, re-reading and recomputing them after a lost
+    /// race. `decide` sees the current record and returns the events to add
+    /// (none: nothing is written) and any ref edits that must land in the same
+    /// transaction; its error ends the loop.
+    pub fn update<F>(&self, id: &str, mut decide: F) -> Result<TaskRecord>
+    where
+        F: FnMut(&TaskRecord) -> Result<(Vec<Draft>, Vec<RefEdit>)>,
+    {
+        let mut last_error = None;
+        for attempt in 0..CAS_ATTEMPTS {
+            let current = self.load(id)?;
+            let (drafts, extra) = decide(&current)?;
+            if drafts.is_empty() && extra.is_empty() {
+                return Ok(current);
+            }
+            let (task, tip) = self.write_chain(id, Some((&current.task, current.tip)), &drafts)?;
+            let mut edits = extra;
+            let lease_ref = format!("{LEASES_PREFIX}{id}");
+            if task.state != State::InProgress
+                && !edits.iter().any(|e| e.name.as_bstr() == lease_ref.as_str())
+            {
+                edits.extend(self.lease_cleanup(id)?);
+            }
+            let kinds: Vec<&str> = drafts.iter().map(|d| d.change.kind()).collect();
+            edits.push(ref_update(
+                format!("{TASKS_PREFIX}{id}"),
+                tip,
+                PreviousValue::MustExistAndMatch(Target::Object(current.tip)),
+                &kinds.join(", "),
+            )?);
+            match self.transact(edits, false) {
+                Ok(()) => return Ok(TaskRecord { task, tip }),
+                Err(e) => {
+                    // Lost a race or met a held lock: back off, re-read, decide again.
+                    last_error = Some(e);
+                    backoff(attempt);
+                }
+            }
+        }
+        Err(last_error.expect("at least one attempt ran"))
+            .with_context(|| format!("task {id}: gave up after {CAS_ATTEMPTS} lost races"))
+    }
+
+    /// Write the commits for `drafts` on top of `prev` and return the final
+    /// snapshot and commit. Refuses what the state machine refuses.
+    fn write_chain(
+        &self,
+        id: &str,
+        prev: Option<(&Task, ObjectId)>,
+        drafts: &[Draft],
+    ) -> Result<(Task, ObjectId)> {
+        let signature = self.signature()?;
+        let at = super::now();
+        let mut task = prev.map(|(t, _)| t.clone());
+        let mut tip = prev.map(|(_, tip)| tip);
+        for draft in drafts {
+            let event = Event {
+                id: id::generate("e", 10),
+                change: draft.change.clone(),
+                at: at.clone(),
+                actor: draft.actor.clone(),
+                role: draft.role.clone(),
+                attempt: task.as_ref().map_or(0, |t| t.attempts + 1),
+                lamport: task.as_ref().map_or(1, |t| t.lamport + 1),
+            };
+            let next = apply(task.as_ref(), &event, id)
+                .map_err(|e| StoreError::Refused(format!("task {id}: {e}")))?;
+            let event_json = serde_json::to_vec_pretty(&event)?;
+            let task_json = serde_json::to_vec_pretty(&next)?;
+            let tree = write_tree(
+                &self.repo,
+                &[("event.json", &event_json), ("task.json", &task_json)],
+            )?;
+            let msg = event_message(&next, &event);
+            tip = Some(write_commit(&self.repo, &signature, tree, tip, msg)?);
+            task = Some(next);
+        }
+        Ok((
+            task.context("no events to write")?,
+            tip.context("no events to write")?,
+        ))
+    }
+
+    /// Commit `edits` as one transaction: all refs move or none do. With
+    /// `packed`, new refs go straight into `packed-refs` (one file for a
+    /// 10,000-task plan instead of 10,000).
+    pub(crate) fn transact(&self, edits: Vec<RefEdit>, packed: bool) -> Result<()> {
+        use gix::lock::acquire::Fail;
+        let lock_wait = Fail::AfterDurationWithBackoff(Duration::from_millis(100));
+        let mut transaction = self.repo.refs.transaction();
+        if packed {
+            transaction = transaction.packed_refs(
+                gix::refs::file::transaction::PackedRefs::DeletionsAndNonSymbolicUpdatesRemoveLooseSourceReference(
+                    Box::new(self.repo.objects.clone()),
+                ),
+            );
+        }
+        let signature = self.signature()?;
+        transaction
+            .prepare(edits, lock_wait, lock_wait)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .commit(Some(
+                signature.to_ref(&mut gix::date::parse::TimeBuf::default()),
+            ))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    }
+}
+
+/// An update of ref `name` to `new`, if its value is still `expected`.
+pub(crate) fn ref_update(
+    name: String,
+    new: ObjectId,
+    expected: PreviousValue,
+    why: &str,
+) -> Result<RefEdit> {
+    Ok(RefEdit {
+        change: RefChange::Update {
+            log: LogChange {
+                mode: RefLog::AndReference,
+                force_create_reflog: false,
+                message: format!("git-agent: {why}").into(),
+            },
+            expected,
+            new: Target::Object(new),
+        },
+        name: name.try_into().context("building a ref name")?,
+        deref: false,
+    })
+}
+
+/// A deletion of ref `name`, if it still points at `expected`.
+pub(crate) fn ref_delete(name: String, expected: ObjectId) -> Result<RefEdit> {
+    Ok(RefEdit {
+        change: RefChange::Delete {
+            expected: PreviousValue::MustExistAndMatch(Target::Object(expected)),
+            log: RefLog::AndReference,
+        },
+        name: name.try_into().context("building a ref name")?,
+        deref: false,
+    })
+}
+
+/// Sleep a little longer after each lost race, with jitter so that racing
+/// processes spread out instead of colliding again in step.
+fn backoff(attempt: u32) {
+    let base = 1 + u64::from(attempt.min(20));
+    let jitter =
+        u64::from(std::process::id() % 7) + (id::generate("j", 1).as_bytes()[2] as u64 % 5);
+    std::thread::sleep(Duration::from_millis(base + jitter));
+}
+
+/// The commit message of an event: `<kind>: <title>`, what it carries, trailers.
+fn event_message(task: &Task, event: &Event) -> String {
+    let body = match &event.change {
+        Change::Created(new) => Some(new.spec.clone()),
+        Change::Claimed { assignee } => Some(format!("Claimed by {assignee}.")),
+        Change::Released { reason } => reason.clone(),
+        Change::Failed { reason, log_tail } => Some(match log_tail {
+            Some(tail) => format!("{reason}\n\n{tail}"),
+            None => reason.clone(),
+        }),
+        Change::Submitted { head, branch, .. } => Some(match branch {
+            Some(b) => format!("Submitted {b} at {head}."),
+            None => format!("Submitted {head}."),
+        }),
+        Change::Reviewed {
+            verdict,
+            head,
+            summary,
+        } => Some(format!(
+            "Verdict {} on {head}.\n\n{}",
+            serde_json::to_value(verdict)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            summary.as_deref().unwrap_or("")
+        )),
+        Change::IntegrationFailed { reason, detail } => {
+            Some(format!("{reason}\n\n{}", detail.as_deref().unwrap_or("")))
+        }
+        Change::Merged { commit } => commit.as_ref().map(|c| format!("Merged as {c}.")),
+        Change::Escalated { reason } => Some(reason.clone()),
+        Change::Resolved { message, .. } => message.clone(),
+        Change::Edited(edit) => serde_json::to_string(edit).ok(),
+    };
+    let subject = format!("{}: {}", event.change.kind(), task.title);
+    message(
+        &subject,
+        body.as_deref(),
+        &[
+            ("Agent-Task", task.id.clone()),
+            ("Agent-Event", event.change.kind().to_string()),
+            ("Agent-Role", event.role.clone()),
+            ("Agent-Actor", event.actor.clone()),
+            ("Agent-Attempt", event.attempt.to_string()),
+            ("Agent-Lamport", event.lamport.to_string()),
+        ],
+    )
+}
