@@ -69,15 +69,18 @@ pub const LOCAL_ENV_VARS: &[&str] = &[
 
 /// The commit id `rev` names, in git's full revision syntax.
 pub fn resolve_commit(dir: &Path, rev: &str) -> Result<String> {
-    run(
+    let spec = format!("{rev}^{{commit}}");
+    match try_run(
         dir,
         &[
             "rev-parse",
             "--verify",
             "--quiet",
             "--end-of-options",
-            &format!("{rev}^{{commit}}"),
+            &spec,
         ],
-    )
-    .with_context(|| format!("\"{rev}\" names no commit"))
+    )? {
+        Some(id) if !id.is_empty() => Ok(id),
+        _ => bail!("\"{rev}\" names no commit"),
+    }
 }

@@ -139,6 +139,18 @@ fn one_line(text: &str, max: usize) -> String {
     }
 }
 
+/// The branch the integrator advances: `target` in `.git-agent.yaml` of the
+/// main working tree, else `main`.
+fn target_branch(store: &Store) -> String {
+    store
+        .repo()
+        .workdir()
+        .and_then(|dir| std::fs::read_to_string(dir.join(".git-agent.yaml")).ok())
+        .and_then(|text| serde_yaml::from_str::<serde_yaml::Value>(&text).ok())
+        .and_then(|v| v.get("target").and_then(|t| t.as_str()).map(String::from))
+        .unwrap_or_else(|| "main".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,16 +170,4 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
-}
-
-/// The branch the integrator advances: `target` in `.git-agent.yaml` of the
-/// main working tree, else `main`.
-fn target_branch(store: &Store) -> String {
-    store
-        .repo()
-        .workdir()
-        .and_then(|dir| std::fs::read_to_string(dir.join(".git-agent.yaml")).ok())
-        .and_then(|text| serde_yaml::from_str::<serde_yaml::Value>(&text).ok())
-        .and_then(|v| v.get("target").and_then(|t| t.as_str()).map(String::from))
-        .unwrap_or_else(|| "main".to_string())
 }

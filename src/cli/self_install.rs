@@ -14,6 +14,9 @@ pub struct Args {
     /// Where the man pages go [default: <bin-dir>/../share/man/man1].
     #[arg(long, value_name = "DIR")]
     man_dir: Option<PathBuf>,
+    /// Write only the man pages (how `man/` in the repository is made).
+    #[arg(long)]
+    man_only: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -28,22 +31,24 @@ pub fn run(args: Args) -> Result<()> {
     let man_dir = args
         .man_dir
         .unwrap_or_else(|| bin_dir.join("..").join("share").join("man").join("man1"));
-    std::fs::create_dir_all(&bin_dir).with_context(|| format!("creating {}", bin_dir.display()))?;
-    let mut linked = 0;
-    for name in command_names() {
-        let link = bin_dir.join(format!("git-agent-{name}"));
-        replace_link(&exe, &link)?;
-        linked += 1;
+    if !args.man_only {
+        std::fs::create_dir_all(&bin_dir)
+            .with_context(|| format!("creating {}", bin_dir.display()))?;
+        let names = command_names();
+        for name in &names {
+            replace_link(&exe, &bin_dir.join(format!("git-agent-{name}")))?;
+        }
+        println!(
+            "linked {} commands as git-agent-<cmd> in {}",
+            names.len(),
+            bin_dir.display()
+        );
     }
     std::fs::create_dir_all(&man_dir).with_context(|| format!("creating {}", man_dir.display()))?;
     let pages = man_pages()?;
     for (file, content) in &pages {
         std::fs::write(man_dir.join(file), content).with_context(|| format!("writing {file}"))?;
     }
-    println!(
-        "linked {linked} commands as git-agent-<cmd> in {}",
-        bin_dir.display()
-    );
     println!("wrote {} man pages to {}", pages.len(), man_dir.display());
     Ok(())
 }
@@ -71,28 +76,33 @@ pub fn man_pages() -> Result<Vec<(String, Vec<u8>)>> {
     let mut root = super::Cli::command();
     root.build();
     let mut pages = Vec::new();
-    render(&root, "git-agent", &mut pages)?;
+    render(&root, "git-agent", "git agent", &mut pages)?;
     Ok(pages)
 }
 
-fn render(cmd: &clap::Command, name: &str, pages: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
-    // `git-agent-task-add` is run as `git agent task add`.
-    let words = format!(
-        "git agent {}",
-        name.strip_prefix("git-agent")
-            .unwrap_or(name)
-            .replace('-', " ")
-            .trim()
-    );
+/// Render `cmd`, invoked as `words` (`git agent task add`), into page
+/// `<file>.1`, then its subcommands.
+fn render(
+    cmd: &clap::Command,
+    file: &str,
+    words: &str,
+    pages: &mut Vec<(String, Vec<u8>)>,
+) -> Result<()> {
     let cmd = cmd
         .clone()
-        .name(name.to_string())
-        .bin_name(words.trim().to_string());
+        .name(file.to_string())
+        .bin_name(words.to_string());
     let mut buf = Vec::new();
     clap_mangen::Man::new(cmd.clone()).render(&mut buf)?;
-    pages.push((format!("{name}.1"), buf));
+    pages.push((format!("{file}.1"), buf));
     for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
-        render(sub, &format!("{name}-{}", sub.get_name()), pages)?;
+        let name = sub.get_name();
+        render(
+            sub,
+            &format!("{file}-{name}"),
+            &format!("{words} {name}"),
+            pages,
+        )?;
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `git agent submit`: plumbing to record a branch head as done.
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Result};
 
 use crate::error::No;
 use crate::git;
@@ -34,12 +34,18 @@ pub fn run(args: Args) -> Result<()> {
         .head
         .clone()
         .unwrap_or_else(|| format!("refs/heads/{branch}"));
-    let head = git::resolve_commit(store.work_dir(), &rev).with_context(|| {
-        if args.head.is_none() {
-            format!("branch {branch} does not exist: commit the work there, or name it with --head")
-        } else {
-            format!("--head: \"{rev}\" names no commit")
+    let state = store.load(&id)?.task.state;
+    if state != State::InProgress {
+        return Err(No(format!(
+            "task {id} is {state}, not in progress: claim it first"
+        ))
+        .into());
+    }
+    let head = git::resolve_commit(store.work_dir(), &rev).map_err(|_| match &args.head {
+        None => {
+            anyhow!("branch {branch} does not exist: commit the work there, or name it with --head")
         }
+        Some(rev) => anyhow!("--head: \"{rev}\" names no commit"),
     })?;
     let actor = args.actor.unwrap_or_else(super::default_actor);
     let role = super::role_or("implementer");

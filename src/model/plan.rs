@@ -162,13 +162,15 @@ pub fn parse(
                 Some(&j) => Dependency::InPlan(j),
                 None => match existing(name) {
                     Some(id) => Dependency::Existing(id),
-                    None => return Err(fault(
-                        lines.field(i, "depends_on"),
-                        &format!("task \"{}\": depends_on", tasks[i].key),
-                        format!(
+                    None => {
+                        return Err(fault(
+                            lines.field(i, "depends_on"),
+                            &format!("task \"{}\": depends_on", tasks[i].key),
+                            format!(
                             "names \"{name}\", which is not a key in this plan or an existing task"
                         ),
-                    )),
+                        ))
+                    }
                 },
             };
             if !deps.contains(&dep) {

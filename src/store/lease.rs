@@ -67,7 +67,7 @@ pub struct ClaimRequest {
 /// How a claim ended.
 #[derive(Debug)]
 pub enum ClaimOutcome {
-    Claimed(TaskRecord),
+    Claimed(Box<TaskRecord>),
     /// Someone else holds a live lease.
     Held(Lease),
     /// The task cannot be claimed in its state (or its dependencies are not merged).
@@ -158,7 +158,7 @@ impl Store {
             )?;
             Ok((drafts, vec![edit]))
         })?;
-        Ok(refused.unwrap_or(ClaimOutcome::Claimed(record)))
+        Ok(refused.unwrap_or(ClaimOutcome::Claimed(Box::new(record))))
     }
 
     /// Extend the lease of `id` held by `holder` by `ttl` from now.

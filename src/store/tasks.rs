@@ -161,11 +161,13 @@ impl Store {
                 PreviousValue::MustExistAndMatch(Target::Object(current.tip)),
                 &kinds.join(", "),
             )?);
+            let names: Vec<String> = edits.iter().map(|e| e.name.as_bstr().to_string()).collect();
             match self.transact(edits, false) {
                 Ok(()) => return Ok(TaskRecord { task, tip }),
                 Err(e) => {
                     // Lost a race or met a held lock: back off, re-read, decide again.
                     last_error = Some(e);
+                    self.break_stale_locks(&names);
                     backoff(attempt);
                 }
             }
@@ -237,6 +239,30 @@ impl Store {
             ))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
+    }
+}
+
+/// A ref lock older than this was left by a killed process: a live writer
+/// holds one for microseconds.
+const STALE_LOCK: Duration = Duration::from_secs(10);
+
+impl Store {
+    /// Remove lock files of `refs` (and of `packed-refs`) that a killed
+    /// process left behind, so that a kill -9 never blocks a task for good.
+    fn break_stale_locks(&self, refs: &[String]) {
+        let locks = refs
+            .iter()
+            .map(|r| self.common_dir.join(format!("{r}.lock")))
+            .chain(std::iter::once(self.common_dir.join("packed-refs.lock")));
+        for lock in locks {
+            let age = std::fs::metadata(&lock)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok());
+            if age.is_some_and(|age| age > STALE_LOCK) {
+                let _ = std::fs::remove_file(&lock);
+            }
+        }
     }
 }
 

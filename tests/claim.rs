@@ -1,0 +1,291 @@
+//! `git agent claim|release|submit`: atomic claims between real processes,
+//! leases that die with their holder, and no half-written state after kill -9.
+
+use crate::common::{flat_plan, Repo};
+use std::collections::HashSet;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+/// A pid that is certainly not running: a child that has exited and been reaped.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+fn live_pid() -> String {
+    std::process::id().to_string()
+}
+
+#[test]
+fn claim_race_has_one_winner() {
+    let repo = Repo::new();
+    let id = repo.add("Contested", &[]);
+    let pid = live_pid();
+    let racers: Vec<Child> = (0..8)
+        .map(|i| {
+            let actor = format!("w{i}");
+            repo.cmd(&["claim", &id, "--actor", &actor, "--pid", &pid])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outcomes: Vec<_> = racers
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let winners: Vec<_> = outcomes.iter().filter(|o| o.status.success()).collect();
+    assert_eq!(winners.len(), 1, "exactly one claim wins");
+    assert_eq!(String::from_utf8_lossy(&winners[0].stdout).trim(), id);
+    for loser in outcomes.iter().filter(|o| !o.status.success()) {
+        assert_eq!(
+            loser.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&loser.stderr)
+        );
+    }
+    let events = repo.json(&["show", &id])["events"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(events, 2, "created + one claimed");
+}
+
+#[test]
+fn workers_racing_on_claim_next_never_get_the_same_task() {
+    let repo = Repo::new();
+    repo.plan(&flat_plan(24));
+    let pid = live_pid();
+    let workers: Vec<_> = (0..6)
+        .map(|i| {
+            let mut cmd = std::process::Command::new("sh");
+            repo.env(&mut cmd);
+            cmd.args([
+                "-c",
+                "while id=$(\"$0\" claim --next --actor \"$1\" --pid \"$2\"); do echo \"$id\"; done",
+                crate::common::BIN,
+                &format!("w{i}"),
+                &pid,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        claimed.extend(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(String::from),
+        );
+    }
+    let unique: HashSet<&String> = claimed.iter().collect();
+    assert_eq!(claimed.len(), 24, "every task claimed once: {claimed:?}");
+    assert_eq!(unique.len(), 24, "no task claimed twice: {claimed:?}");
+    repo.fails(1, &["claim", "--next", "--actor", "late"]);
+}
+
+#[test]
+fn a_live_lease_refuses_a_second_claim() {
+    let repo = Repo::new();
+    let id = repo.add("Held", &[]);
+    repo.ok(&["claim", &id, "--actor", "first", "--pid", &live_pid()]);
+    let err = repo.fails(1, &["claim", &id, "--actor", "second"]);
+    assert!(err.contains("held by first"), "{err}");
+    repo.fails(1, &["claim", "--next", "--actor", "second"]);
+}
+
+#[test]
+fn a_dead_holders_lease_is_taken_over() {
+    let repo = Repo::new();
+    let id = repo.add("Orphaned", &[]);
+    repo.ok(&[
+        "claim",
+        &id,
+        "--actor",
+        "crashed",
+        "--pid",
+        &dead_pid().to_string(),
+    ]);
+    let got = repo.ok(&[
+        "claim",
+        "--next",
+        "--actor",
+        "rescuer",
+        "--pid",
+        &live_pid(),
+    ]);
+    assert_eq!(got.trim(), id);
+    let show = repo.json(&["show", &id]);
+    let kinds: Vec<&str> = show["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["created", "claimed", "released", "claimed"]);
+    let released = &show["events"][2]["data"]["reason"];
+    assert!(released.as_str().unwrap().contains("is gone"), "{released}");
+    assert_eq!(show["task"]["assignee"], "rescuer");
+}
+
+#[test]
+fn an_expired_lease_is_taken_over() {
+    let repo = Repo::new();
+    let id = repo.add("Slow", &[]);
+    repo.ok(&[
+        "claim",
+        &id,
+        "--actor",
+        "slow",
+        "--pid",
+        &live_pid(),
+        "--ttl",
+        "1s",
+    ]);
+    std::thread::sleep(Duration::from_millis(2100));
+    repo.ok(&["claim", &id, "--actor", "fast", "--pid", &live_pid()]);
+    let lease: serde_json::Value =
+        serde_json::from_str(&repo.git(&["cat-file", "-p", &format!("refs/agent/leases/{id}")]))
+            .unwrap();
+    assert_eq!(lease["holder"], "fast");
+    assert_eq!(lease["pid"].as_u64().unwrap().to_string(), live_pid());
+    let reason = repo.json(&["show", &id])["events"][2]["data"]["reason"].clone();
+    assert!(reason.as_str().unwrap().contains("expired"), "{reason}");
+}
+
+#[test]
+fn a_blocked_task_cannot_be_claimed() {
+    let repo = Repo::new();
+    let first = repo.add("First", &[]);
+    let second = repo.add("Second", &["--depends-on", &first]);
+    let err = repo.fails(1, &["claim", &second, "--actor", "a"]);
+    assert!(err.contains("blocked") && err.contains(&first), "{err}");
+    assert_eq!(repo.state(&second), "open");
+}
+
+#[test]
+fn release_reopens_and_deletes_the_lease() {
+    let repo = Repo::new();
+    let id = repo.add("Give back", &[]);
+    repo.ok(&["claim", &id, "--actor", "a", "--pid", &live_pid()]);
+    let err = repo.fails(1, &["release", &id, "--actor", "b"]);
+    assert!(err.contains("held by a"), "{err}");
+    repo.ok(&["release", &id, "--actor", "a", "-m", "need a break"]);
+    let task = repo.task(&id);
+    assert_eq!(task["state"], "open");
+    assert_eq!(task["reason"], "need a break");
+    assert!(!repo
+        .agent_refs()
+        .iter()
+        .any(|r| r.starts_with("refs/agent/leases/")));
+    repo.fails(1, &["release", &id, "--actor", "a"]);
+}
+
+#[test]
+fn submit_records_the_branch_head_and_ends_the_lease() {
+    let repo = Repo::new();
+    let id = repo.add("Do it", &[]);
+    let err = repo.fails(1, &["submit", &id, "--actor", "a"]);
+    assert!(err.contains("not in progress"), "{err}");
+    repo.ok(&["claim", &id, "--actor", "a", "--pid", &live_pid()]);
+    let err = repo.fails(2, &["submit", &id, "--actor", "a"]);
+    assert!(err.contains(&format!("agent/{id}")), "{err}");
+    repo.git(&["checkout", "-q", "-b", &format!("agent/{id}")]);
+    repo.write("work.txt", "done\n");
+    repo.git(&["add", "work.txt"]);
+    repo.git(&["commit", "-q", "-m", "work"]);
+    let head = repo.git(&["rev-parse", "HEAD"]);
+    repo.ok(&["submit", &id, "--actor", "a"]);
+    let task = repo.task(&id);
+    assert_eq!(task["state"], "in_review");
+    assert_eq!(task["head"], head);
+    assert_eq!(task["branch"], format!("agent/{id}"));
+    assert!(!repo
+        .agent_refs()
+        .iter()
+        .any(|r| r.starts_with("refs/agent/leases/")));
+}
+
+#[test]
+fn a_lock_left_by_a_killed_writer_does_not_block_the_task() {
+    let repo = Repo::new();
+    let id = repo.add("Locked", &[]);
+    let lock = repo.git_dir().join(format!("refs/agent/tasks/{id}.lock"));
+    std::fs::write(&lock, "").unwrap();
+    let old = std::time::SystemTime::now() - Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&lock)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    repo.ok(&["claim", &id, "--actor", "a", "--pid", &live_pid()]);
+    assert!(!lock.exists());
+}
+
+/// Claimers killed with SIGKILL at arbitrary moments leave every ref whole:
+/// each task ref is a readable chain, each lease belongs to an in-progress
+/// task, and the survivors can go on.
+#[test]
+fn kill_9_during_claims_leaves_no_half_written_state() {
+    let repo = Repo::new();
+    repo.plan(&flat_plan(40));
+    for round in 0..12u64 {
+        let mut child = repo
+            .cmd(&[
+                "claim",
+                "--next",
+                "--actor",
+                &format!("k{round}"),
+                "--pid",
+                &dead_pid().to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(2 + round * 3));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let status = repo.json(&["status"]);
+    let tasks = status["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 40);
+    let in_progress: HashSet<&str> = tasks
+        .iter()
+        .filter(|t| t["state"] == "in_progress")
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    for lease in repo
+        .agent_refs()
+        .iter()
+        .filter_map(|r| r.strip_prefix("refs/agent/leases/"))
+    {
+        assert!(
+            in_progress.contains(lease),
+            "lease {lease} without an in-progress task"
+        );
+    }
+    repo.git(&["fsck", "--no-dangling"]);
+    // Every task can still be claimed (the killed holders' pids are dead).
+    let mut claimed = HashSet::new();
+    while let Ok(out) = repo
+        .cmd(&["claim", "--next", "--actor", "after", "--pid", &live_pid()])
+        .output()
+    {
+        if !out.status.success() {
+            break;
+        }
+        claimed.insert(String::from_utf8(out.stdout).unwrap().trim().to_string());
+    }
+    assert_eq!(claimed.len(), 40);
+}

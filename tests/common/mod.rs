@@ -1,0 +1,173 @@
+//! The test environment: real git repositories in temp dirs, the real
+//! `git-agent` binary, and git configured in isolation from the machine's.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_git-agent");
+
+/// A repository with one commit on `main`, in a temp dir of its own.
+pub struct Repo {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    home: PathBuf,
+}
+
+impl Repo {
+    pub fn new() -> Repo {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let home = tmp.path().join("home");
+        let root = tmp.path().join("repo");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(
+            home.join(".gitconfig"),
+            "[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n",
+        )
+        .unwrap();
+        let repo = Repo {
+            _tmp: tmp,
+            root,
+            home,
+        };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo.write("README.md", "# project\n");
+        repo.git(&["add", "README.md"]);
+        repo.git(&["commit", "-q", "-m", "initial"]);
+        repo
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// `<git-dir>`, where refs and the agent's local state live.
+    pub fn git_dir(&self) -> PathBuf {
+        self.root.join(".git")
+    }
+
+    /// Apply the isolated environment to a command.
+    pub fn env(&self, cmd: &mut Command) {
+        cmd.current_dir(&self.root)
+            .env("HOME", &self.home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env_remove("GIT_CONFIG_GLOBAL")
+            .env_remove("GIT_AGENT_ACTOR")
+            .env_remove("GIT_AGENT_ROLE")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE");
+    }
+
+    /// A `git-agent` command, ready to run in this repo.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        self.env(&mut cmd);
+        cmd.args(args).stdin(Stdio::null());
+        cmd
+    }
+
+    /// Run `git-agent <args>` and return its output, whatever the exit code.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run git-agent")
+    }
+
+    /// Run `git-agent <args>`, expect success, return stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "git-agent {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Run `git-agent <args>`, expect exit `code`, return stderr.
+    pub fn fails(&self, code: i32, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "git-agent {args:?}: expected exit {code}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    /// Run `git-agent <args> --json` and parse its stdout.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        serde_json::from_str(&self.ok(&all)).expect("valid JSON on stdout")
+    }
+
+    /// Run git in the repo, expect success, return stdout trimmed.
+    pub fn git(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new("git");
+        self.env(&mut cmd);
+        let out = cmd.args(args).output().expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    pub fn write(&self, name: &str, content: &str) {
+        let path = self.root.join(name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(path, content).unwrap();
+    }
+
+    /// Every ref under `refs/agent/`, as `git for-each-ref` lists them.
+    pub fn agent_refs(&self) -> Vec<String> {
+        let out = self.git(&["for-each-ref", "--format=%(refname)", "refs/agent/"]);
+        out.lines().map(String::from).collect()
+    }
+
+    /// Import a plan file written from `yaml`; returns key -> id.
+    pub fn plan(&self, yaml: &str) -> serde_json::Map<String, Value> {
+        self.write("plan.yaml", yaml);
+        let v = self.json(&["plan", "--file", "plan.yaml"]);
+        v["tasks"].as_object().unwrap().clone()
+    }
+
+    /// Add one task by hand; returns its id.
+    pub fn add(&self, title: &str, extra: &[&str]) -> String {
+        let mut args = vec!["task", "add", title];
+        args.extend_from_slice(extra);
+        self.ok(&args).trim().to_string()
+    }
+
+    /// The snapshot of one task, as `show --json` prints it.
+    pub fn task(&self, id: &str) -> Value {
+        self.json(&["show", id])["task"].clone()
+    }
+
+    pub fn state(&self, id: &str) -> String {
+        self.task(id)["state"].as_str().unwrap().to_string()
+    }
+}
+
+/// A plan with `n` independent tasks `k0..k{n-1}`.
+pub fn flat_plan(n: usize) -> String {
+    let mut yaml = String::from("tasks:\n");
+    for i in 0..n {
+        yaml.push_str(&format!("  - key: k{i}\n    title: Task {i}\n"));
+    }
+    yaml
+}

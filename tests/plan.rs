@@ -1,0 +1,157 @@
+//! `git agent plan --file`: plans land whole, refusals name the fault and
+//! write nothing.
+
+use crate::common::{flat_plan, Repo};
+
+const PLAN: &str = "goal: Add a verbose mode
+tasks:
+  - key: flag
+    title: Add a --verbose flag
+    spec: |
+      Parse --verbose in src/cli.rs and keep it in Options.
+    scope: [src/cli.rs]
+    priority: 1
+  - key: logging
+    title: Log each step when verbose
+    depends_on: [flag]
+";
+
+#[test]
+fn plan_file_stores_every_task_with_dependencies_as_ids() {
+    let repo = Repo::new();
+    let tasks = repo.plan(PLAN);
+    let flag = tasks["flag"].as_str().unwrap();
+    let logging = tasks["logging"].as_str().unwrap();
+    assert!(flag.starts_with("t-") && logging.starts_with("t-"));
+    let t = repo.task(logging);
+    assert_eq!(t["depends_on"], serde_json::json!([flag]));
+    assert_eq!(t["blocked"], true);
+    let f = repo.task(flag);
+    assert_eq!(f["scope"], serde_json::json!(["src/cli.rs"]));
+    assert_eq!(f["priority"], 1);
+    assert_eq!(
+        f["spec"],
+        "Parse --verbose in src/cli.rs and keep it in Options.\n"
+    );
+    assert_eq!(f["plan"], t["plan"]);
+    let plan_id = f["plan"].as_str().unwrap();
+    let yaml = repo.git(&["show", &format!("refs/agent/plans/{plan_id}:plan.yaml")]);
+    assert_eq!(yaml, PLAN.trim_end());
+    let plan_json: serde_json::Value = serde_json::from_str(
+        &repo.git(&["show", &format!("refs/agent/plans/{plan_id}:plan.json")]),
+    )
+    .unwrap();
+    assert_eq!(plan_json["tasks"][1]["id"], logging);
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_writes_nothing() {
+    let repo = Repo::new();
+    repo.write("plan.yaml", PLAN);
+    let out = repo.ok(&["plan", "--file", "plan.yaml", "--dry-run"]);
+    assert!(out.contains("2 tasks"), "{out}");
+    assert!(
+        out.contains("logging") && out.contains("after flag"),
+        "{out}"
+    );
+    let json = repo.json(&["plan", "--file", "plan.yaml", "--dry-run"]);
+    assert_eq!(json["tasks"][1]["depends_on"], serde_json::json!(["flag"]));
+    assert!(repo.agent_refs().is_empty());
+}
+
+/// Each refusal DESIGN.md lists: exit 2, `file:line: field`, nothing written.
+#[test]
+fn every_refusal_names_file_line_and_field_and_writes_nothing() {
+    let repo = Repo::new();
+    let cases: &[(&str, &str, &str)] = &[
+        ("tasks:\n  - key: a\n    title: [unclosed\n", "plan.yaml:3:", ""),
+        ("tasks:\n  - key: a\n    title: A\n    colour: red\n", "plan.yaml:4:", "colour"),
+        ("goal: g\nowner: me\ntasks: []\n", "plan.yaml:2:", "owner"),
+        ("tasks:\n  - title: A\n", "plan.yaml:2:", "key"),
+        ("tasks:\n  - key: \"\"\n    title: A\n", "plan.yaml:2:", "key"),
+        ("tasks:\n  - key: a\n", "plan.yaml:2:", "title"),
+        ("tasks:\n  - key: a\n    title: \"  \"\n", "plan.yaml:3:", "title"),
+        ("tasks:\n  - key: a\n    title: A\n  - key: a\n    title: B\n", "plan.yaml:4:", "key"),
+        ("tasks:\n  - key: a\n    title: A\n    depends_on: [nope]\n", "plan.yaml:4:", "depends_on"),
+        (
+            "tasks:\n  - key: flag\n    title: F\n    depends_on: [logging]\n  - key: logging\n    title: L\n    depends_on: [flag]\n",
+            "plan.yaml:4:",
+            "flag -> logging -> flag",
+        ),
+    ];
+    for (yaml, location, field) in cases {
+        repo.write("plan.yaml", yaml);
+        let err = repo.fails(2, &["plan", "--file", "plan.yaml"]);
+        assert!(
+            err.contains(location),
+            "expected {location} in: {err}\nfor:\n{yaml}"
+        );
+        assert!(
+            err.contains(field),
+            "expected {field} in: {err}\nfor:\n{yaml}"
+        );
+        assert!(
+            repo.agent_refs().is_empty(),
+            "a refused plan wrote refs:\n{yaml}"
+        );
+    }
+}
+
+#[test]
+fn a_plan_may_depend_on_existing_tasks_by_id_or_prefix() {
+    let repo = Repo::new();
+    let base = repo.add("Existing work", &[]);
+    let prefix = &base[..base.len() - 1];
+    let yaml = format!("tasks:\n  - key: next\n    title: Next\n    depends_on: [{prefix}]\n");
+    let tasks = repo.plan(&yaml);
+    assert_eq!(
+        repo.task(tasks["next"].as_str().unwrap())["depends_on"],
+        serde_json::json!([base])
+    );
+}
+
+#[test]
+fn a_missing_plan_file_is_an_error_naming_it() {
+    let repo = Repo::new();
+    let err = repo.fails(2, &["plan", "--file", "nope.yaml"]);
+    assert!(err.contains("nope.yaml"), "{err}");
+}
+
+/// The refs of a plan move in one transaction: when one cannot be written,
+/// none are, small plan (loose refs) or large (packed-refs).
+#[test]
+fn a_plan_lands_whole_or_not_at_all() {
+    for n in [3, 100] {
+        let repo = Repo::new();
+        // A file where the plans directory should be makes the plan ref unwritable.
+        std::fs::create_dir_all(repo.git_dir().join("refs/agent")).unwrap();
+        std::fs::write(repo.git_dir().join("refs/agent/plans"), "in the way").unwrap();
+        repo.write("plan.yaml", &flat_plan(n));
+        repo.fails(2, &["plan", "--file", "plan.yaml"]);
+        assert!(
+            repo.agent_refs().is_empty(),
+            "{n} tasks: some refs landed: {:?}",
+            repo.agent_refs()
+        );
+        std::fs::remove_file(repo.git_dir().join("refs/agent/plans")).unwrap();
+        repo.ok(&["plan", "--file", "plan.yaml"]);
+        assert_eq!(repo.agent_refs().len(), n + 1);
+    }
+}
+
+#[test]
+fn a_large_plan_keeps_file_order_among_equal_priorities() {
+    let repo = Repo::new();
+    let tasks = repo.plan(&flat_plan(120));
+    let ready = repo.json(&["ready"]);
+    let order: Vec<&str> = ready
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = (0..120)
+        .map(|i| tasks[&format!("k{i}")].as_str().unwrap())
+        .collect();
+    assert_eq!(order, expected);
+}

@@ -1,0 +1,10 @@
+//! The one integration-test binary: a module per command or scenario.
+
+mod common;
+
+mod audit;
+mod board;
+mod claim;
+mod install;
+mod plan;
+mod task;
