@@ -84,3 +84,73 @@ pub fn resolve_commit(dir: &Path, rev: &str) -> Result<String> {
         _ => bail!("\"{rev}\" names no commit"),
     }
 }
+
+/// Run git in an agent worktree with hooks off, so that git-agent's own
+/// commits never trigger its hooks (or the user's) a second time.
+pub fn quiet(dir: &Path, args: &[&str]) -> Result<String> {
+    let mut all = vec!["-c", "core.hooksPath=/dev/null"];
+    all.extend_from_slice(args);
+    run(dir, &all)
+}
+
+/// Whether the worktree at `dir` has changes, staged or not, or untracked files.
+pub fn has_changes(dir: &Path) -> Result<bool> {
+    Ok(!run(dir, &["status", "--porcelain", "--untracked-files=all"])?.is_empty())
+}
+
+/// Commit everything in the worktree at `dir` (hooks off) with `message`;
+/// returns the new commit, or `None` if there was nothing to commit.
+pub fn commit_all(dir: &Path, message: &str) -> Result<Option<String>> {
+    if !has_changes(dir)? {
+        return Ok(None);
+    }
+    quiet(dir, &["add", "-A"])?;
+    let mut cmd = command(
+        dir,
+        &[
+            "-c",
+            "core.hooksPath=/dev/null",
+            "commit",
+            "-q",
+            "--no-verify",
+            "-F",
+            "-",
+        ],
+    );
+    if try_run(dir, &["var", "GIT_COMMITTER_IDENT"])?.is_none() {
+        // No identity configured: sign as git-agent rather than fail.
+        for var in ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"] {
+            cmd.env(var, "git-agent");
+        }
+        for var in ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"] {
+            cmd.env(var, "git-agent@localhost");
+        }
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running git commit")?;
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().context("git commit's stdin")?;
+        stdin.write_all(message.as_bytes())?;
+    }
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        bail!(
+            "git commit failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(Some(run(dir, &["rev-parse", "HEAD"])?))
+}
+
+/// Commits in `range` (`a..b`), oldest first.
+pub fn commits_in(dir: &Path, range: &str) -> Result<Vec<String>> {
+    Ok(run(dir, &["rev-list", "--reverse", range])?
+        .lines()
+        .map(String::from)
+        .collect())
+}

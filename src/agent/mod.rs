@@ -1,3 +1,4 @@
 //! Running agents: the prompt an agent receives.
 
+pub mod config;
 pub mod prompt;

@@ -4,8 +4,6 @@ use anyhow::{bail, Result};
 use std::time::Duration;
 
 use crate::error::No;
-use crate::model::board::Board;
-use crate::model::task::{start_order, State, Task};
 use crate::store::lease::{ClaimOutcome, ClaimRequest};
 use crate::store::Store;
 
@@ -62,29 +60,9 @@ fn claim_one(store: &Store, id: &str, request: &ClaimRequest) -> Result<String> 
     }
 }
 
-/// Try the candidates in start order; a lost race moves on to the next one.
 fn claim_next(store: &Store, request: &ClaimRequest) -> Result<String> {
-    for id in candidates(store)? {
-        if let ClaimOutcome::Claimed(record) = store.claim(&id, request)? {
-            return Ok(record.task.id);
-        }
+    match store.claim_next(request)? {
+        Some(record) => Ok(record.task.id),
+        None => Err(No("nothing ready to claim".into()).into()),
     }
-    Err(No("nothing ready to claim".into()).into())
-}
-
-/// Ready tasks, and running tasks whose lease is dead, in start order.
-fn candidates(store: &Store) -> Result<Vec<String>> {
-    let tasks = store.load_all()?;
-    let board = Board::new(&tasks);
-    let mut list: Vec<&Task> = board.ready().into_iter().map(|v| v.task).collect();
-    for task in tasks.iter().filter(|t| t.state == State::InProgress) {
-        let live = store
-            .lease(&task.id)?
-            .is_some_and(|(lease, _)| lease.is_live());
-        if !live {
-            list.push(task);
-        }
-    }
-    list.sort_by(|a, b| start_order(a, b));
-    Ok(list.into_iter().map(|t| t.id.clone()).collect())
 }

@@ -14,6 +14,8 @@ mod status;
 mod submit;
 mod task;
 
+pub use init::DEFAULT_CONFIG;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -103,41 +105,7 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
     Ok(())
 }
 
-/// A duration like `90s`, `10m`, `2h`, `1d` (or bare seconds).
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("\"{text}\" is not a duration (like 90s, 10m, 2h)"))?;
-    let seconds = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        _ => {
-            return Err(format!(
-                "\"{text}\": unknown unit \"{unit}\" (use s, m, h or d)"
-            ))
-        }
-    };
-    Ok(std::time::Duration::from_secs(seconds))
-}
-
-/// Shorten `text` to one line of at most `max` characters, for tables.
-fn one_line(text: &str, max: usize) -> String {
-    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
-        flat
-    } else {
-        let mut s: String = flat.chars().take(max.saturating_sub(1)).collect();
-        s.push('…');
-        s
-    }
-}
+pub use crate::model::{one_line, parse_duration};
 
 /// The branch the integrator advances: `target` in `.git-agent.yaml` of the
 /// main working tree, else `main`.
@@ -154,16 +122,6 @@ fn target_branch(store: &Store) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("90s").unwrap().as_secs(), 90);
-        assert_eq!(parse_duration("10m").unwrap().as_secs(), 600);
-        assert_eq!(parse_duration("2h").unwrap().as_secs(), 7200);
-        assert_eq!(parse_duration("45").unwrap().as_secs(), 45);
-        assert!(parse_duration("10 minutes").is_err());
-        assert!(parse_duration("m").is_err());
-    }
 
     #[test]
     fn the_cli_definition_is_consistent() {

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use super::tasks::{ref_delete, ref_update};
 use super::{Draft, Store, TaskRecord, LEASES_PREFIX};
-use crate::model::task::{is_ready, Change, State};
+use crate::model::board::Board;
+use crate::model::task::{is_ready, start_order, Change, State, Task};
 
 /// Who holds a claimed task, and until when.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -159,6 +160,34 @@ impl Store {
             Ok((drafts, vec![edit]))
         })?;
         Ok(refused.unwrap_or(ClaimOutcome::Claimed(Box::new(record))))
+    }
+
+    /// Claim the first task that can start now, or whose holder is gone, in
+    /// start order; a lost race moves on to the next. `None`: nothing to claim.
+    pub fn claim_next(&self, request: &ClaimRequest) -> Result<Option<TaskRecord>> {
+        for id in self.claimable()? {
+            if let ClaimOutcome::Claimed(record) = self.claim(&id, request)? {
+                return Ok(Some(*record));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Ready tasks, and running tasks whose lease is dead, in start order.
+    pub fn claimable(&self) -> Result<Vec<String>> {
+        let tasks = self.load_all()?;
+        let board = Board::new(&tasks);
+        let mut list: Vec<&Task> = board.ready().into_iter().map(|v| v.task).collect();
+        for task in tasks.iter().filter(|t| t.state == State::InProgress) {
+            let live = self
+                .lease(&task.id)?
+                .is_some_and(|(lease, _)| lease.is_live());
+            if !live {
+                list.push(task);
+            }
+        }
+        list.sort_by(|a, b| start_order(a, b));
+        Ok(list.into_iter().map(|t| t.id.clone()).collect())
     }
 
     /// Extend the lease of `id` held by `holder` by `ttl` from now.

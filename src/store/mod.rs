@@ -7,6 +7,7 @@
 
 mod cache;
 pub mod lease;
+pub mod notes;
 mod objects;
 pub mod plans;
 pub mod tasks;
@@ -40,7 +41,9 @@ pub enum StoreError {
     Refused(String),
 }
 
-/// An open repository with git-agent's view of it.
+/// An open repository with git-agent's view of it. Cloning is cheap; each
+/// thread works with its own clone.
+#[derive(Clone)]
 pub struct Store {
     repo: gix::Repository,
     common_dir: PathBuf,

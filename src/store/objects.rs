@@ -79,7 +79,7 @@ pub(super) fn parent(repo: &gix::Repository, commit: ObjectId) -> Result<Option<
 /// `Agent-*` trailers, so that `git log` reads as the history.
 pub(super) fn message(subject: &str, body: Option<&str>, trailers: &[(&str, String)]) -> String {
     let mut msg = String::new();
-    msg.push_str(&one_line(subject, 100));
+    msg.push_str(&crate::model::one_line(subject, 100));
     msg.push_str("\n\n");
     if let Some(body) = body.map(str::trim).filter(|b| !b.is_empty()) {
         msg.push_str(body);
@@ -88,19 +88,8 @@ pub(super) fn message(subject: &str, body: Option<&str>, trailers: &[(&str, Stri
     for (key, value) in trailers {
         msg.push_str(key);
         msg.push_str(": ");
-        msg.push_str(&one_line(value, 200));
+        msg.push_str(&crate::model::one_line(value, 200));
         msg.push('\n');
     }
     msg
-}
-
-/// `text` on one line, cut to `max` characters.
-fn one_line(text: &str, max: usize) -> String {
-    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
-        return flat;
-    }
-    let mut cut: String = flat.chars().take(max - 1).collect();
-    cut.push('…');
-    cut
 }

@@ -1,0 +1,345 @@
+//! `.git-agent.yaml`: the team config, read from the main working tree (in a
+//! bare repository: from the target branch's tree), never from a task branch.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Deserializer};
+use std::path::Path;
+use std::time::Duration;
+
+/// The config file's name at the root of the main working tree.
+pub const FILE: &str = ".git-agent.yaml";
+
+/// The whole config. Unknown keys are refused, with their line.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The branch the integrator advances.
+    #[serde(default = "default_target")]
+    pub target: String,
+    /// The integration gate, run with `sh -c` in the merged tree; empty: none.
+    #[serde(default)]
+    pub test: String,
+    /// Implementers at once.
+    #[serde(default = "default_parallel")]
+    pub parallel: usize,
+    #[serde(default)]
+    pub roles: Roles,
+    #[serde(default)]
+    pub review: Review,
+    #[serde(default)]
+    pub integrate: Integrate,
+    /// Where task worktrees go [default: `<git-common-dir>/agent/worktrees`].
+    #[serde(default)]
+    pub worktrees: Option<String>,
+}
+
+/// One agent command per role; a role without one is not run.
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Roles {
+    pub planner: Option<Role>,
+    pub implementer: Option<Role>,
+    pub reviewer: Option<Role>,
+    pub integrator: Option<Role>,
+}
+
+/// How to run one role's agent.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Role {
+    /// An argv list, or a string split as a shell would (but never run by one).
+    #[serde(deserialize_with = "argv")]
+    pub command: Vec<String>,
+    #[serde(default, deserialize_with = "duration")]
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+}
+
+/// When reviews happen.
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Review {
+    /// `commit`: queue a review on every commit to an agent branch (hooks);
+    /// `submit` (default): review when a task is submitted.
+    #[serde(default)]
+    pub on: Option<String>,
+}
+
+/// How approved work lands on the target.
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Integrate {
+    /// `merge` (default), `squash` or `rebase`.
+    #[serde(default)]
+    pub strategy: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        serde_yaml::from_str("{}").expect("the empty config is valid")
+    }
+}
+
+/// Default timeouts per role.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+impl Role {
+    pub fn timeout(&self) -> Duration {
+        self.timeout.unwrap_or(DEFAULT_TIMEOUT)
+    }
+}
+
+fn default_target() -> String {
+    "main".into()
+}
+
+fn default_parallel() -> usize {
+    4
+}
+
+/// Why a config was refused: where and what.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+/// Parse config text; `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+    if text.trim().is_empty() {
+        return Ok(Config::default());
+    }
+    let config: Config = serde_yaml::from_str(text).map_err(|e| {
+        let message = e.to_string();
+        let message = message.split(" at line ").next().unwrap_or_default();
+        let line = e.location().map_or(1, |l| l.line());
+        ConfigError {
+            file: file.to_string(),
+            line: refine_line(text, line, message),
+            message: message.to_string(),
+        }
+    })?;
+    let fault = |key: &str, message: String| ConfigError {
+        file: file.to_string(),
+        line: line_of(text, key),
+        message: format!("{key}: {message}"),
+    };
+    if config.parallel == 0 {
+        return Err(fault("parallel", "must be at least 1".into()));
+    }
+    let bad_branch = |b: &str| {
+        b.is_empty()
+            || b.contains("..")
+            || b.contains(|c: char| c.is_whitespace() || "~^:?*[\\".contains(c))
+    };
+    if bad_branch(&config.target) {
+        return Err(fault(
+            "target",
+            format!("\"{}\" is not a branch name", config.target),
+        ));
+    }
+    let roles = [
+        ("planner", &config.roles.planner),
+        ("implementer", &config.roles.implementer),
+        ("reviewer", &config.roles.reviewer),
+        ("integrator", &config.roles.integrator),
+    ];
+    for (name, role) in roles {
+        if let Some(role) = role {
+            if role.command.is_empty() {
+                return Err(fault(name, "command is empty".into()));
+            }
+            if role.max_attempts == Some(0) {
+                return Err(fault(name, "max_attempts must be at least 1".into()));
+            }
+        }
+    }
+    if let Some(strategy) = &config.integrate.strategy {
+        if !["merge", "squash", "rebase"].contains(&strategy.as_str()) {
+            return Err(fault(
+                "strategy",
+                format!("\"{strategy}\" is not merge, squash or rebase"),
+            ));
+        }
+    }
+    Ok(config)
+}
+
+/// Read the config of the main working tree at `root`; a missing file is the
+/// default config.
+pub fn load(root: &Path) -> Result<Config> {
+    let path = root.join(FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(parse(&path.display().to_string(), &text)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// serde_yaml places an error in a value's own deserializer at the line of
+/// the enclosing map; where the message names the key (`path: key: why`),
+/// move to that key's line.
+fn refine_line(text: &str, line: usize, message: &str) -> usize {
+    let mut parts = message.split(": ");
+    let (Some(_path), Some(key), Some(_why)) = (parts.next(), parts.next(), parts.next()) else {
+        return line;
+    };
+    if !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return line;
+    }
+    text.lines()
+        .enumerate()
+        .skip(line.saturating_sub(1))
+        .find(|(_, l)| l.trim_start().starts_with(&format!("{key}:")))
+        .map_or(line, |(i, _)| i + 1)
+}
+
+/// The first line where `key:` appears, else 1.
+fn line_of(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            l.trim_start()
+                .trim_start_matches("- ")
+                .starts_with(&format!("{key}:"))
+        })
+        .map_or(1, |i| i + 1)
+}
+
+fn argv<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        List(Vec<String>),
+        Line(String),
+    }
+    match Form::deserialize(d)? {
+        Form::List(list) => Ok(list),
+        Form::Line(line) => split_words(&line).map_err(serde::de::Error::custom),
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    crate::model::parse_duration(&text)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("timeout: {e}")))
+}
+
+/// Split a command line into words as a POSIX shell would (quotes and
+/// backslashes), without expanding anything: the words are never given to a shell.
+pub fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if let Some(w) = word.take() {
+                    words.push(w);
+                }
+            }
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => w.push(c),
+                        None => return Err(format!("unclosed ' in \"{line}\"")),
+                    }
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => w.push(c),
+                            Some(c) => {
+                                w.push('\\');
+                                w.push(c);
+                            }
+                            None => return Err(format!("unclosed \" in \"{line}\"")),
+                        },
+                        Some(c) => w.push(c),
+                        None => return Err(format!("unclosed \" in \"{line}\"")),
+                    }
+                }
+            }
+            '\\' => match chars.next() {
+                Some(c) => word.get_or_insert_with(String::new).push(c),
+                None => return Err(format!("trailing \\ in \"{line}\"")),
+            },
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_config_written_by_init_parses() {
+        let config = parse("x", crate::cli::DEFAULT_CONFIG).unwrap();
+        assert_eq!(config.target, "main");
+        assert_eq!(config.parallel, 4);
+        assert!(config.roles.implementer.is_none());
+    }
+
+    #[test]
+    fn roles_take_argv_lists_or_strings_and_durations() {
+        let config = parse(
+            "x",
+            "roles:\n  implementer: { command: [claude, -p, --permission-mode, acceptEdits], timeout: 30m, max_attempts: 3 }\n  reviewer:\n    command: codex exec 'two words'\n    timeout: 90s\n",
+        )
+        .unwrap();
+        let implementer = config.roles.implementer.unwrap();
+        assert_eq!(
+            implementer.command,
+            ["claude", "-p", "--permission-mode", "acceptEdits"]
+        );
+        assert_eq!(implementer.timeout().as_secs(), 1800);
+        let reviewer = config.roles.reviewer.unwrap();
+        assert_eq!(reviewer.command, ["codex", "exec", "two words"]);
+        assert_eq!(reviewer.timeout().as_secs(), 90);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused_with_their_line() {
+        let e = parse(".git-agent.yaml", "target: main\nparalel: 3\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        assert!(e.to_string().contains("paralel"), "{e}");
+        let e = parse(
+            "f",
+            "roles:\n  implementer:\n    command: [x]\n    timout: 3m\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 4, "{e}");
+        let e = parse(
+            "f",
+            "roles:\n  implementer:\n    command: [x]\n    timeout: soon\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 4, "{e}");
+        let e = parse("f", "target: main\nparallel: 0\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        let e = parse("f", "integrate:\n  strategy: octopus\n").unwrap_err();
+        assert!(e.to_string().contains("octopus"), "{e}");
+    }
+
+    #[test]
+    fn words_split_like_a_shell_without_one() {
+        assert_eq!(
+            split_words(r#"a "b c" 'd e' f\ g "h\"i" $HOME"#).unwrap(),
+            ["a", "b c", "d e", "f g", "h\"i", "$HOME"]
+        );
+        assert!(split_words("a 'b").is_err());
+        assert_eq!(split_words("  ").unwrap(), Vec::<String>::new());
+    }
+}
