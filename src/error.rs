@@ -14,7 +14,15 @@ pub struct No(pub String);
 pub fn exit_code(error: &anyhow::Error) -> i32 {
     if error.downcast_ref::<No>().is_some() {
         1
+    } else if error.downcast_ref::<Interrupted>().is_some() {
+        130
     } else {
         2
     }
 }
+
+/// The command was interrupted (Ctrl-C) and stopped cleanly (exit 130, as a
+/// shell reports SIGINT).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Interrupted(pub String);

@@ -8,4 +8,5 @@ pub mod cli;
 pub mod error;
 pub mod git;
 pub mod model;
+pub mod orchestrate;
 pub mod store;

@@ -7,4 +7,7 @@ mod board;
 mod claim;
 mod install;
 mod plan;
+mod planner;
+mod run;
 mod task;
+mod work;

@@ -92,8 +92,10 @@ impl AgentRun {
         let mut expression = duct::cmd(program, args)
             .dir(&self.cwd)
             .stdin_bytes(self.prompt.clone())
-            .stdout_file(File::create(&log).with_context(|| format!("creating {}", log.display()))?)
+            // duct applies the outer redirection first: stdout goes to the log,
+            // then stderr joins it there (the other order sends stderr to ours).
             .stderr_to_stdout()
+            .stdout_file(File::create(&log).with_context(|| format!("creating {}", log.display()))?)
             .unchecked()
             .env("GIT_AGENT_ROLE", &self.role)
             .env("GIT_AGENT_PROMPT_FILE", &prompt_file)
@@ -118,7 +120,15 @@ impl AgentRun {
         let handle = expression
             .start()
             .with_context(|| format!("starting the {} agent `{program}`", self.role))?;
-        let group = handle.pids().first().copied().context("the agent has no pid")?;
+        let group = handle
+            .pids()
+            .first()
+            .copied()
+            .context("the agent has no pid")?;
+        // A killed orchestrator leaves its agents running (their own group);
+        // the next run reads this file to stop them before it retries.
+        let group_file = self.path("pgid");
+        std::fs::write(&group_file, group.to_string())?;
         let ending = loop {
             if let Some(output) = handle.try_wait()? {
                 break match output.status.code() {
@@ -139,12 +149,15 @@ impl AgentRun {
         // Whatever the agent left running in its group goes with it.
         signal_group(group, libc::SIGKILL);
         let _ = handle.wait();
+        let _ = std::fs::remove_file(&group_file);
         let printed = std::fs::read_to_string(&log).unwrap_or_default();
         Ok(Outcome {
             ending,
             duration: started.elapsed(),
             tail: tail(&printed),
-            output: std::fs::read_to_string(&output_file).ok().filter(|s| !s.trim().is_empty()),
+            output: std::fs::read_to_string(&output_file)
+                .ok()
+                .filter(|s| !s.trim().is_empty()),
             printed,
             log,
         })
@@ -179,6 +192,33 @@ fn signal_group(group: u32, signal: libc::c_int) {
     }
 }
 
+/// Stop an agent's process group that a killed orchestrator left behind,
+/// found by the `.pgid` files next to its logs. The group is killed only if
+/// its leader is gone (then only its old members remain, so the id cannot
+/// have been reused) or still works in `cwd`.
+pub fn stop_orphans(log_dir: &Path, cwd: &Path) {
+    let Ok(entries) = std::fs::read_dir(log_dir) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.extension().is_none_or(|e| e != "pgid") {
+            continue;
+        }
+        let group = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok());
+        if let Some(group) = group {
+            let leader = PathBuf::from(format!("/proc/{group}"));
+            let ours = !leader.exists()
+                || std::fs::read_link(leader.join("cwd")).is_ok_and(|dir| dir.starts_with(cwd));
+            if ours {
+                signal_group(group, libc::SIGKILL);
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
 /// The last lines of `text`, at most `TAIL_BYTES`.
 pub fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
@@ -195,7 +235,10 @@ pub fn tail(text: &str) -> String {
 
 /// `<git-common-dir>/agent/logs/<task>/<attempt>-<role>` (extension added per file).
 pub fn log_base(agent_dir: &Path, task: &str, attempt: u32, role: &str) -> PathBuf {
-    agent_dir.join("logs").join(task).join(format!("{attempt}-{role}"))
+    agent_dir
+        .join("logs")
+        .join(task)
+        .join(format!("{attempt}-{role}"))
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -211,8 +254,14 @@ extern "C" fn on_interrupt(_: libc::c_int) {
 pub fn catch_interrupts() -> &'static AtomicBool {
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     unsafe {
-        libc::signal(libc::SIGINT, on_interrupt as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_interrupt as *const () as libc::sighandler_t);
+        libc::signal(
+            libc::SIGINT,
+            on_interrupt as *const () as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGTERM,
+            on_interrupt as *const () as libc::sighandler_t,
+        );
     }
     &INTERRUPTED
 }

@@ -8,11 +8,14 @@ mod log;
 mod plan;
 mod ready;
 mod release;
+mod resolve;
+mod run;
 mod self_install;
 mod show;
 mod status;
 mod submit;
 mod task;
+mod work;
 
 pub use init::DEFAULT_CONFIG;
 
@@ -43,6 +46,9 @@ pub enum Command {
     Release(release::Args),
     Submit(submit::Args),
     Context(context::Args),
+    Work(work::Args),
+    Run(run::Args),
+    Resolve(resolve::Args),
     SelfInstall(self_install::Args),
 }
 
@@ -60,6 +66,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Release(args) => release::run(args),
         Command::Submit(args) => submit::run(args),
         Command::Context(args) => context::run(args),
+        Command::Work(args) => work::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Resolve(args) => resolve::run(args),
         Command::SelfInstall(args) => self_install::run(args),
     }
 }

@@ -1,10 +1,12 @@
 //! `git agent plan`: store a plan and its tasks, from a file or a planner.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Context as _, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::agent::process::catch_interrupts;
 use crate::model::plan::{self, Dependency, PlanError};
+use crate::orchestrate::{planner, Context};
 use crate::store::Store;
 
 /// Break a goal into tasks (with the planner agent), or import a plan file.
@@ -24,20 +26,27 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let Some(file) = args.file else {
-        bail!(
-            "the planner agent is not available yet: write the plan as YAML and import it with `git agent plan --file F`{}",
-            args.goal.map(|g| format!(" (goal: {g})")).unwrap_or_default()
-        );
+    let (store, plan, text) = match (&args.file, &args.goal) {
+        (Some(file), None) => {
+            let store = super::open()?;
+            let name = file.display().to_string();
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("{name}: cannot read the plan file"))?;
+            let plan = validate(&store, &name, &text)?;
+            (store, plan, text)
+        }
+        (None, Some(goal)) => {
+            let ctx = Context::open(catch_interrupts())?;
+            let planned = planner::plan_goal(&ctx, goal)?;
+            (ctx.store, planned.plan, planned.yaml)
+        }
+        (Some(_), Some(_)) => bail!("give a goal or --file, not both"),
+        (None, None) => {
+            bail!("give a goal (`git agent plan \"<goal>\"`) or a plan file (`--file F`)")
+        }
     };
-    let store = super::open()?;
-    let name = file.display().to_string();
-    let text = std::fs::read_to_string(&file)
-        .with_context(|| format!("{name}: cannot read the plan file"))?;
-    let plan = validate(&store, &name, &text)?;
     if args.dry_run {
-        print_dry_run(&plan, args.json)?;
-        return Ok(());
+        return print_dry_run(&plan, args.json);
     }
     let stored = store.store_plan(
         &plan,

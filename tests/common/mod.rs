@@ -171,3 +171,69 @@ pub fn flat_plan(n: usize) -> String {
     }
     yaml
 }
+
+/// The absolute path of a scripted agent in `tests/fixtures/agents/`.
+pub fn agent(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/agents")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+impl Repo {
+    /// Write `.git-agent.yaml` with the scripted implementer (and `extra` lines).
+    pub fn configure(&self, timeout: &str, max_attempts: u32, extra: &str) {
+        let yaml = format!(
+            "target: main\nparallel: 4\nroles:\n  implementer:\n    command: [sh, {}]\n    timeout: {timeout}\n    max_attempts: {max_attempts}\n{extra}",
+            agent("implementer.sh")
+        );
+        self.write(".git-agent.yaml", &yaml);
+    }
+
+    /// The events of a task, by kind.
+    pub fn kinds(&self, id: &str) -> Vec<String> {
+        self.json(&["show", id])["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// The log directory of a task's agent runs.
+    pub fn logs(&self, id: &str) -> PathBuf {
+        self.git_dir().join("agent/logs").join(id)
+    }
+
+    /// A path in the test's temp dir, outside the repository.
+    pub fn scratch(&self, name: &str) -> String {
+        self.home.join(name).display().to_string()
+    }
+}
+
+/// Whether a process runs (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            !stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+/// Wait until `check` holds, for at most `seconds`.
+pub fn wait_for(seconds: u64, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    check()
+}

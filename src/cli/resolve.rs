@@ -1,0 +1,63 @@
+//! `git agent resolve`: the human's answer to an escalation.
+
+use anyhow::Result;
+
+use crate::error::No;
+use crate::model::task::{Change, Resolution, State};
+use crate::store::Draft;
+
+/// Answer a task that waits for a human: retry it, approve it, or abandon it.
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("answer").required(true).args(["retry", "approve", "abandon"])))]
+pub struct Args {
+    /// The task (id or unique prefix).
+    task: String,
+    /// Try again, with a fresh set of attempts.
+    #[arg(long)]
+    retry: bool,
+    /// Accept the work as it is.
+    #[arg(long)]
+    approve: bool,
+    /// Give the task up.
+    #[arg(long)]
+    abandon: bool,
+    /// What to tell the next attempt (or the history).
+    #[arg(long, short)]
+    message: Option<String>,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let store = super::open()?;
+    let id = store.resolve(&args.task)?;
+    let resolution = if args.retry {
+        Resolution::Retry
+    } else if args.approve {
+        Resolution::Approve
+    } else {
+        Resolution::Abandon
+    };
+    let actor = super::default_actor();
+    let record = store.update(&id, |current| {
+        if current.task.state != State::NeedsHuman {
+            return Err(No(format!(
+                "task {id} is {}, not waiting for a human",
+                current.task.state
+            ))
+            .into());
+        }
+        let change = Change::Resolved {
+            resolution,
+            message: args.message.clone(),
+        };
+        Ok((
+            vec![Draft {
+                change,
+                actor: actor.clone(),
+                role: "human".into(),
+            }],
+            vec![],
+        ))
+    })?;
+    println!("{id}: {}", record.task.state);
+    Ok(())
+}

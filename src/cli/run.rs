@@ -1,0 +1,72 @@
+//! `git agent run`: the orchestrator.
+
+use anyhow::Result;
+use std::time::Duration;
+
+use crate::agent::process::catch_interrupts;
+use crate::error::Interrupted;
+use crate::orchestrate::run::{self, Options};
+use crate::orchestrate::Context;
+
+/// Implement ready tasks, up to N at once, until nothing more can move.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Agents at once [default: `parallel` in .git-agent.yaml].
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: Option<u32>,
+    /// Stop when nothing more can move (the default).
+    #[arg(long, conflicts_with = "watch")]
+    once: bool,
+    /// Keep running, polling for new work.
+    #[arg(long)]
+    watch: bool,
+    /// How often `--watch` looks for new work.
+    #[arg(long, default_value = "5s", value_parser = super::parse_duration)]
+    poll: Duration,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let stop = catch_interrupts();
+    let ctx = Context::open(stop)?;
+    let options = Options {
+        parallel: args.jobs.map_or(ctx.config.parallel, |j| j as usize),
+        watch: args.watch,
+        poll: args.poll,
+    };
+    let summary = run::run(&ctx, &options)?;
+    let line = format!(
+        "{} submitted, {} failed attempts, {} interrupted{}",
+        summary.submitted,
+        summary.failed,
+        summary.interrupted,
+        if summary.errors.is_empty() {
+            String::new()
+        } else {
+            format!(", {} errors", summary.errors.len())
+        }
+    );
+    let waiting = ctx
+        .store
+        .load_all()?
+        .iter()
+        .filter(|t| t.state == crate::model::task::State::NeedsHuman)
+        .count();
+    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(Interrupted(format!(
+            "interrupted: {line}; running agents stopped, their tasks released"
+        ))
+        .into());
+    }
+    println!("{line}");
+    if waiting > 0 {
+        println!("{waiting} task(s) wait for a human: see `git agent status`, answer with `git agent resolve`");
+    }
+    for e in &summary.errors {
+        eprintln!("error: {e}");
+    }
+    if summary.errors.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{} task(s) hit an error", summary.errors.len())
+    }
+}

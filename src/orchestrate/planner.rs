@@ -1,0 +1,115 @@
+//! `git agent plan "<goal>"`: the planner agent writes a plan, which is
+//! validated like a plan file. A refused plan goes back to the planner once,
+//! with the refusal; a second refusal ends with exit 2 and nothing written.
+
+use anyhow::{bail, Result};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::Context;
+use crate::agent::process::{self, AgentRun};
+use crate::agent::prompt;
+use crate::git;
+use crate::model::plan::{self, Plan};
+
+const ROLE: &str = "planner";
+/// Files listed in the repository picture, at most.
+const TREE_LINES: usize = 200;
+const README_LINES: usize = 40;
+
+/// A plan the planner wrote that passed validation, and its YAML.
+pub struct Planned {
+    pub plan: Plan,
+    pub yaml: String,
+}
+
+/// Ask the planner for a plan for `goal`: at most two tries.
+pub fn plan_goal(ctx: &Context, goal: &str) -> Result<Planned> {
+    let role = ctx.role(ROLE)?.clone();
+    let picture = picture(ctx)?;
+    let open: Vec<_> = ctx
+        .store
+        .load_all()?
+        .into_iter()
+        .filter(|t| !t.state.is_terminal())
+        .collect();
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut refusal: Option<String> = None;
+    for attempt in 1..=2u32 {
+        let built_in = prompt::planner(goal, &picture, &open, refusal.as_deref());
+        let vars = [
+            ("goal", goal.to_string()),
+            ("repo", picture.clone()),
+            ("refusal", refusal.clone().unwrap_or_default()),
+        ];
+        let run = AgentRun {
+            role: ROLE.into(),
+            command: role.command.clone(),
+            cwd: ctx.root.clone(),
+            prompt: prompt::with_override(Some(&ctx.root), ROLE, built_in, &vars),
+            timeout: role.timeout(),
+            files: process::log_base(
+                &ctx.store.agent_dir(),
+                "planner",
+                attempt,
+                &stamp.to_string(),
+            ),
+            env: vec![("ATTEMPT".into(), attempt.to_string())],
+            task_json: None,
+        };
+        ctx.view.started("plan", ROLE, attempt, goal);
+        let outcome = run.run(ctx.stop)?;
+        if let Some(failure) = outcome.failure(role.timeout()) {
+            ctx.view.finished("plan", ROLE, &failure);
+            bail!(
+                "the planner failed: {failure}; its log: {}\n{}",
+                outcome.log.display(),
+                outcome.tail
+            );
+        }
+        let yaml = prompt::plan_text(outcome.output.as_deref(), &outcome.printed);
+        let existing = |dep: &str| ctx.store.resolve(dep).ok();
+        let source = format!("planner output (attempt {attempt})");
+        match plan::parse(&source, &yaml, &existing) {
+            Ok(plan) => {
+                ctx.view
+                    .finished("plan", ROLE, &format!("{} tasks", plan.tasks.len()));
+                return Ok(Planned { plan, yaml });
+            }
+            Err(e) => {
+                ctx.view
+                    .finished("plan", ROLE, &format!("plan refused: {e}"));
+                refusal = Some(e.to_string());
+            }
+        }
+    }
+    bail!(
+        "the planner's plan was refused twice; nothing was written. Last refusal: {}",
+        refusal.unwrap_or_default()
+    )
+}
+
+/// A short picture of the repository: its files and the head of its README.
+fn picture(ctx: &Context) -> Result<String> {
+    let files = git::run(&ctx.root, &["ls-files"])?;
+    let count = files.lines().count();
+    let mut p = String::from("Files:\n");
+    for f in files.lines().take(TREE_LINES) {
+        p.push_str("  ");
+        p.push_str(f);
+        p.push('\n');
+    }
+    if count > TREE_LINES {
+        p.push_str(&format!("  … and {} more\n", count - TREE_LINES));
+    }
+    if let Ok(readme) = std::fs::read_to_string(ctx.root.join("README.md")) {
+        p.push_str("\nREADME.md (head):\n");
+        for line in readme.lines().take(README_LINES) {
+            p.push_str("  ");
+            p.push_str(line);
+            p.push('\n');
+        }
+    }
+    Ok(p)
+}

@@ -1,0 +1,179 @@
+//! One implementer attempt on one claimed task: worktree, prompt, agent,
+//! leftover changes committed, provenance noted, then submitted or failed.
+
+use anyhow::{Context as _, Result};
+use std::path::Path;
+
+use super::worktree::{self, trailered};
+use super::Context;
+use crate::agent::process::{self, AgentRun, Ending};
+use crate::agent::prompt;
+use crate::git;
+use crate::model::task::{Change, Task};
+use crate::store::notes;
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finished {
+    Submitted {
+        head: String,
+    },
+    Failed {
+        reason: String,
+    },
+    /// Stopped by Ctrl-C: the work is committed and the task released.
+    Interrupted,
+    /// The task was no longer ours when the attempt ended (taken over).
+    Lost,
+}
+
+const ROLE: &str = "implementer";
+
+/// Run one implementer attempt on `id`, which `actor` holds.
+pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
+    let task = ctx.store.load(id)?.task;
+    let role = ctx.role(ROLE)?.clone();
+    let attempt = task.attempts + 1;
+    let files = process::log_base(&ctx.store.agent_dir(), id, attempt, ROLE);
+    if let Some(dir) = files.parent() {
+        process::stop_orphans(dir, &worktree::worktrees_dir(ctx).join(id));
+    }
+    let prepared = worktree::prepare(ctx, &task)?;
+    if let Some(commit) = &prepared.recovered {
+        ctx.view.say(&format!(
+            "{id}: kept work an interrupted attempt left uncommitted ({})",
+            short(commit)
+        ));
+    }
+    let start = git::run(&prepared.path, &["rev-parse", "HEAD"])?;
+    let run_id = crate::model::id::generate("r", 8);
+    let run = AgentRun {
+        role: ROLE.into(),
+        command: role.command.clone(),
+        cwd: prepared.path.clone(),
+        prompt: implementer_prompt(ctx, &task)?,
+        timeout: role.timeout(),
+        files,
+        env: vec![
+            ("TASK".into(), id.to_string()),
+            ("ATTEMPT".into(), attempt.to_string()),
+            ("BASE".into(), prepared.base.clone()),
+            ("BRANCH".into(), prepared.branch.clone()),
+            ("ACTOR".into(), actor.to_string()),
+            ("RUN".into(), run_id.clone()),
+        ],
+        task_json: Some(serde_json::to_string_pretty(&task)?),
+    };
+    ctx.view.started(id, ROLE, attempt, &task.title);
+    let outcome = run.run(ctx.stop)?;
+    // Whatever happened, the agent's work is kept on its branch.
+    let leftover = trailered(
+        &format!("Uncommitted work: {}", task.title),
+        "Changes the implementer left uncommitted, committed by git-agent.",
+        &task,
+        ROLE,
+    );
+    git::commit_all(&prepared.path, &leftover)?;
+    note_provenance(ctx, &prepared.path, &start, &task, &role.command, &run_id)?;
+
+    let finished = if outcome.ending == Ending::Interrupted {
+        let change = Change::Released {
+            reason: Some("interrupted: git agent run was stopped".into()),
+        };
+        ctx.record_as_holder(id, actor, ROLE, change)?;
+        Finished::Interrupted
+    } else if let Some(reason) = outcome.failure(role.timeout()) {
+        let change = Change::Failed {
+            reason: reason.clone(),
+            log_tail: Some(outcome.tail.clone()),
+        };
+        if ctx.record_as_holder(id, actor, ROLE, change)? {
+            Finished::Failed { reason }
+        } else {
+            Finished::Lost
+        }
+    } else if git::commits_in(&prepared.path, &format!("{}..HEAD", prepared.base))?.is_empty() {
+        let reason = "the agent changed nothing".to_string();
+        let change = Change::Failed {
+            reason: reason.clone(),
+            log_tail: Some(outcome.tail.clone()),
+        };
+        if ctx.record_as_holder(id, actor, ROLE, change)? {
+            Finished::Failed { reason }
+        } else {
+            Finished::Lost
+        }
+    } else {
+        let head = git::run(&prepared.path, &["rev-parse", "HEAD"])?;
+        let change = Change::Submitted {
+            head: head.clone(),
+            branch: Some(prepared.branch.clone()),
+            base: Some(prepared.base.clone()),
+        };
+        if ctx.record_as_holder(id, actor, ROLE, change)? {
+            Finished::Submitted { head }
+        } else {
+            Finished::Lost
+        }
+    };
+    ctx.view.finished(id, ROLE, &describe(&finished));
+    Ok(finished)
+}
+
+/// The implementer's prompt, with the feedback of earlier attempts.
+fn implementer_prompt(ctx: &Context, task: &Task) -> Result<String> {
+    let events = ctx.store.events(&task.id)?;
+    let deps: Vec<(String, Option<String>)> = task
+        .depends_on
+        .iter()
+        .map(|d| (d.clone(), ctx.store.load(d).ok().map(|r| r.task.title)))
+        .collect();
+    let target = &ctx.config.target;
+    let built_in = prompt::implementer(task, &deps, &events, target);
+    let vars = prompt::task_vars(task, &prompt::feedback(&events), target);
+    Ok(prompt::with_override(
+        Some(&ctx.root),
+        ROLE,
+        built_in,
+        &vars,
+    ))
+}
+
+/// A provenance note on every commit the attempt produced.
+fn note_provenance(
+    ctx: &Context,
+    dir: &Path,
+    start: &str,
+    task: &Task,
+    command: &[String],
+    run: &str,
+) -> Result<()> {
+    let agent = command
+        .first()
+        .and_then(|p| Path::new(p).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let line = serde_json::json!({
+        "task": task.id, "role": ROLE, "agent": agent, "attempt": task.attempts + 1, "run": run,
+    })
+    .to_string();
+    for commit in git::commits_in(dir, &format!("{start}..HEAD"))? {
+        let oid =
+            gix::ObjectId::from_hex(commit.as_bytes()).context("git printed a bad commit id")?;
+        ctx.store.append_note(notes::PROVENANCE, oid, &line)?;
+    }
+    Ok(())
+}
+
+pub fn describe(finished: &Finished) -> String {
+    match finished {
+        Finished::Submitted { head } => format!("submitted {}", short(head)),
+        Finished::Failed { reason } => format!("failed: {reason}"),
+        Finished::Interrupted => "interrupted; work kept, task released".into(),
+        Finished::Lost => "ended, but the task was taken over meanwhile".into(),
+    }
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(10)]
+}

@@ -1,0 +1,106 @@
+//! Task worktrees: `agent/<id>` checked out under
+//! `<git-common-dir>/agent/worktrees/<id>`, never inside the main working tree.
+//! A retry reuses the worktree, and work a killed run left uncommitted is
+//! committed before anything else happens in it.
+
+use anyhow::{Context as _, Result};
+use std::path::PathBuf;
+
+use super::Context;
+use crate::git;
+use crate::model::task::Task;
+
+/// A worktree ready for an attempt.
+#[derive(Debug)]
+pub struct Prepared {
+    pub path: PathBuf,
+    pub branch: String,
+    /// Where the branch left the target: the merge base of the two.
+    pub base: String,
+    /// The commit that saved work a killed run had left uncommitted.
+    pub recovered: Option<String>,
+}
+
+/// The directory that holds the task worktrees.
+pub fn worktrees_dir(ctx: &Context) -> PathBuf {
+    match &ctx.config.worktrees {
+        Some(dir) => ctx.root.join(dir),
+        None => ctx.store.agent_dir().join("worktrees"),
+    }
+}
+
+/// The worktree and branch for `task`: created from the target's tip the
+/// first time, reused (with leftover work committed) after that.
+pub fn prepare(ctx: &Context, task: &Task) -> Result<Prepared> {
+    let path = worktrees_dir(ctx).join(&task.id);
+    let branch = format!("agent/{}", task.id);
+    let target = &ctx.config.target;
+    let target_tip = git::resolve_commit(&ctx.root, &format!("refs/heads/{target}"))
+        .with_context(|| format!("the target branch {target} does not exist"))?;
+    let mut recovered = None;
+    if is_worktree(&path) {
+        let message = trailered(
+            &format!("Recover uncommitted work: {}", task.title),
+            "Work an interrupted attempt left uncommitted, kept before the retry.",
+            task,
+            "implementer",
+        );
+        recovered = git::commit_all(&path, &message)?;
+    } else {
+        if path.exists() {
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("clearing {}", path.display()))?;
+        }
+        git::quiet(&ctx.root, &["worktree", "prune"])?;
+        let dir = path.to_str().context("worktree path is not UTF-8")?;
+        if git::try_run(
+            &ctx.root,
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("refs/heads/{branch}"),
+            ],
+        )?
+        .is_some()
+        {
+            git::quiet(&ctx.root, &["worktree", "add", "--quiet", dir, &branch])?;
+        } else {
+            git::quiet(
+                &ctx.root,
+                &[
+                    "worktree",
+                    "add",
+                    "--quiet",
+                    "-b",
+                    &branch,
+                    dir,
+                    &target_tip,
+                ],
+            )?;
+        }
+    }
+    let base = git::run(&path, &["merge-base", &target_tip, "HEAD"])?;
+    Ok(Prepared {
+        path,
+        branch,
+        base,
+        recovered,
+    })
+}
+
+fn is_worktree(path: &std::path::Path) -> bool {
+    path.join(".git").exists()
+        && git::try_run(path, &["rev-parse", "--is-inside-work-tree"])
+            .is_ok_and(|o| o.as_deref() == Some("true"))
+}
+
+/// A commit message with the `Agent-Task`/`Agent-Role` trailers that every
+/// commit git-agent makes carries.
+pub fn trailered(subject: &str, body: &str, task: &Task, role: &str) -> String {
+    format!(
+        "{subject}\n\n{body}\n\nAgent-Task: {}\nAgent-Role: {role}\nAgent-Attempt: {}\n",
+        task.id,
+        task.attempts + 1
+    )
+}

@@ -1,0 +1,286 @@
+//! `git agent run`: parallel implementers, retries, escalation, kill -9 and
+//! Ctrl-C, with scripted agents in real processes.
+
+use crate::common::{alive, wait_for, Repo};
+use std::process::Stdio;
+
+/// The most tasks that ran at one moment, from `start|end <task> <time>` lines.
+fn max_overlap(record: &str) -> usize {
+    let mut edges: Vec<(f64, i32)> = record
+        .lines()
+        .map(|l| {
+            let parts: Vec<&str> = l.split_whitespace().collect();
+            (
+                parts[2].parse().unwrap(),
+                if parts[0] == "start" { 1 } else { -1 },
+            )
+        })
+        .collect();
+    edges.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let (mut now, mut most) = (0, 0);
+    for (_, d) in edges {
+        now += d;
+        most = most.max(now);
+    }
+    most as usize
+}
+
+#[test]
+fn run_implements_ready_tasks_in_parallel() {
+    let repo = Repo::new();
+    repo.configure("60s", 3, "");
+    let record = repo.scratch("record.txt");
+    let ids: Vec<String> = (0..4)
+        .map(|i| {
+            repo.add(
+                &format!("Task {i}"),
+                &["--spec", &format!("sleep=1 record={record}")],
+            )
+        })
+        .collect();
+    let out = repo.ok(&["run", "-j", "4"]);
+    assert!(out.contains("4 submitted"), "{out}");
+    for id in &ids {
+        assert_eq!(repo.state(id), "in_review");
+    }
+    let record = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(record.lines().count(), 8);
+    assert!(
+        max_overlap(&record) >= 2,
+        "agents ran one at a time:\n{record}"
+    );
+}
+
+#[test]
+fn a_failed_attempt_is_retried_with_the_failure_in_its_prompt() {
+    let repo = Repo::new();
+    repo.configure("60s", 3, "");
+    let id = repo.add("Flaky", &["--spec", "fail-once"]);
+    repo.ok(&["run", "--once"]);
+    assert_eq!(
+        repo.kinds(&id),
+        ["created", "claimed", "failed", "claimed", "submitted"]
+    );
+    let prompt = std::fs::read_to_string(repo.logs(&id).join("2-implementer.prompt.md")).unwrap();
+    assert!(
+        prompt.contains("Feedback from earlier attempts"),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains("the agent exited with code 4") && prompt.contains("missing import"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("attempt 2 of 3"), "{prompt}");
+}
+
+#[test]
+fn attempts_used_up_go_to_a_human_who_answers_with_resolve() {
+    let repo = Repo::new();
+    repo.configure("60s", 2, "");
+    let id = repo.add(
+        "Impossible",
+        &["--spec", "always-fail", "--max-attempts", "2"],
+    );
+    let ok = repo.add("Fine", &[]);
+    let out = repo.ok(&["run"]);
+    assert!(out.contains("wait for a human"), "{out}");
+    let task = repo.task(&id);
+    assert_eq!(
+        (task["state"].as_str(), task["attempts"].as_u64()),
+        (Some("needs_human"), Some(2))
+    );
+    assert!(
+        task["reason"]
+            .as_str()
+            .unwrap()
+            .contains("exited with code 3"),
+        "{task}"
+    );
+    let show = repo.json(&["show", &id]);
+    let last_failure = show["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|e| e["kind"] == "failed")
+        .unwrap()
+        .clone();
+    assert!(last_failure["data"]["log_tail"]
+        .as_str()
+        .unwrap()
+        .contains("cannot do this task"));
+    let status = repo.ok(&["status"]);
+    assert!(status.starts_with("needs a human (1):"), "{status}");
+    assert!(
+        status.contains(&ok) && status.contains("in review"),
+        "{status}"
+    );
+    repo.fails(1, &["resolve", &ok, "--retry"]);
+    repo.fails(2, &["resolve", &id]);
+    repo.ok(&["resolve", &id, "--retry", "-m", "try the other approach"]);
+    let task = repo.task(&id);
+    assert_eq!(
+        (task["state"].as_str(), task["attempts"].as_u64()),
+        (Some("open"), Some(0))
+    );
+    let context = repo.ok(&["context", &id]);
+    assert!(
+        context.contains("a human answered: try the other approach"),
+        "{context}"
+    );
+    repo.ok(&["run"]);
+    assert_eq!(repo.state(&id), "needs_human");
+    repo.ok(&["resolve", &id, "--abandon"]);
+    assert_eq!(repo.state(&id), "abandoned");
+}
+
+#[test]
+fn a_second_orchestrator_is_refused_while_one_runs() {
+    let repo = Repo::new();
+    repo.configure("60s", 3, "");
+    let record = repo.scratch("record.txt");
+    repo.add("Slow", &["--spec", &format!("sleep=3 record={record}")]);
+    let mut first = repo
+        .cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(20, || std::path::Path::new(&record).exists()));
+    let err = repo.fails(1, &["run"]);
+    assert!(err.contains("another `git agent run`"), "{err}");
+    assert!(first.wait().unwrap().success());
+}
+
+/// kill -9 of the orchestrator mid-run, then a second run: every task
+/// finishes exactly once, and the work left uncommitted is kept.
+#[test]
+fn kill_9_then_rerun_finishes_every_task_exactly_once() {
+    let repo = Repo::new();
+    repo.configure("120s", 3, "");
+    let record = repo.scratch("record.txt");
+    let pids = repo.scratch("pids.txt");
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            repo.add(
+                &format!("Partial {i}"),
+                &["--spec", &format!("partial record={record} pids={pids}")],
+            )
+        })
+        .collect();
+    let mut first = repo
+        .cmd(&["run", "-j", "3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = || std::fs::read_to_string(&record).map_or(0, |r| r.lines().count());
+    assert!(wait_for(30, || started() == 3), "agents did not start");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let orphans: Vec<u32> = std::fs::read_to_string(&pids)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert!(
+        orphans.iter().any(|p| alive(*p)),
+        "agents outlive the orchestrator (their own groups)"
+    );
+
+    let out = repo.ok(&["run", "-j", "3"]);
+    assert!(out.contains("3 submitted"), "{out}");
+    for pid in orphans {
+        assert!(!alive(pid), "orphaned agent {pid} still runs");
+    }
+    for id in &ids {
+        let kinds = repo.kinds(id);
+        assert_eq!(
+            kinds.iter().filter(|k| *k == "submitted").count(),
+            1,
+            "{id}: {kinds:?}"
+        );
+        assert_eq!(
+            kinds,
+            ["created", "claimed", "released", "claimed", "submitted"],
+            "{id}"
+        );
+        let log = repo.git(&["log", "--format=%s", &format!("agent/{id}")]);
+        assert!(
+            log.contains("Recover uncommitted work: Partial"),
+            "{id}: {log}"
+        );
+        let files = repo.git(&["ls-tree", "--name-only", &format!("agent/{id}")]);
+        assert!(files.contains(&format!("partial-{id}.txt")), "{files}");
+    }
+}
+
+/// Ctrl-C: no new work, running agents stopped, leases released, the
+/// interruption recorded.
+#[test]
+fn ctrl_c_stops_agents_and_releases_their_tasks() {
+    let repo = Repo::new();
+    repo.configure("120s", 3, "");
+    let record = repo.scratch("record.txt");
+    let pids = repo.scratch("pids.txt");
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            repo.add(
+                &format!("Long {i}"),
+                &["--spec", &format!("sleep=60 record={record} pids={pids}")],
+            )
+        })
+        .collect();
+    let run = repo
+        .cmd(&["run", "-j", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = || std::fs::read_to_string(&record).map_or(0, |r| r.lines().count());
+    assert!(wait_for(30, || started() == 2), "agents did not start");
+    unsafe { libc_kill(run.id() as i32, 2) };
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    assert_eq!(started(), 2, "no new work after Ctrl-C");
+    for pid in std::fs::read_to_string(&pids)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse::<u32>().unwrap())
+    {
+        assert!(!alive(pid), "agent {pid} still runs");
+    }
+    assert!(
+        !repo.agent_refs().iter().any(|r| r.contains("leases")),
+        "leases released"
+    );
+    let released: Vec<&String> = ids
+        .iter()
+        .filter(|id| repo.kinds(id).contains(&"released".to_string()))
+        .collect();
+    assert_eq!(released.len(), 2);
+    for id in released {
+        let task = repo.task(id);
+        assert_eq!(task["state"], "open");
+        assert!(
+            task["reason"].as_str().unwrap().contains("interrupted"),
+            "{task}"
+        );
+        assert_eq!(
+            task["attempts"], 0,
+            "an interruption is not a failed attempt"
+        );
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}
