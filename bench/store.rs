@@ -13,11 +13,15 @@
 //! program prints one markdown table:
 //!
 //! 1. `git-agent plan --file plan.yaml` of 1,000 and of 10,000 generated
-//!    tasks (every tenth depends on an earlier task), wall time.
+//!    tasks (every tenth depends on an earlier task), wall time; beside it
+//!    the in-process parse of the plan and, as what the disk allows, the
+//!    time to write as many small files as the import writes loose objects.
 //! 2. `git-agent status --json` and `git-agent ready --json` on the 10,000
 //!    task repo, cold (the derived cache `<git-dir>/agent/cache/` deleted
 //!    before each run) and warm, each also as a multiple of
-//!    `git for-each-ref refs/agent/tasks` on the same repo.
+//!    `git for-each-ref refs/agent/tasks` on the same repo. (Its default
+//!    format reads every ref's object to print its type; the table also
+//!    shows `for-each-ref` with a format that reads none.)
 //! 3. `Store::claim` called in-process on that repo, one task per call.
 //! 4. Claim throughput: 1 and 8 processes looping over
 //!    `git-agent claim --next` until it exits 1, on 400 ready tasks. It
@@ -48,57 +52,85 @@ const READ_RUNS: usize = 10;
 const IN_PROCESS_CLAIMS: usize = 200;
 const RACE_TASKS: usize = 400;
 const RACE_RUNS: usize = 3;
+/// Loose objects a new task writes: event blob, snapshot blob, tree, commit.
+const OBJECTS_PER_TASK: usize = 4;
 
 fn main() -> Result<()> {
     println!("git-agent store bench: {BIN}");
     println!("{}, {} cores\n", git_version()?, cores());
     let mut table = Table::default();
+    let big = imports(&mut table)?;
+    reads(&mut table, &big)?;
+    claims(&mut table, &big)?;
+    println!();
+    table.print();
+    Ok(())
+}
 
-    table.row(
-        "plan import, 1,000 tasks",
-        &bench_import(1_000, IMPORT_1K_RUNS)?.0,
-        "",
-        "",
-    );
+/// Rows 1-2: plan imports, with what the parse and the disk cost for
+/// comparison. Returns the 10,000 task repository for the reads.
+fn imports(table: &mut Table) -> Result<TestRepo> {
+    let (small, _) = bench_import(1_000, IMPORT_1K_RUNS)?;
+    table.row("plan import, 1,000 tasks", &small, "", "");
     let (import, big) = bench_import(10_000, IMPORT_10K_RUNS)?;
+    let limit = Duration::from_secs(5);
     table.row(
         "plan import, 10,000 tasks",
         &import,
         "",
-        &target(&import, Duration::from_secs(5)),
+        &target(&import, limit),
     );
-
-    let refs = time_runs(
-        READ_RUNS,
-        || Ok(()),
-        || run_quiet(big.path(), "git", &for_each_ref()),
-    )?;
+    let parse = bench_parse(10_000)?;
     table.row(
-        "git for-each-ref refs/agent/tasks, 10,000 tasks",
-        &refs,
-        "1.0x",
-        "(baseline)",
-    );
-    bench_read(&mut table, &big, "status", &refs)?;
-    bench_read(&mut table, &big, "ready", &refs)?;
-
-    let claim = bench_claim_in_process(big.path())?;
-    table.row(
-        "claim in-process (Store::claim), 10,000 tasks",
-        &claim,
+        "plan parse + validate in-process, 10,000 tasks",
+        &parse,
         "",
-        &target(&claim, Duration::from_millis(5)),
+        "",
     );
+    let files = bench_file_writes(OBJECTS_PER_TASK * 10_000, IMPORT_10K_RUNS)?;
+    table.row(
+        "disk baseline: 40,000 small files, temp + rename (a 10k import's loose objects)",
+        &files,
+        "",
+        "",
+    );
+    Ok(big)
+}
 
+/// Rows 3-4: the board read cold and warm, against `git for-each-ref`.
+fn reads(table: &mut Table, big: &TestRepo) -> Result<()> {
+    let refs = time_runs(READ_RUNS, no_setup, || {
+        run_quiet(big.path(), "git", &for_each_ref())
+    })?;
+    let name = "git for-each-ref refs/agent/tasks, 10,000 tasks";
+    table.row(name, &refs, "1.0x", "(baseline)");
+    let names_only = [
+        "for-each-ref",
+        "--format=%(objectname) %(refname)",
+        "refs/agent/tasks",
+    ];
+    let cheap = time_runs(READ_RUNS, no_setup, || {
+        run_quiet(big.path(), "git", &names_only)
+    })?;
+    let name = "git for-each-ref --format='%(objectname) %(refname)', 10,000 tasks";
+    table.row(name, &cheap, &ratio(&cheap, &refs), "(reads no objects)");
+    bench_read(table, big, "status", &refs)?;
+    bench_read(table, big, "ready", &refs)?;
+    Ok(())
+}
+
+/// Rows 5-6: one claim in-process, then racing `claim --next` processes.
+fn claims(table: &mut Table, big: &TestRepo) -> Result<()> {
+    let claim = bench_claim_in_process(big.path())?;
+    let limit = Duration::from_millis(5);
+    let name = "claim in-process (Store::claim), 10,000 tasks";
+    table.row(name, &claim, "", &target(&claim, limit));
     for workers in [1, 8] {
         let runs = (0..RACE_RUNS)
             .map(|_| bench_claim_race(workers))
             .collect::<Result<Vec<_>>>()?;
         table.race_row(workers, &Stats::of(runs));
     }
-
-    println!();
-    table.print();
     Ok(())
 }
 
@@ -130,6 +162,43 @@ fn bench_import(tasks: usize, runs: usize) -> Result<(Stats, TestRepo)> {
     Ok((Stats::of(times), repo))
 }
 
+/// `git_agent::model::plan::parse` of a generated plan of `tasks` tasks.
+fn bench_parse(tasks: usize) -> Result<Stats> {
+    let yaml = plan_yaml(tasks, true);
+    time_runs(READ_RUNS, no_setup, || {
+        let plan = git_agent::model::plan::parse("plan.yaml", &yaml, &|_| None)?;
+        assert_eq!(plan.tasks.len(), tasks, "the parsed plan lost tasks");
+        Ok(())
+    })
+}
+
+/// What the disk allows: write `count` small files the way loose objects
+/// are written (a temporary file, then a rename into one of 256
+/// directories), in a fresh directory each run.
+fn bench_file_writes(count: usize, runs: usize) -> Result<Stats> {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let dir = tempfile::Builder::new()
+            .prefix("git-agent-bench")
+            .tempdir()?;
+        for fan in 0..256 {
+            std::fs::create_dir(dir.path().join(format!("{fan:02x}")))?;
+        }
+        times.push(timed(|| write_files(dir.path(), count))?);
+    }
+    Ok(Stats::of(times))
+}
+
+fn write_files(dir: &Path, count: usize) -> Result<()> {
+    let body = [b'x'; 300];
+    for i in 0..count {
+        let tmp = dir.join(format!("tmp{i}"));
+        std::fs::write(&tmp, body)?;
+        std::fs::rename(&tmp, dir.join(format!("{:02x}/{i}", i % 256)))?;
+    }
+    Ok(())
+}
+
 /// `git-agent <command> --json` cold and warm, with its ratio to `refs`.
 fn bench_read(table: &mut Table, repo: &TestRepo, command: &str, refs: &Stats) -> Result<()> {
     let args = [command, "--json"];
@@ -141,7 +210,7 @@ fn bench_read(table: &mut Table, repo: &TestRepo, command: &str, refs: &Stats) -
     let run = || run_quiet(repo.path(), BIN, &args);
     let cold = time_runs(READ_RUNS, clear, run)?;
     run()?; // fill the cache
-    let warm = time_runs(READ_RUNS, || Ok(()), run)?;
+    let warm = time_runs(READ_RUNS, no_setup, run)?;
     let (cold_target, warm_target) = match command {
         "ready" => (
             target(&cold, Duration::from_millis(300)),
@@ -366,7 +435,7 @@ impl Stats {
         assert!(!times.is_empty(), "no runs to summarise");
         times.sort_unstable();
         let mid = times.len() / 2;
-        let median = if times.len() % 2 == 0 {
+        let median = if times.len().is_multiple_of(2) {
             (times[mid - 1] + times[mid]) / 2
         } else {
             times[mid]
@@ -397,6 +466,10 @@ fn time_runs(
         times.push(timed(&mut run)?);
     }
     Ok(Stats::of(times))
+}
+
+fn no_setup() -> Result<()> {
+    Ok(())
 }
 
 fn ratio(of: &Stats, to: &Stats) -> String {

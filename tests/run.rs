@@ -38,8 +38,28 @@ fn run_implements_ready_tasks_in_parallel() {
             )
         })
         .collect();
-    let out = repo.ok(&["run", "-j", "4"]);
+    let run = repo.run(&["run", "-j", "4"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let out = String::from_utf8_lossy(&run.stdout);
     assert!(out.contains("4 submitted"), "{out}");
+    // Not a terminal: the live view is plain timestamped lines.
+    let view = String::from_utf8_lossy(&run.stderr);
+    for id in &ids {
+        let started = format!("{id} implementer attempt 1: Task");
+        assert!(
+            view.lines()
+                .any(|l| l.contains(&started) && l.ends_with("started") && l.as_bytes()[2] == b':'),
+            "{view}"
+        );
+        assert!(
+            view.contains(&format!("{id} implementer: submitted")),
+            "{view}"
+        );
+    }
     for id in &ids {
         assert_eq!(repo.state(id), "in_review");
     }
@@ -168,14 +188,19 @@ fn kill_9_then_rerun_finishes_every_task_exactly_once() {
             )
         })
         .collect();
+    let view = repo.scratch("view.txt");
     let mut first = repo
         .cmd(&["run", "-j", "3"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&view).unwrap())
         .spawn()
         .unwrap();
     let started = || std::fs::read_to_string(&record).map_or(0, |r| r.lines().count());
-    assert!(wait_for(30, || started() == 3), "agents did not start");
+    assert!(
+        wait_for(60, || started() == 3),
+        "agents did not start: {}",
+        std::fs::read_to_string(&view).unwrap_or_default()
+    );
     std::thread::sleep(std::time::Duration::from_millis(300));
     first.kill().unwrap();
     first.wait().unwrap();

@@ -108,3 +108,17 @@ fn init_with_a_remote_adds_fetch_refspecs_for_agent_state() {
         "{fetched}"
     );
 }
+
+#[test]
+fn new_tasks_take_max_attempts_from_the_config_unless_they_say() {
+    let repo = Repo::new();
+    repo.configure("60s", 5, "");
+    let id = repo.add("Default", &[]);
+    assert_eq!(repo.task(&id)["max_attempts"], 5);
+    let id = repo.add("Explicit", &["--max-attempts", "2"]);
+    assert_eq!(repo.task(&id)["max_attempts"], 2);
+    let tasks = repo
+        .plan("tasks:\n  - key: a\n    title: A\n  - key: b\n    title: B\n    max_attempts: 1\n");
+    assert_eq!(repo.task(tasks["a"].as_str().unwrap())["max_attempts"], 5);
+    assert_eq!(repo.task(tasks["b"].as_str().unwrap())["max_attempts"], 1);
+}

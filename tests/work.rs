@@ -167,11 +167,11 @@ fn a_prompt_template_in_the_repo_overrides_the_built_in_one() {
 #[test]
 fn a_bad_config_is_refused_with_its_line() {
     let repo = Repo::new();
+    let id = repo.add("X", &[]);
     repo.write(
         ".git-agent.yaml",
         "target: main\nroles:\n  implementer:\n    command: [sh, x]\n    timeot: 10m\n",
     );
-    let id = repo.add("X", &[]);
     let err = repo.fails(2, &["work", &id]);
     assert!(
         err.contains(".git-agent.yaml:5:") && err.contains("timeot"),

@@ -116,16 +116,23 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
 
 pub use crate::model::{one_line, parse_duration};
 
-/// The branch the integrator advances: `target` in `.git-agent.yaml` of the
-/// main working tree, else `main`.
-fn target_branch(store: &Store) -> String {
-    store
-        .repo()
-        .workdir()
-        .and_then(|dir| std::fs::read_to_string(dir.join(".git-agent.yaml")).ok())
-        .and_then(|text| serde_yaml::from_str::<serde_yaml::Value>(&text).ok())
-        .and_then(|v| v.get("target").and_then(|t| t.as_str()).map(String::from))
-        .unwrap_or_else(|| "main".to_string())
+/// The team config of the repository `store` opens (the default config in a
+/// bare repository or where there is no file).
+fn config(store: &Store) -> Result<crate::agent::config::Config> {
+    match store.repo().workdir() {
+        Some(root) => crate::agent::config::load(root),
+        None => Ok(Default::default()),
+    }
+}
+
+/// Attempts a new task gets unless it says otherwise: `roles.implementer.max_attempts`, else 3.
+fn default_attempts(store: &Store) -> Result<u32> {
+    let config = config(store)?;
+    Ok(config
+        .roles
+        .implementer
+        .and_then(|r| r.max_attempts)
+        .unwrap_or(crate::model::task::DEFAULT_MAX_ATTEMPTS))
 }
 
 #[cfg(test)]

@@ -48,11 +48,13 @@ pub fn run(args: Args) -> Result<()> {
     if args.dry_run {
         return print_dry_run(&plan, args.json);
     }
+    let attempts = super::default_attempts(&store)?;
     let stored = store.store_plan(
         &plan,
         &text,
         &super::default_actor(),
         &super::role_or("human"),
+        attempts,
     )?;
     if args.json {
         let tasks: BTreeMap<&str, &str> = stored

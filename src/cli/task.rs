@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 
-use crate::model::task::{Change, NewTask, TaskEdit, DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY};
+use crate::model::task::{Change, NewTask, TaskEdit, DEFAULT_PRIORITY};
 use crate::store::{Draft, Store};
 
 /// Create or change one task by hand.
@@ -39,9 +39,10 @@ struct AddArgs {
     /// A label; repeatable.
     #[arg(long = "label", value_name = "LABEL")]
     labels: Vec<String>,
-    /// Failed attempts before the task goes to a human.
-    #[arg(long, default_value_t = DEFAULT_MAX_ATTEMPTS, value_parser = clap::value_parser!(u32).range(1..))]
-    max_attempts: u32,
+    /// Failed attempts before the task goes to a human
+    /// [default: roles.implementer.max_attempts, else 3].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    max_attempts: Option<u32>,
     /// Print the new task as JSON.
     #[arg(long)]
     json: bool,
@@ -90,7 +91,10 @@ fn run_add(store: &Store, args: AddArgs) -> Result<()> {
         scope: args.scope,
         priority: args.priority,
         labels: args.labels,
-        max_attempts: args.max_attempts,
+        max_attempts: match args.max_attempts {
+            Some(n) => n,
+            None => super::default_attempts(store)?,
+        },
         seq: 0,
     };
     let task = store.create(new, &super::default_actor(), &super::role_or("human"))?;

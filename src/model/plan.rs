@@ -8,7 +8,7 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use super::task::{DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY};
+use super::task::DEFAULT_PRIORITY;
 
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
@@ -57,7 +57,8 @@ pub struct PlannedTask {
     pub priority: i64,
     pub depends_on: Vec<Dependency>,
     pub labels: Vec<String>,
-    pub max_attempts: u32,
+    /// `None`: the team's default (`roles.implementer.max_attempts`).
+    pub max_attempts: Option<u32>,
 }
 
 /// A plan that passed every check and can be stored as it is.
@@ -151,7 +152,7 @@ pub fn parse(
             priority: entry.priority.unwrap_or(DEFAULT_PRIORITY),
             depends_on: Vec::new(),
             labels: entry.labels.clone(),
-            max_attempts: entry.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
+            max_attempts: entry.max_attempts,
         });
     }
 

@@ -47,6 +47,9 @@ pub fn prepare(ctx: &Context, task: &Task) -> Result<Prepared> {
         );
         recovered = git::commit_all(&path, &message)?;
     } else {
+        // `worktree prune` removes the admin dir of a worktree another thread
+        // or process is adding at that moment: creation takes turns.
+        let _turn = creation_lock(ctx)?;
         if path.exists() {
             std::fs::remove_dir_all(&path)
                 .with_context(|| format!("clearing {}", path.display()))?;
@@ -103,4 +106,21 @@ pub fn trailered(subject: &str, body: &str, task: &Task, role: &str) -> String {
         task.id,
         task.attempts + 1
     )
+}
+
+/// An exclusive lock on creating worktrees in this repository, held until
+/// dropped (the OS releases it with the process).
+fn creation_lock(ctx: &Context) -> Result<std::fs::File> {
+    let dir = ctx.store.agent_dir();
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("worktrees.lock");
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    file.lock()
+        .with_context(|| format!("locking {}", path.display()))?;
+    Ok(file)
 }

@@ -58,13 +58,15 @@ impl Store {
 
     /// Store `plan` (as imported from `yaml`) and all of its tasks in one
     /// transaction: every ref is created with "must not exist", so a clash
-    /// with a concurrent writer leaves nothing behind.
+    /// with a concurrent writer leaves nothing behind. Tasks that name no
+    /// `max_attempts` get `default_attempts`.
     pub fn store_plan(
         &self,
         plan: &Plan,
         yaml: &str,
         actor: &str,
         role: &str,
+        default_attempts: u32,
     ) -> Result<StoredPlan> {
         let (plan_id, ids) = self.assign_ids(plan)?;
         let mut edits = Vec::with_capacity(plan.tasks.len() + 1);
@@ -85,7 +87,7 @@ impl Store {
                 scope: planned.scope.clone(),
                 priority: planned.priority,
                 labels: planned.labels.clone(),
-                max_attempts: planned.max_attempts,
+                max_attempts: planned.max_attempts.unwrap_or(default_attempts),
                 seq: seq as u64 + 1,
             };
             edits.push(self.prepare_create(id.clone(), new, actor, role)?.0);
