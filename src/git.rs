@@ -154,3 +154,17 @@ pub fn commits_in(dir: &Path, range: &str) -> Result<Vec<String>> {
         .map(String::from)
         .collect())
 }
+
+/// Run `git <args>` in `dir`: whether it exited 0, and its stdout either way
+/// (for commands whose "no" answer still prints, like `merge-tree`).
+pub fn run_status(dir: &Path, args: &[&str]) -> Result<(bool, String)> {
+    let output = command(dir, args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .with_context(|| format!("running git {}", args.join(" ")))?;
+    Ok((
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).to_string(),
+    ))
+}

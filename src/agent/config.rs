@@ -50,7 +50,7 @@ pub struct Role {
     /// An argv list, or a string split as a shell would (but never run by one).
     #[serde(deserialize_with = "argv")]
     pub command: Vec<String>,
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "timeout")]
     pub timeout: Option<Duration>,
     #[serde(default)]
     pub max_attempts: Option<u32>,
@@ -73,6 +73,27 @@ pub struct Integrate {
     /// `merge` (default), `squash` or `rebase`.
     #[serde(default)]
     pub strategy: Option<String>,
+    /// How long `test` may run on a merged tree [default: 30m].
+    #[serde(default, deserialize_with = "test_timeout")]
+    pub test_timeout: Option<Duration>,
+    /// How long approved work may wait in the queue (e.g. behind local
+    /// changes on the checked-out target) before it goes to a human [default: 1h].
+    #[serde(default, deserialize_with = "deadline")]
+    pub deadline: Option<Duration>,
+}
+
+impl Integrate {
+    pub fn strategy(&self) -> &str {
+        self.strategy.as_deref().unwrap_or("merge")
+    }
+
+    pub fn test_timeout(&self) -> Duration {
+        self.test_timeout.unwrap_or(DEFAULT_TIMEOUT)
+    }
+
+    pub fn deadline(&self) -> Duration {
+        self.deadline.unwrap_or(Duration::from_secs(3600))
+    }
 }
 
 impl Default for Config {
@@ -221,11 +242,24 @@ fn argv<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     }
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+/// A duration value; `key` names it in the error so that its line is found.
+fn duration_of<'de, D: Deserializer<'de>>(d: D, key: &str) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(d)?;
     crate::model::parse_duration(&text)
         .map(Some)
-        .map_err(|e| serde::de::Error::custom(format!("timeout: {e}")))
+        .map_err(|e| serde::de::Error::custom(format!("{key}: {e}")))
+}
+
+fn timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration_of(d, "timeout")
+}
+
+fn test_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration_of(d, "test_timeout")
+}
+
+fn deadline<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration_of(d, "deadline")
 }
 
 /// Split a command line into words as a POSIX shell would (quotes and

@@ -4,6 +4,7 @@
 mod claim;
 mod context;
 mod init;
+mod integrate;
 mod log;
 mod plan;
 mod ready;
@@ -48,6 +49,7 @@ pub enum Command {
     Context(context::Args),
     Work(work::Args),
     Run(run::Args),
+    Integrate(integrate::Args),
     Resolve(resolve::Args),
     SelfInstall(self_install::Args),
 }
@@ -68,6 +70,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Context(args) => context::run(args),
         Command::Work(args) => work::run(args),
         Command::Run(args) => run::run(args),
+        Command::Integrate(args) => integrate::run(args),
         Command::Resolve(args) => resolve::run(args),
         Command::SelfInstall(args) => self_install::run(args),
     }

@@ -1,7 +1,9 @@
 //! What runs when: the implementer worker, the scheduler, the planner, and
 //! the live view. Agents run through `agent`, state changes through `store`.
 
+pub mod integrate;
 pub mod planner;
+pub mod predict;
 pub mod run;
 pub mod view;
 pub mod work;

@@ -1,19 +1,23 @@
-//! The scheduler: ready tasks are claimed and implemented up to `parallel`
-//! at once, each in its own thread and its agent in its own process group,
-//! until nothing more can move (or forever, with `watch`).
+//! The scheduler: the whole pipeline, event-driven. Ready tasks are claimed
+//! and implemented up to `parallel` at once; each piece is reviewed as it
+//! lands; approved work enters the merge queue at once; a merge makes
+//! dependents ready at once; all while other implementers keep running.
+//! Each job runs in its own thread, each agent in its own process group.
 
 use anyhow::{Context as _, Result};
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::integrate::{self, Entry, Landing};
 use super::work::{self, Finished};
-use super::Context;
+use super::{predict, Context};
 use crate::error::No;
-use crate::store::lease::{hostname, ClaimRequest};
+use crate::model::task::State;
+use crate::store::lease::{hostname, ClaimOutcome, ClaimRequest};
 
 /// How a run behaves.
 #[derive(Debug, Clone)]
@@ -31,19 +35,22 @@ pub struct Summary {
     pub failed: usize,
     pub interrupted: usize,
     pub lost: usize,
+    pub merged: usize,
+    pub sent_back: usize,
     pub errors: Vec<String>,
 }
 
-impl Summary {
-    fn count(&mut self, id: &str, result: Result<Finished>) {
-        match result {
-            Ok(Finished::Submitted { .. }) => self.submitted += 1,
-            Ok(Finished::Failed { .. }) => self.failed += 1,
-            Ok(Finished::Interrupted) => self.interrupted += 1,
-            Ok(Finished::Lost) => self.lost += 1,
-            Err(e) => self.errors.push(format!("{id}: {e:#}")),
-        }
-    }
+/// A unit of work the scheduler runs in a thread.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Job {
+    Implement { task: String, slot: usize },
+    Integrate,
+}
+
+/// What a job reports when it ends.
+enum Done {
+    Implemented(Result<Finished>),
+    Integrated(Result<Vec<Entry>>),
 }
 
 /// A lease on running here: one orchestrator per repository at a time.
@@ -75,77 +82,199 @@ impl RunLock {
     }
 }
 
+/// The scheduler's state between events.
+struct Scheduler<'a> {
+    ctx: &'a Context,
+    running: HashMap<Job, JoinHandle<()>>,
+    free: BTreeSet<usize>,
+    summary: Summary,
+    /// The approved set and target tip the last queue pass left waiting:
+    /// no second pass until one of them changes.
+    queue_idle_at: Option<(Vec<String>, String)>,
+    /// Why each ready task waits (conflict prediction), as last seen.
+    waits: HashMap<String, String>,
+    tx: Sender<(Job, Done)>,
+}
+
 /// Run until nothing more can move (or until stopped, with `watch`).
 pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
     let _lock = RunLock::acquire(ctx)?;
-    let timeout = ctx.role("implementer")?.timeout();
-    let (done_tx, done_rx) = mpsc::channel::<(String, usize, Result<Finished>)>();
-    let mut running: HashMap<String, (usize, JoinHandle<()>)> = HashMap::new();
-    let mut free: BTreeSet<usize> = (1..=options.parallel.max(1)).collect();
-    let mut summary = Summary::default();
+    ctx.role("implementer")?;
+    let (tx, rx) = mpsc::channel();
+    let mut s = Scheduler {
+        ctx,
+        running: HashMap::new(),
+        free: (1..=options.parallel.max(1)).collect(),
+        summary: Summary::default(),
+        queue_idle_at: None,
+        waits: HashMap::new(),
+        tx,
+    };
     loop {
         if ctx.stop.load(Ordering::Relaxed) {
             break;
         }
-        while let Some(&slot) = free.first() {
-            let request = ClaimRequest {
-                actor: format!("implementer-{slot}@{}", hostname()),
-                role: "implementer".into(),
-                pid: std::process::id(),
-                ttl: timeout + Duration::from_secs(300),
-            };
-            let Some(record) = ctx.store.claim_next(&request)? else {
-                break;
-            };
-            free.remove(&slot);
-            let id = record.task.id.clone();
-            let seed = ctx.seed();
-            let tx = done_tx.clone();
-            let thread_id = id.clone();
-            let handle = std::thread::spawn(move || {
-                let result = seed
-                    .open()
-                    .and_then(|worker| work::implement(&worker, &thread_id, &request.actor));
-                let _ = tx.send((thread_id, slot, result));
-            });
-            running.insert(id, (slot, handle));
-        }
-        if running.is_empty() {
+        s.start_integration()?;
+        s.start_implementers()?;
+        if s.running.is_empty() {
             if !options.watch {
                 break;
             }
             sleep_unless_stopped(ctx, options.poll);
             continue;
         }
-        if let Ok((id, slot, result)) = done_rx.recv_timeout(Duration::from_millis(100)) {
-            finish(ctx, &mut running, &mut free, &mut summary, id, slot, result);
+        if let Ok((job, done)) = rx.recv_timeout(Duration::from_millis(100)) {
+            s.finish(job, done);
         }
     }
     // Stopped: the workers see the flag, stop their agents and release their tasks.
-    while !running.is_empty() {
-        let (id, slot, result) = done_rx.recv().context("a worker thread vanished")?;
-        finish(ctx, &mut running, &mut free, &mut summary, id, slot, result);
+    while !s.running.is_empty() {
+        let (job, done) = rx.recv().context("a worker thread vanished")?;
+        s.finish(job, done);
     }
-    Ok(summary)
+    Ok(s.summary)
 }
 
-fn finish(
-    ctx: &Context,
-    running: &mut HashMap<String, (usize, JoinHandle<()>)>,
-    free: &mut BTreeSet<usize>,
-    summary: &mut Summary,
-    id: String,
-    slot: usize,
-    result: Result<Finished>,
-) {
-    if let Some((_, handle)) = running.remove(&id) {
-        let _ = handle.join();
+impl Scheduler<'_> {
+    /// One merge-queue pass at a time, when there is approved work it has
+    /// not already left waiting.
+    fn start_integration(&mut self) -> Result<()> {
+        if self.running.contains_key(&Job::Integrate) {
+            return Ok(());
+        }
+        let approved: Vec<String> = integrate::queue(self.ctx)?
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        if approved.is_empty() {
+            return Ok(());
+        }
+        let tip = crate::git::try_run(
+            &self.ctx.root,
+            &[
+                "rev-parse",
+                &format!("refs/heads/{}", self.ctx.config.target),
+            ],
+        )?
+        .unwrap_or_default();
+        if self.queue_idle_at.as_ref() == Some(&(approved.clone(), tip.clone())) {
+            return Ok(());
+        }
+        self.queue_idle_at = Some((approved, tip));
+        self.spawn(Job::Integrate, |ctx, _| {
+            Done::Integrated(integrate::integrate_all(&ctx))
+        });
+        Ok(())
     }
-    free.insert(slot);
-    if let Err(e) = &result {
-        ctx.view.say(&format!("{id}: error: {e:#}"));
+
+    /// Claim and start ready tasks while slots are free, skipping those
+    /// predicted to clash with work in flight.
+    fn start_implementers(&mut self) -> Result<()> {
+        while !self.free.is_empty() && self.start_one()? {}
+        Ok(())
     }
-    summary.count(&id, result);
+
+    /// Start the first claimable task that clashes with nothing in flight
+    /// (read afresh: the last one started is in flight now). Whether one started.
+    fn start_one(&mut self) -> Result<bool> {
+        let tasks = self.ctx.store.load_all()?;
+        let flight = predict::in_flight(&tasks);
+        for id in self.ctx.store.claimable()? {
+            let Some(&slot) = self.free.first() else {
+                break;
+            };
+            let Some(task) = tasks.iter().find(|t| t.id == id) else {
+                continue;
+            };
+            if task.state == State::Open {
+                if let Some(why) = predict::clash(self.ctx, task, &flight)? {
+                    if self.waits.insert(id.clone(), why.clone()).as_ref() != Some(&why) {
+                        self.ctx.view.say(&format!("{id} {why}"));
+                    }
+                    continue;
+                }
+            }
+            let request = self.claim_request(slot)?;
+            if let ClaimOutcome::Claimed(_) = self.ctx.store.claim(&id, &request)? {
+                self.free.remove(&slot);
+                self.waits.remove(&id);
+                let actor = request.actor.clone();
+                let task_id = id.clone();
+                self.spawn(Job::Implement { task: id, slot }, move |ctx, _| {
+                    Done::Implemented(work::implement(&ctx, &task_id, &actor))
+                });
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn claim_request(&self, slot: usize) -> Result<ClaimRequest> {
+        Ok(ClaimRequest {
+            actor: format!("implementer-{slot}@{}", hostname()),
+            role: "implementer".into(),
+            pid: std::process::id(),
+            ttl: self.ctx.role("implementer")?.timeout() + Duration::from_secs(300),
+        })
+    }
+
+    /// Run `work` in a thread with its own context; its result comes back as an event.
+    fn spawn(&mut self, job: Job, work: impl FnOnce(Context, &Job) -> Done + Send + 'static) {
+        let seed = self.ctx.seed();
+        let tx = self.tx.clone();
+        let key = job.clone();
+        let handle = std::thread::spawn(move || {
+            let done = match seed.open() {
+                Ok(ctx) => work(ctx, &key),
+                Err(e) => match key {
+                    Job::Implement { .. } => Done::Implemented(Err(e)),
+                    Job::Integrate => Done::Integrated(Err(e)),
+                },
+            };
+            let _ = tx.send((key, done));
+        });
+        self.running.insert(job, handle);
+    }
+
+    fn finish(&mut self, job: Job, done: Done) {
+        if let Some(handle) = self.running.remove(&job) {
+            let _ = handle.join();
+        }
+        let label = match &job {
+            Job::Implement { task, slot } => {
+                self.free.insert(*slot);
+                task.clone()
+            }
+            Job::Integrate => "merge queue".to_string(),
+        };
+        let s = &mut self.summary;
+        match done {
+            Done::Implemented(Ok(Finished::Submitted { .. })) => s.submitted += 1,
+            Done::Implemented(Ok(Finished::Failed { .. })) => s.failed += 1,
+            Done::Implemented(Ok(Finished::Interrupted)) => s.interrupted += 1,
+            Done::Implemented(Ok(Finished::Lost)) => s.lost += 1,
+            Done::Integrated(Ok(entries)) => {
+                for e in &entries {
+                    match e.landing {
+                        Landing::Merged { .. } => s.merged += 1,
+                        Landing::Failed { .. } => s.sent_back += 1,
+                        Landing::Waiting { .. } | Landing::Escalated { .. } => {}
+                    }
+                }
+                if entries
+                    .iter()
+                    .any(|e| !matches!(e.landing, Landing::Waiting { .. }))
+                {
+                    // Something moved: the queue may have more to do.
+                    self.queue_idle_at = None;
+                }
+            }
+            Done::Implemented(Err(e)) | Done::Integrated(Err(e)) => {
+                self.ctx.view.say(&format!("{label}: error: {e:#}"));
+                s.errors.push(format!("{label}: {e:#}"));
+            }
+        }
+    }
 }
 
 fn sleep_unless_stopped(ctx: &Context, total: Duration) {

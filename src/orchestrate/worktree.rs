@@ -38,7 +38,9 @@ pub fn prepare(ctx: &Context, task: &Task) -> Result<Prepared> {
     let target_tip = git::resolve_commit(&ctx.root, &format!("refs/heads/{target}"))
         .with_context(|| format!("the target branch {target} does not exist"))?;
     let mut recovered = None;
-    if is_worktree(&path) {
+    if is_worktree(&path) && merging(&path) {
+        // A merge of the target left for this attempt to resolve: leave it.
+    } else if is_worktree(&path) {
         let message = trailered(
             &format!("Recover uncommitted work: {}", task.title),
             "Work an interrupted attempt left uncommitted, kept before the retry.",
@@ -110,7 +112,7 @@ pub fn trailered(subject: &str, body: &str, task: &Task, role: &str) -> String {
 
 /// An exclusive lock on creating worktrees in this repository, held until
 /// dropped (the OS releases it with the process).
-fn creation_lock(ctx: &Context) -> Result<std::fs::File> {
+pub(super) fn creation_lock(ctx: &Context) -> Result<std::fs::File> {
     let dir = ctx.store.agent_dir();
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("worktrees.lock");
@@ -123,4 +125,45 @@ fn creation_lock(ctx: &Context) -> Result<std::fs::File> {
     file.lock()
         .with_context(|| format!("locking {}", path.display()))?;
     Ok(file)
+}
+
+/// Whether a merge is in progress in the worktree at `path`.
+fn merging(path: &std::path::Path) -> bool {
+    git::try_run(path, &["rev-parse", "--quiet", "--verify", "MERGE_HEAD"])
+        .is_ok_and(|o| o.is_some())
+}
+
+/// Bring the branch of `task` up to the target's `tip` for its next attempt:
+/// in its worktree, start merging `tip`. A clean merge is committed; a
+/// conflicted one is left in progress, markers and all, for the implementer
+/// to resolve (its uncommitted result is committed as the merge).
+pub fn bring_up_to(ctx: &Context, task: &Task, tip: &str) -> Result<()> {
+    let prepared = prepare(ctx, task)?;
+    let message = trailered(
+        &format!("Merge {} into agent/{}", ctx.config.target, task.id),
+        "Bring the branch up to the target before the next attempt.",
+        task,
+        "integrator",
+    );
+    let dir = &prepared.path;
+    let clean = git::try_run(
+        dir,
+        &[
+            "-c",
+            "core.hooksPath=/dev/null",
+            "merge",
+            "--no-ff",
+            "--no-commit",
+            tip,
+        ],
+    )?
+    .is_some();
+    if clean {
+        git::commit_all(dir, &message)?;
+    } else {
+        // Leave the message for the commit that completes the merge.
+        let merge_msg = git::run(dir, &["rev-parse", "--git-path", "MERGE_MSG"])?;
+        std::fs::write(dir.join(merge_msg), message)?;
+    }
+    Ok(())
 }

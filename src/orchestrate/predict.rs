@@ -1,0 +1,127 @@
+//! Predict conflicts before they cost an attempt: a ready task that would
+//! clash with work in flight waits for it instead of running beside it.
+//!
+//! Two branches with commits are compared by a real merge
+//! (`git merge-tree --write-tree`); otherwise the task's declared `scope` is
+//! compared with what the work in flight touches (its scope and its diff).
+
+use anyhow::Result;
+use std::collections::BTreeSet;
+
+use super::Context;
+use crate::git;
+use crate::model::task::{State, Task};
+
+/// Work that has a branch or a claim and has not landed yet.
+pub fn in_flight(tasks: &[Task]) -> Vec<&Task> {
+    tasks
+        .iter()
+        .filter(|t| {
+            matches!(
+                t.state,
+                State::InProgress | State::InReview | State::Approved
+            )
+        })
+        .collect()
+}
+
+/// Why `task` should wait, or `None` if it can start beside `flight`.
+pub fn clash(ctx: &Context, task: &Task, flight: &[&Task]) -> Result<Option<String>> {
+    let mine = Footprint::of(ctx, task)?;
+    if mine.branch.is_none() && mine.files.is_empty() {
+        return Ok(None);
+    }
+    for other in flight.iter().filter(|o| o.id != task.id) {
+        let theirs = Footprint::of(ctx, other)?;
+        if let (Some(a), Some(b)) = (&mine.branch, &theirs.branch) {
+            let conflicts = merge_conflicts(ctx, a, b)?;
+            if !conflicts.is_empty() {
+                return Ok(Some(format!(
+                    "waits for {}: merging both conflicts in {}",
+                    other.id,
+                    join(&conflicts)
+                )));
+            }
+            continue;
+        }
+        let shared: BTreeSet<&String> = mine.files.intersection(&theirs.files).collect();
+        if !shared.is_empty() {
+            let shared: Vec<String> = shared.into_iter().cloned().collect();
+            return Ok(Some(format!(
+                "waits for {}: both touch {}",
+                other.id,
+                join(&shared)
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// What a task touches: its declared scope and, if its branch has commits,
+/// the files they change.
+struct Footprint {
+    branch: Option<String>,
+    files: BTreeSet<String>,
+}
+
+impl Footprint {
+    fn of(ctx: &Context, task: &Task) -> Result<Footprint> {
+        let mut files: BTreeSet<String> = task.scope.iter().cloned().collect();
+        let branch = format!("refs/heads/agent/{}", task.id);
+        let target = format!("refs/heads/{}", ctx.config.target);
+        let Some(base) = git::try_run(&ctx.root, &["merge-base", &target, &branch])? else {
+            return Ok(Footprint {
+                branch: None,
+                files,
+            });
+        };
+        let changed = git::run(&ctx.root, &["diff", "--name-only", &base, &branch])?;
+        if changed.is_empty() {
+            return Ok(Footprint {
+                branch: None,
+                files,
+            });
+        }
+        files.extend(changed.lines().map(String::from));
+        Ok(Footprint {
+            branch: Some(branch),
+            files,
+        })
+    }
+}
+
+/// Paths that conflict when `a` and `b` are merged (none if they merge cleanly).
+fn merge_conflicts(ctx: &Context, a: &str, b: &str) -> Result<Vec<String>> {
+    let args = [
+        "merge-tree",
+        "--write-tree",
+        "--name-only",
+        "--no-messages",
+        a,
+        b,
+    ];
+    match git::run_status(&ctx.root, &args)? {
+        (true, _) => Ok(Vec::new()),
+        // Conflicts: the first line is the tree, then the conflicting paths.
+        (false, out) => Ok(out
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .map(String::from)
+            .collect()),
+    }
+}
+
+fn join(paths: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut s = paths
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if paths.len() > SHOWN {
+        s.push_str(&format!(" and {} more", paths.len() - SHOWN));
+    }
+    s
+}
