@@ -3,6 +3,7 @@
 
 mod claim;
 mod context;
+mod hooks;
 mod init;
 mod log;
 mod plan;
@@ -43,6 +44,7 @@ pub enum Command {
     Release(release::Args),
     Submit(submit::Args),
     Context(context::Args),
+    Hooks(hooks::Args),
     SelfInstall(self_install::Args),
 }
 
@@ -60,6 +62,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Release(args) => release::run(args),
         Command::Submit(args) => submit::run(args),
         Command::Context(args) => context::run(args),
+        Command::Hooks(args) => hooks::run(args),
         Command::SelfInstall(args) => self_install::run(args),
     }
 }
