@@ -3,6 +3,7 @@
 
 mod claim;
 mod context;
+mod hook;
 mod hooks;
 mod init;
 mod log;
@@ -45,6 +46,7 @@ pub enum Command {
     Submit(submit::Args),
     Context(context::Args),
     Hooks(hooks::Args),
+    Hook(hook::Args),
     SelfInstall(self_install::Args),
 }
 
@@ -63,6 +65,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Submit(args) => submit::run(args),
         Command::Context(args) => context::run(args),
         Command::Hooks(args) => hooks::run(args),
+        Command::Hook(args) => hook::run(args),
         Command::SelfInstall(args) => self_install::run(args),
     }
 }
