@@ -137,6 +137,38 @@ fn a_chained_hook_gets_the_same_arguments_and_input_and_its_refusal_counts() {
 }
 
 #[test]
+fn a_husky_hook_that_finds_its_script_from_its_own_path_keeps_working() {
+    let repo = Repo::new();
+    // husky 9: core.hooksPath is .husky/_, where each hook sources ./h,
+    // which runs .husky/<the hook's own name, from $0>.
+    let husky = repo.path().join(".husky");
+    let h = "#!/usr/bin/env sh\nn=$(basename \"$0\")\ns=$(dirname \"$(dirname \"$0\")\")/$n\n\
+             [ ! -f \"$s\" ] && exit 0\nsh -e \"$s\" \"$@\"\nexit $?\n";
+    write_hook(&husky.join("_/h"), h.as_bytes(), 0o644);
+    write_hook(
+        &husky.join("_/post-commit"),
+        b"#!/usr/bin/env sh\n. \"${0%/*}/h\"\n",
+        0o755,
+    );
+    let log = repo.home().join("husky.log");
+    let script = format!(
+        "echo \"husky ran $(basename \"$0\")\" >>'{}'\n",
+        log.display()
+    );
+    write_hook(&husky.join("post-commit"), script.as_bytes(), 0o644);
+    repo.git(&["config", "core.hooksPath", ".husky/_"]);
+    repo.ok(&["hooks", "install"]);
+
+    let (id, tip) = agent_work(&repo, "Beside husky", 1);
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap_or_default(),
+        "husky ran post-commit\n"
+    );
+    let note = provenance(&repo, &tip).expect("git-agent's hook ran too");
+    assert!(note.contains(&id), "{note}");
+}
+
+#[test]
 fn uninstall_restores_the_replaced_hooks_byte_for_byte_with_their_mode() {
     let repo = Repo::new();
     let dir = hooks_dir(&repo);
