@@ -13,7 +13,7 @@ use anyhow::Result;
 use gix::ObjectId;
 use std::collections::HashSet;
 
-use super::{annotated, provenance_task, team_config, HookContext};
+use super::{annotated, note_field, provenance_task, team_config, HookContext};
 use crate::error::No;
 use crate::git;
 use crate::store::notes::{PROVENANCE, REVIEW};
@@ -125,13 +125,7 @@ fn latest_verdict(store: &Store, commit: ObjectId) -> Result<Option<String>> {
         .note_lines(REVIEW, commit)?
         .iter()
         .rev()
-        .find_map(|line| {
-            serde_json::from_str::<serde_json::Value>(line)
-                .ok()?
-                .get("verdict")?
-                .as_str()
-                .map(String::from)
-        }))
+        .find_map(|line| note_field(line, "verdict")))
 }
 
 /// The message of a refusal: each commit, its subject and task, and the

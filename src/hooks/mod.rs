@@ -173,13 +173,16 @@ pub fn annotated(store: &Store, notes_ref: &str) -> Result<std::collections::Has
 /// The task a provenance note names, from its first line that names one.
 pub fn provenance_task(store: &Store, commit: ObjectId) -> Result<Option<String>> {
     let lines = store.note_lines(crate::store::notes::PROVENANCE, commit)?;
-    Ok(lines.iter().find_map(|line| {
-        serde_json::from_str::<serde_json::Value>(line)
-            .ok()?
-            .get("task")?
-            .as_str()
-            .map(String::from)
-    }))
+    Ok(lines.iter().find_map(|line| note_field(line, "task")))
+}
+
+/// The string `field` of one JSON line of a note, if it has one.
+pub fn note_field(line: &str, field: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()?
+        .get(field)?
+        .as_str()
+        .map(String::from)
 }
 
 #[cfg(test)]
