@@ -168,3 +168,35 @@ pub fn run_status(dir: &Path, args: &[&str]) -> Result<(bool, String)> {
         String::from_utf8_lossy(&output.stdout).to_string(),
     ))
 }
+
+/// The stable patch id of each patch that `git <producer>` prints (`log -p`,
+/// `diff`), as `(patch id, commit)` pairs in the producer's order (the commit
+/// is all zeros for a plain diff; an empty patch has no id). The patches
+/// stream from one git process into `git patch-id --stable`.
+pub fn patch_ids(dir: &Path, producer: &[&str]) -> Result<Vec<(String, String)>> {
+    let mut source = command(dir, producer)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running git {}", producer.join(" ")))?;
+    let patches = source.stdout.take().context("git's stdout")?;
+    let ids = command(dir, &["patch-id", "--stable"])
+        .stdin(Stdio::from(patches))
+        .output()
+        .context("running git patch-id")?;
+    let source = source.wait_with_output()?;
+    if !source.status.success() || !ids.status.success() {
+        bail!(
+            "git {} | git patch-id failed: {}{}",
+            producer.join(" "),
+            String::from_utf8_lossy(&source.stderr).trim(),
+            String::from_utf8_lossy(&ids.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&ids.stdout)
+        .lines()
+        .filter_map(|line| line.split_once(' '))
+        .map(|(id, commit)| (id.to_string(), commit.to_string()))
+        .collect())
+}

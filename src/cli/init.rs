@@ -28,12 +28,10 @@ roles:
   # integrator:  { command: [claude, -p], timeout: 20m }   # optional: resolves merge conflicts
 ";
 
-/// Notes refs whose notes follow a commit through `git commit --amend` and `git rebase`.
-const NOTES_REFS: [&str; 3] = [
-    "refs/notes/agent",
-    "refs/notes/agent-review",
-    "refs/notes/agent-ci",
-];
+/// Notes refs whose notes follow a commit through `git commit --amend` and
+/// `git rebase`: provenance only. A review verdict or a gate run holds for
+/// the exact commit it was given on, so a rewritten commit needs a new one.
+const NOTES_REFS: [&str; 1] = ["refs/notes/agent"];
 
 pub fn run(args: Args) -> Result<()> {
     let store = super::open()?;

@@ -3,6 +3,8 @@
 
 mod claim;
 mod context;
+mod hook;
+mod hooks;
 mod init;
 mod integrate;
 mod log;
@@ -51,6 +53,8 @@ pub enum Command {
     Run(run::Args),
     Integrate(integrate::Args),
     Resolve(resolve::Args),
+    Hooks(hooks::Args),
+    Hook(hook::Args),
     SelfInstall(self_install::Args),
 }
 
@@ -72,6 +76,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run(args) => run::run(args),
         Command::Integrate(args) => integrate::run(args),
         Command::Resolve(args) => resolve::run(args),
+        Command::Hooks(args) => hooks::run(args),
+        Command::Hook(args) => hook::run(args),
         Command::SelfInstall(args) => self_install::run(args),
     }
 }

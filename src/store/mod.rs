@@ -10,6 +10,7 @@ pub mod lease;
 pub mod notes;
 mod objects;
 pub mod plans;
+pub mod queue;
 pub mod tasks;
 
 use anyhow::{Context, Result};

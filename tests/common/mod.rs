@@ -53,14 +53,19 @@ impl Repo {
         self.root.join(".git")
     }
 
-    /// Apply the isolated environment to a command.
+    /// Apply the isolated environment to a command. `git-agent` is first on
+    /// `PATH`, so installed hooks run the binary under test.
     pub fn env(&self, cmd: &mut Command) {
         cmd.current_dir(&self.root)
+            .env("PATH", path_with_bin())
             .env("HOME", &self.home)
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env_remove("GIT_CONFIG_GLOBAL")
             .env_remove("GIT_AGENT_ACTOR")
             .env_remove("GIT_AGENT_ROLE")
+            .env_remove("GIT_AGENT_TASK")
+            .env_remove("GIT_AGENT_ATTEMPT")
+            .env_remove("GIT_AGENT_RUN")
             .env_remove("GIT_DIR")
             .env_remove("GIT_WORK_TREE")
             .env_remove("GIT_INDEX_FILE");
@@ -161,6 +166,16 @@ impl Repo {
     pub fn state(&self, id: &str) -> String {
         self.task(id)["state"].as_str().unwrap().to_string()
     }
+}
+
+/// `PATH` with the directory of the binary under test in front.
+pub fn path_with_bin() -> std::ffi::OsString {
+    let bin_dir = Path::new(BIN).parent().expect("the binary has a directory");
+    let mut dirs = vec![bin_dir.to_path_buf()];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs).expect("PATH entries without ':'")
 }
 
 /// A plan with `n` independent tasks `k0..k{n-1}`.
