@@ -9,6 +9,7 @@ mod plan;
 mod ready;
 mod release;
 mod resolve;
+mod review;
 mod run;
 mod self_install;
 mod show;
@@ -49,6 +50,7 @@ pub enum Command {
     Work(work::Args),
     Run(run::Args),
     Resolve(resolve::Args),
+    Review(review::Args),
     SelfInstall(self_install::Args),
 }
 
@@ -69,6 +71,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Work(args) => work::run(args),
         Command::Run(args) => run::run(args),
         Command::Resolve(args) => resolve::run(args),
+        Command::Review(args) => review::run(args),
         Command::SelfInstall(args) => self_install::run(args),
     }
 }

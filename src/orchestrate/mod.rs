@@ -2,6 +2,7 @@
 //! the live view. Agents run through `agent`, state changes through `store`.
 
 pub mod planner;
+pub mod review;
 pub mod run;
 pub mod view;
 pub mod work;
