@@ -8,6 +8,7 @@ mod claim;
 mod install;
 mod plan;
 mod planner;
+mod review;
 mod run;
 mod task;
 mod work;
