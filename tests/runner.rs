@@ -5,6 +5,7 @@ mod common;
 mod audit;
 mod board;
 mod claim;
+mod gc;
 mod install;
 mod plan;
 mod planner;

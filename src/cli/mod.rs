@@ -3,6 +3,7 @@
 
 mod claim;
 mod context;
+mod gc;
 mod init;
 mod log;
 mod plan;
@@ -51,6 +52,7 @@ pub enum Command {
     Run(run::Args),
     Resolve(resolve::Args),
     Review(review::Args),
+    Gc(gc::Args),
     SelfInstall(self_install::Args),
 }
 
@@ -72,6 +74,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run(args) => run::run(args),
         Command::Resolve(args) => resolve::run(args),
         Command::Review(args) => review::run(args),
+        Command::Gc(args) => gc::run(args),
         Command::SelfInstall(args) => self_install::run(args),
     }
 }

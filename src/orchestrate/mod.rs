@@ -1,6 +1,7 @@
 //! What runs when: the implementer worker, the scheduler, the planner, and
 //! the live view. Agents run through `agent`, state changes through `store`.
 
+pub mod gc;
 pub mod planner;
 pub mod review;
 pub mod run;
