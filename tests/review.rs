@@ -398,3 +398,50 @@ fn a_branch_with_nothing_new_is_refused() {
     let err = repo.fails(2, &["review", "no-such-branch"]);
     assert!(err.contains("no-such-branch"), "{err}");
 }
+
+#[test]
+fn a_reviewer_that_times_out_records_nothing() {
+    let repo = Repo::new();
+    repo.configure(
+        "60s",
+        3,
+        &format!(
+            "  reviewer:\n    command: [sh, {}, sleep=30]\n    timeout: 1s\n",
+            agent("reviewer.sh")
+        ),
+    );
+    let head = person_branch(&repo, "feature", "a.txt", "a\n");
+    let started = std::time::Instant::now();
+    let err = repo.fails(2, &["review", "feature"]);
+    assert!(err.contains("timed out after 1s"), "{err}");
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "the reviewer was not stopped"
+    );
+    assert!(!has_note(&repo, &head));
+}
+
+#[test]
+fn a_prompt_template_in_the_repo_overrides_the_reviewers() {
+    let repo = Repo::new();
+    with_reviewer(&repo, 3, &[]);
+    repo.write(
+        ".git-agent/prompts/reviewer.md",
+        "Review {{branch}} {{base}}..{{head}} for {{target}}:\n{{diff}}",
+    );
+    let head = person_branch(&repo, "feature", "a.txt", "hello\n");
+    repo.ok(&["review", "feature"]);
+    let prompt = std::fs::read_to_string(
+        repo.logs("review")
+            .join(format!("{}-reviewer.prompt.md", &head[..10])),
+    )
+    .unwrap();
+    let base = repo.git(&["rev-parse", "main"]);
+    assert!(
+        prompt.starts_with(&format!(
+            "Review feature {base}..{head} for main:\ndiff --git"
+        )),
+        "{prompt}"
+    );
+    assert!(prompt.contains("+hello"), "{prompt}");
+}
