@@ -80,6 +80,8 @@ pub struct ReviewOptions {
     /// Review `base..head` instead of `merge-base(target, head)..head`.
     pub base: Option<String>,
     /// Run the reviewer even if it has a verdict on this commit already.
+    /// (Without it, an earlier verdict by the same reviewer name on the same
+    /// commit is returned, whatever base it was given against.)
     pub again: bool,
     /// A person's verdict, recorded as it is: no agent runs.
     pub person: Option<PersonVerdict>,
