@@ -1,5 +1,6 @@
-//! Running agents: the prompt an agent receives.
+//! Running agents: the prompt an agent receives, and what a reviewer returns.
 
 pub mod config;
 pub mod process;
 pub mod prompt;
+pub mod reviewer;

@@ -3,6 +3,7 @@
 
 mod claim;
 mod context;
+mod gc;
 mod hook;
 mod hooks;
 mod init;
@@ -12,6 +13,7 @@ mod plan;
 mod ready;
 mod release;
 mod resolve;
+mod review;
 mod run;
 mod self_install;
 mod show;
@@ -55,6 +57,8 @@ pub enum Command {
     Resolve(resolve::Args),
     Hooks(hooks::Args),
     Hook(hook::Args),
+    Review(review::Args),
+    Gc(gc::Args),
     SelfInstall(self_install::Args),
 }
 
@@ -78,6 +82,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Resolve(args) => resolve::run(args),
         Command::Hooks(args) => hooks::run(args),
         Command::Hook(args) => hook::run(args),
+        Command::Review(args) => review::run(args),
+        Command::Gc(args) => gc::run(args),
         Command::SelfInstall(args) => self_install::run(args),
     }
 }

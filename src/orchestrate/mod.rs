@@ -1,9 +1,11 @@
 //! What runs when: the implementer worker, the scheduler, the planner, and
 //! the live view. Agents run through `agent`, state changes through `store`.
 
+pub mod gc;
 pub mod integrate;
 pub mod planner;
 pub mod predict;
+pub mod review;
 pub mod run;
 pub mod view;
 pub mod work;

@@ -110,9 +110,11 @@ pub fn trailered(subject: &str, body: &str, task: &Task, role: &str) -> String {
     )
 }
 
-/// An exclusive lock on creating worktrees in this repository, held until
-/// dropped (the OS releases it with the process).
-pub(super) fn creation_lock(ctx: &Context) -> Result<std::fs::File> {
+/// An exclusive lock on creating (and pruning) worktrees in this repository,
+/// held until dropped (the OS releases it with the process). Everything that
+/// runs `git worktree add` or `git worktree prune` takes it: a prune removes
+/// the admin dir of a worktree that another process is adding at that moment.
+pub fn creation_lock(ctx: &Context) -> Result<std::fs::File> {
     let dir = ctx.store.agent_dir();
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("worktrees.lock");

@@ -1,0 +1,311 @@
+//! `git agent gc`: sweep what finished tasks leave behind. The worktree and
+//! `agent/<id>` branch of a merged or abandoned task go, and so do detached
+//! review worktrees whose review ended; then the agent refs are packed.
+//!
+//! Never removed: a worktree with uncommitted work (or one that is locked,
+//! or that git-agent did not make), and a branch with commits that reached
+//! neither the target nor, for a merged task, the recorded merge.
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use super::{review, worktree, Context};
+use crate::git;
+use crate::model::task::{Change, State, Task};
+use crate::store::StoreError;
+
+/// How to sweep.
+#[derive(Debug, Clone, Default)]
+pub struct GcOptions {
+    /// Say what would go, remove nothing.
+    pub dry_run: bool,
+}
+
+/// One thing removed (or, in a dry run, that would be) or kept, and why.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Item {
+    pub what: String,
+    pub why: String,
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Swept {
+    pub removed: Vec<Item>,
+    pub kept: Vec<Item>,
+    /// Whether the agent refs were packed.
+    pub packed: bool,
+}
+
+impl Swept {
+    fn remove(&mut self, what: String, why: &str) {
+        self.removed.push(Item {
+            what,
+            why: why.to_string(),
+        });
+    }
+
+    fn keep(&mut self, what: String, why: String) {
+        self.kept.push(Item { what, why });
+    }
+}
+
+/// Sweep the repository of `ctx`. See the module doc for what goes and what stays.
+pub fn gc(ctx: &Context, options: &GcOptions) -> Result<Swept> {
+    let mut swept = Swept::default();
+    sweep_reviews(ctx, options, &mut swept)?;
+    if !options.dry_run {
+        let _turn = worktree::creation_lock(ctx)?;
+        git::quiet(&ctx.root, &["worktree", "prune"])?;
+    }
+    let target = &ctx.config.target;
+    let target_tip = git::resolve_commit(&ctx.root, &format!("refs/heads/{target}"))
+        .with_context(|| format!("the target branch {target} does not exist"))?;
+    let worktrees = list_worktrees(ctx)?;
+    let ours = canonical(&worktree::worktrees_dir(ctx));
+    let branches = git::run(
+        &ctx.root,
+        &[
+            "for-each-ref",
+            "--format=%(refname:lstrip=3) %(objectname)",
+            "refs/heads/agent/",
+        ],
+    )?;
+    for line in branches.lines() {
+        let Some((id, tip)) = line.split_once(' ') else {
+            continue;
+        };
+        let branch = format!("agent/{id}");
+        let task = match ctx.store.load(id) {
+            Ok(record) => record.task,
+            Err(e) if matches!(e.downcast_ref(), Some(StoreError::NoSuchTask(_))) => {
+                swept.keep(branch, format!("there is no task {id}"));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if !task.state.is_terminal() {
+            swept.keep(branch, format!("task {id} is {}", task.state));
+            continue;
+        }
+        let why = format!("task {}", task.state);
+        let checkout = worktrees
+            .iter()
+            .find(|w| w.branch.as_deref() == Some(&format!("refs/heads/{branch}")));
+        if let Some(checkout) = checkout {
+            if let Some(reason) = keep_worktree(checkout, &ours)? {
+                let path = checkout.path.display().to_string();
+                swept.keep(branch, format!("checked out in {path}, which is kept"));
+                swept.keep(path, reason);
+                continue;
+            }
+            if !options.dry_run {
+                let path = checkout
+                    .path
+                    .to_str()
+                    .context("worktree path is not UTF-8")?;
+                if let Err(e) = git::quiet(&ctx.root, &["worktree", "remove", path]) {
+                    swept.keep(branch, format!("checked out in {path}, which is kept"));
+                    swept.keep(path.to_string(), format!("{e:#}"));
+                    continue;
+                }
+            }
+            swept.remove(checkout.path.display().to_string(), &why);
+        }
+        match unreached(ctx, &task, tip, &target_tip)? {
+            Some(count) => {
+                let place = match task.state {
+                    State::Merged => format!("{target} nor the recorded merge"),
+                    _ => target.clone(),
+                };
+                swept.keep(
+                    branch,
+                    format!("{count} commit(s) on it reached neither {place}"),
+                );
+            }
+            None => {
+                if !options.dry_run {
+                    // Compare-and-swap: a branch that moved meanwhile stays.
+                    let name = format!("refs/heads/{branch}");
+                    if let Err(e) = git::run(&ctx.root, &["update-ref", "-d", &name, tip]) {
+                        swept.keep(branch, format!("{e:#}"));
+                        continue;
+                    }
+                }
+                swept.remove(branch, &why);
+            }
+        }
+    }
+    if !options.dry_run {
+        swept.packed = pack_agent_refs(ctx, &mut swept);
+    }
+    Ok(swept)
+}
+
+/// Why a task's worktree must stay, or `None` if removing it loses nothing.
+fn keep_worktree(checkout: &Worktree, ours: &Path) -> Result<Option<String>> {
+    if !canonical(&checkout.path).starts_with(ours) {
+        return Ok(Some(format!(
+            "{} is not a worktree git-agent made",
+            checkout.path.display()
+        )));
+    }
+    if let Some(reason) = &checkout.locked {
+        return Ok(Some(match reason.is_empty() {
+            true => "it is locked (git worktree unlock)".into(),
+            false => format!("it is locked: {reason}"),
+        }));
+    }
+    match git::try_run(
+        &checkout.path,
+        &["status", "--porcelain", "--untracked-files=all"],
+    )? {
+        Some(status) if status.is_empty() => Ok(None),
+        Some(status) => Ok(Some(format!(
+            "uncommitted work in {} ({} path(s))",
+            checkout.path.display(),
+            status.lines().count()
+        ))),
+        None => Ok(Some(format!(
+            "git status fails in {}",
+            checkout.path.display()
+        ))),
+    }
+}
+
+/// How many commits of `tip` reached neither the target nor (for a merged
+/// task) the recorded merge, or `None` if all did. Reached: an ancestor of
+/// the target's tip or of a recorded merge commit or of the head the task
+/// was merged at (squash merges), or patch-equivalent to a commit on the
+/// target (rebases, cherry-picks).
+fn unreached(ctx: &Context, task: &Task, tip: &str, target_tip: &str) -> Result<Option<usize>> {
+    let mut reached = vec![target_tip.to_string()];
+    if task.state == State::Merged {
+        for event in ctx.store.events(&task.id)? {
+            if let Change::Merged {
+                commit: Some(commit),
+            } = event.change
+            {
+                reached.push(commit);
+            }
+        }
+        reached.extend(task.head.clone());
+    }
+    for commit in &reached {
+        if is_ancestor(ctx, tip, commit)? {
+            return Ok(None);
+        }
+    }
+    let cherry = git::try_run(&ctx.root, &["cherry", target_tip, tip])?;
+    let missing = match cherry {
+        Some(lines) => lines.lines().filter(|l| l.starts_with('+')).count(),
+        None => git::commits_in(&ctx.root, &format!("{target_tip}..{tip}"))?.len(),
+    };
+    Ok((missing > 0).then_some(missing))
+}
+
+fn is_ancestor(ctx: &Context, commit: &str, of: &str) -> Result<bool> {
+    Ok(git::try_run(&ctx.root, &["merge-base", "--is-ancestor", commit, of])?.is_some())
+}
+
+/// Remove review worktrees whose review ended (a killed review leaves its
+/// worktree; a running one holds its lock file).
+fn sweep_reviews(ctx: &Context, options: &GcOptions, swept: &mut Swept) -> Result<()> {
+    let dir = review::reviews_dir(&ctx.store);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        if !path.is_dir() {
+            continue;
+        }
+        let lock_path = PathBuf::from(format!("{}.lock", path.display()));
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("opening {}", lock_path.display()))?;
+        if lock.try_lock().is_err() {
+            swept.keep(path.display().to_string(), "a review runs in it".into());
+            continue;
+        }
+        if !options.dry_run {
+            if let Some(p) = path.to_str() {
+                let _ = git::quiet(&ctx.root, &["worktree", "remove", "--force", p]);
+            }
+            if path.exists() {
+                std::fs::remove_dir_all(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
+            }
+            let _ = std::fs::remove_file(&lock_path);
+        }
+        swept.remove(path.display().to_string(), "left by a review that ended");
+    }
+    Ok(())
+}
+
+/// Pack `refs/agent/*` (not the short-lived leases, nor anything outside
+/// refs/agent). Returns whether it did; why not goes into `swept.kept`.
+fn pack_agent_refs(ctx: &Context, swept: &mut Swept) -> bool {
+    let packed = git::run(
+        &ctx.root,
+        &[
+            "pack-refs",
+            "--include",
+            "refs/agent/*",
+            "--exclude",
+            "refs/agent/leases/*",
+            "--exclude",
+            "refs/tags/*",
+        ],
+    );
+    match packed {
+        Ok(_) => true,
+        Err(e) => {
+            swept.keep("refs/agent".into(), format!("not packed: {e:#}"));
+            false
+        }
+    }
+}
+
+/// One entry of `git worktree list --porcelain`.
+#[derive(Debug)]
+struct Worktree {
+    path: PathBuf,
+    /// `refs/heads/<name>`, or `None` when detached.
+    branch: Option<String>,
+    /// The lock reason (possibly empty) when locked.
+    locked: Option<String>,
+}
+
+fn list_worktrees(ctx: &Context) -> Result<Vec<Worktree>> {
+    let listing = git::run(&ctx.root, &["worktree", "list", "--porcelain"])?;
+    let mut all = Vec::new();
+    for block in listing.split("\n\n") {
+        let mut entry = Worktree {
+            path: PathBuf::new(),
+            branch: None,
+            locked: None,
+        };
+        for line in block.lines() {
+            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+            match key {
+                "worktree" => entry.path = PathBuf::from(value),
+                "branch" => entry.branch = Some(value.to_string()),
+                "locked" => entry.locked = Some(value.to_string()),
+                _ => {}
+            }
+        }
+        if !entry.path.as_os_str().is_empty() {
+            all.push(entry);
+        }
+    }
+    Ok(all)
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
