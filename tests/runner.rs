@@ -8,6 +8,7 @@ mod claim;
 mod gc;
 mod hooks;
 mod install;
+mod integrate;
 mod plan;
 mod planner;
 mod review;

@@ -35,9 +35,11 @@ pub fn run(args: Args) -> Result<()> {
     };
     let summary = run::run(&ctx, &options)?;
     let line = format!(
-        "{} submitted, {} failed attempts, {} merged, {} sent back by the queue, {} interrupted{}",
+        "{} submitted, {} failed attempts, {} approved, {} changes requested, {} merged, {} sent back by the queue, {} interrupted{}",
         summary.submitted,
         summary.failed,
+        summary.approved,
+        summary.changes_requested,
         summary.merged,
         summary.sent_back,
         summary.interrupted,

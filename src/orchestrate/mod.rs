@@ -54,15 +54,16 @@ pub struct Context {
 }
 
 impl Context {
-    /// The context of the repository around the current directory.
+    /// The context of the repository around the current directory. In a
+    /// bare repository (a hub) the config comes from the target branch's
+    /// tree and git commands run in the git dir.
     pub fn open(stop: &'static AtomicBool) -> Result<Context> {
         let store = Store::discover(&std::env::current_dir()?)?;
-        let root = store
-            .repo()
-            .workdir()
-            .context("git-agent needs a working tree here (not a bare repository)")?
-            .to_path_buf();
-        let config = config::load(&root)?;
+        let root = match store.repo().workdir() {
+            Some(dir) => dir.to_path_buf(),
+            None => store.repo().git_dir().to_path_buf(),
+        };
+        let config = crate::hooks::team_config(&store)?;
         Ok(Context {
             store,
             config,

@@ -5,7 +5,7 @@
 //! Each job runs in its own thread, each agent in its own process group.
 
 use anyhow::{Context as _, Result};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Sender};
@@ -13,11 +13,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::integrate::{self, Entry, Landing};
+use super::review::{self, ReviewOptions, Reviewed, Subject};
 use super::work::{self, Finished};
 use super::{predict, Context};
 use crate::error::No;
-use crate::model::task::State;
+use crate::model::task::{State, Verdict};
 use crate::store::lease::{hostname, ClaimOutcome, ClaimRequest};
+use crate::store::queue;
 
 /// How a run behaves.
 #[derive(Debug, Clone)]
@@ -35,6 +37,8 @@ pub struct Summary {
     pub failed: usize,
     pub interrupted: usize,
     pub lost: usize,
+    pub approved: usize,
+    pub changes_requested: usize,
     pub merged: usize,
     pub sent_back: usize,
     pub errors: Vec<String>,
@@ -43,13 +47,22 @@ pub struct Summary {
 /// A unit of work the scheduler runs in a thread.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Job {
-    Implement { task: String, slot: usize },
+    Implement {
+        task: String,
+        slot: usize,
+    },
+    /// A review of a task (`key` = its id) or of a commit a hook queued
+    /// (`key` = `queue:<commit>`).
+    Review {
+        key: String,
+    },
     Integrate,
 }
 
 /// What a job reports when it ends.
 enum Done {
     Implemented(Result<Finished>),
+    Reviewed(Result<Reviewed>),
     Integrated(Result<Vec<Entry>>),
 }
 
@@ -85,6 +98,7 @@ impl RunLock {
 /// The scheduler's state between events.
 struct Scheduler<'a> {
     ctx: &'a Context,
+    parallel: usize,
     running: HashMap<Job, JoinHandle<()>>,
     free: BTreeSet<usize>,
     summary: Summary,
@@ -93,21 +107,29 @@ struct Scheduler<'a> {
     queue_idle_at: Option<(Vec<String>, String)>,
     /// Why each ready task waits (conflict prediction), as last seen.
     waits: HashMap<String, String>,
+    /// Reviews started in this run (`<task>@<head>` or `queue:<commit>`):
+    /// each is tried once per run, so a broken reviewer cannot spin; a task
+    /// back in review at a new head is a new key.
+    reviews_started: HashSet<String>,
     tx: Sender<(Job, Done)>,
 }
 
 /// Run until nothing more can move (or until stopped, with `watch`).
 pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
     let _lock = RunLock::acquire(ctx)?;
-    ctx.role("implementer")?;
+    if ctx.config.roles.implementer.is_none() && ctx.config.roles.reviewer.is_none() {
+        ctx.role("implementer")?;
+    }
     let (tx, rx) = mpsc::channel();
     let mut s = Scheduler {
         ctx,
+        parallel: options.parallel.max(1),
         running: HashMap::new(),
         free: (1..=options.parallel.max(1)).collect(),
         summary: Summary::default(),
         queue_idle_at: None,
         waits: HashMap::new(),
+        reviews_started: HashSet::new(),
         tx,
     };
     loop {
@@ -115,6 +137,7 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
             break;
         }
         s.start_integration()?;
+        s.start_reviews()?;
         s.start_implementers()?;
         if s.running.is_empty() {
             if !options.watch {
@@ -167,9 +190,66 @@ impl Scheduler<'_> {
         Ok(())
     }
 
+    /// Review each piece as it lands: every task in review (at its head),
+    /// and every commit a hook queued, up to `parallel` reviews at once. With
+    /// no reviewer configured, reviews are left to people.
+    fn start_reviews(&mut self) -> Result<()> {
+        if self.ctx.config.roles.reviewer.is_none() {
+            return Ok(());
+        }
+        let mut wanted: Vec<(String, String)> = Vec::new();
+        for task in self
+            .ctx
+            .store
+            .load_all()?
+            .iter()
+            .filter(|t| t.state == State::InReview)
+        {
+            let head = task.head.clone().unwrap_or_default();
+            wanted.push((task.id.clone(), format!("{}@{head}", task.id)));
+        }
+        let agent_dir = self.ctx.store.agent_dir();
+        for item in queue::list(&agent_dir)?
+            .into_iter()
+            .filter(|i| i.kind == "review")
+        {
+            let key = format!("queue:{}", item.key);
+            if !self.running.contains_key(&Job::Review { key: key.clone() }) {
+                queue::remove(&agent_dir, &item)?;
+                wanted.push((key.clone(), key));
+            }
+        }
+        for (key, attempt) in wanted {
+            let reviews = self
+                .running
+                .keys()
+                .filter(|j| matches!(j, Job::Review { .. }))
+                .count();
+            let job = Job::Review { key: key.clone() };
+            if reviews >= self.parallel
+                || self.running.contains_key(&job)
+                || self.reviews_started.contains(&attempt)
+            {
+                continue;
+            }
+            self.reviews_started.insert(attempt);
+            self.spawn(job, move |ctx, _| {
+                let subject = match key.strip_prefix("queue:") {
+                    Some(commit) => Subject::Rev(commit.to_string()),
+                    None => Subject::Task(key.clone()),
+                };
+                Done::Reviewed(review::review(&ctx, &subject, &ReviewOptions::default()))
+            });
+        }
+        Ok(())
+    }
+
     /// Claim and start ready tasks while slots are free, skipping those
     /// predicted to clash with work in flight.
     fn start_implementers(&mut self) -> Result<()> {
+        if self.ctx.config.roles.implementer.is_none() {
+            return Ok(());
+        }
         while !self.free.is_empty() && self.start_one()? {}
         Ok(())
     }
@@ -228,6 +308,7 @@ impl Scheduler<'_> {
                 Ok(ctx) => work(ctx, &key),
                 Err(e) => match key {
                     Job::Implement { .. } => Done::Implemented(Err(e)),
+                    Job::Review { .. } => Done::Reviewed(Err(e)),
                     Job::Integrate => Done::Integrated(Err(e)),
                 },
             };
@@ -245,6 +326,7 @@ impl Scheduler<'_> {
                 self.free.insert(*slot);
                 task.clone()
             }
+            Job::Review { key } => key.clone(),
             Job::Integrate => "merge queue".to_string(),
         };
         let s = &mut self.summary;
@@ -253,6 +335,10 @@ impl Scheduler<'_> {
             Done::Implemented(Ok(Finished::Failed { .. })) => s.failed += 1,
             Done::Implemented(Ok(Finished::Interrupted)) => s.interrupted += 1,
             Done::Implemented(Ok(Finished::Lost)) => s.lost += 1,
+            Done::Reviewed(Ok(reviewed)) => match reviewed.verdict {
+                Verdict::Approve => s.approved += 1,
+                Verdict::Changes => s.changes_requested += 1,
+            },
             Done::Integrated(Ok(entries)) => {
                 for e in &entries {
                     match e.landing {
@@ -269,7 +355,7 @@ impl Scheduler<'_> {
                     self.queue_idle_at = None;
                 }
             }
-            Done::Implemented(Err(e)) | Done::Integrated(Err(e)) => {
+            Done::Implemented(Err(e)) | Done::Reviewed(Err(e)) | Done::Integrated(Err(e)) => {
                 self.ctx.view.say(&format!("{label}: error: {e:#}"));
                 s.errors.push(format!("{label}: {e:#}"));
             }
