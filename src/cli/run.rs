@@ -35,7 +35,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let summary = run::run(&ctx, &options)?;
     let line = format!(
-        "{} submitted, {} failed attempts, {} approved, {} changes requested, {} merged, {} sent back by the queue, {} interrupted{}",
+        "{} submitted, {} failed attempts, {} approved, {} changes requested, {} merged, {} sent back by the queue, {} interrupted, {} taken over{}",
         summary.submitted,
         summary.failed,
         summary.approved,
@@ -43,6 +43,7 @@ pub fn run(args: Args) -> Result<()> {
         summary.merged,
         summary.sent_back,
         summary.interrupted,
+        summary.lost,
         if summary.errors.is_empty() {
             String::new()
         } else {

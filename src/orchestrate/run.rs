@@ -62,7 +62,7 @@ enum Job {
 /// What a job reports when it ends.
 enum Done {
     Implemented(Result<Finished>),
-    Reviewed(Result<Reviewed>),
+    Reviewed(Result<Box<Reviewed>>),
     Integrated(Result<Vec<Entry>>),
 }
 
@@ -238,7 +238,9 @@ impl Scheduler<'_> {
                     Some(commit) => Subject::Rev(commit.to_string()),
                     None => Subject::Task(key.clone()),
                 };
-                Done::Reviewed(review::review(&ctx, &subject, &ReviewOptions::default()))
+                Done::Reviewed(
+                    review::review(&ctx, &subject, &ReviewOptions::default()).map(Box::new),
+                )
             });
         }
         Ok(())

@@ -136,9 +136,11 @@ fn resolve_prefix(ids: &[(String, gix::ObjectId)], prefix: &str) -> Result<Strin
     }
 }
 
-/// The current time as RFC 3339 in UTC, to the second.
+/// The current time as RFC 3339 in UTC with milliseconds, fixed width
+/// (`2026-11-24T17:02:50.123Z`), so that times sort as strings and events
+/// a moment apart keep their order (the merge queue is FIFO by them).
 pub fn now() -> String {
     jiff::Timestamp::now()
-        .round(jiff::Unit::Second)
-        .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string())
+        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }
