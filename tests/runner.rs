@@ -5,6 +5,7 @@ mod common;
 mod audit;
 mod board;
 mod claim;
+mod demo;
 mod gc;
 mod hooks;
 mod install;

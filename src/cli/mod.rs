@@ -3,6 +3,7 @@
 
 mod claim;
 mod context;
+mod demo;
 mod gc;
 mod hook;
 mod hooks;
@@ -59,6 +60,7 @@ pub enum Command {
     Hook(hook::Args),
     Review(review::Args),
     Gc(gc::Args),
+    Demo(demo::Args),
     SelfInstall(self_install::Args),
 }
 
@@ -84,6 +86,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Hook(args) => hook::run(args),
         Command::Review(args) => review::run(args),
         Command::Gc(args) => gc::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::SelfInstall(args) => self_install::run(args),
     }
 }

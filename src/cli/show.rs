@@ -106,7 +106,12 @@ fn gist(data: &serde_json::Value) -> String {
     let Some(map) = data.as_object() else {
         return String::new();
     };
-    map.iter()
+    // What decided the event first; the rest after.
+    const FIRST: [&str; 4] = ["verdict", "resolution", "reason", "assignee"];
+    let mut fields: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+    fields.sort_by_key(|(k, _)| FIRST.iter().position(|f| f == k).unwrap_or(FIRST.len()));
+    fields
+        .into_iter()
         .filter(|(k, v)| !v.is_null() && *k != "spec" && *k != "log_tail")
         .map(|(k, v)| match v {
             serde_json::Value::String(s) => format!("{k}={s}"),

@@ -58,7 +58,12 @@ impl Context {
     /// bare repository (a hub) the config comes from the target branch's
     /// tree and git commands run in the git dir.
     pub fn open(stop: &'static AtomicBool) -> Result<Context> {
-        let store = Store::discover(&std::env::current_dir()?)?;
+        Context::open_in(&std::env::current_dir()?, stop)
+    }
+
+    /// The context of the repository that contains `dir`.
+    pub fn open_in(dir: &std::path::Path, stop: &'static AtomicBool) -> Result<Context> {
+        let store = Store::discover(dir)?;
         let root = match store.repo().workdir() {
             Some(dir) => dir.to_path_buf(),
             None => store.repo().git_dir().to_path_buf(),

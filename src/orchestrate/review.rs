@@ -484,10 +484,17 @@ fn run_reviewer(ctx: &Context, range: &Range, agent: &Role) -> Result<(Answer, P
 pub fn describe(verdict: Verdict, summary: &str) -> String {
     match verdict {
         Verdict::Approve => "approve".into(),
-        Verdict::Changes => format!(
-            "changes: {}",
-            crate::model::one_line(summary.lines().next().unwrap_or(""), 60)
-        ),
+        // The first finding (a `- ` line) says more than the summary's header.
+        Verdict::Changes => {
+            let finding = summary
+                .lines()
+                .find(|l| l.starts_with("- "))
+                .or_else(|| summary.lines().next());
+            format!(
+                "changes: {}",
+                crate::model::one_line(finding.unwrap_or(""), 70)
+            )
+        }
     }
 }
 
