@@ -638,3 +638,55 @@ fn autorun_starts_a_logged_background_run_only_when_configured() {
     assert!(text.contains("git agent run --once"), "{text}");
     assert!(text.contains("exited"), "the background run ended: {text}");
 }
+
+/// The whole hub: a push of an agent branch to a bare hub with the server
+/// hooks and `agent.autorun` leads to a review there, by the reviewer that
+/// the target branch's `.git-agent.yaml` names, with its verdict as a note
+/// in the hub.
+#[test]
+fn a_push_to_an_autorun_hub_gets_reviewed_by_the_hub() {
+    let repo = Repo::new();
+    let reviewer = crate::common::agent("reviewer.sh");
+    repo.write(
+        ".git-agent.yaml",
+        &format!(
+            "target: main\nroles:\n  reviewer: {{ command: [sh, {reviewer}], timeout: 60s }}\n"
+        ),
+    );
+    repo.git(&["add", ".git-agent.yaml"]);
+    repo.git(&["commit", "-q", "-m", "Team config with a reviewer"]);
+    let hub = hub(&repo);
+    ok_in(
+        &repo,
+        &hub,
+        crate::common::BIN,
+        &["hooks", "install", "--server"],
+    );
+    ok_in(&repo, &hub, "git", &["config", "agent.autorun", "true"]);
+    let (id, tip) = agent_work(&repo, "Reviewed on the hub", 1);
+    repo.git(&["push", "-q", "origin", &format!("agent/{id}")]);
+    let verdict = || {
+        let out = run_in(
+            &repo,
+            &hub,
+            "git",
+            &["notes", "--ref", "agent-review", "show", &tip],
+        );
+        out.status
+            .success()
+            .then(|| String::from_utf8(out.stdout).unwrap())
+    };
+    let log = hub.join("agent/logs/autorun.log");
+    assert!(
+        crate::common::wait_for(60, || verdict().is_some()),
+        "no verdict in the hub; autorun log:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let note: Value = serde_json::from_str(verdict().unwrap().trim()).unwrap();
+    assert_eq!(note["verdict"], "approve");
+    assert_eq!(note["reviewer"], "sh reviewer.sh");
+    assert!(
+        std::fs::read_dir(hub.join("agent/queue")).map_or(true, |d| d.count() == 0),
+        "the queue was drained"
+    );
+}

@@ -309,3 +309,83 @@ extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, signal: i32) -> i32;
 }
+
+/// A ready task whose scope clashes with work in flight waits for it
+/// (and `status` says why) instead of running beside it.
+#[test]
+fn a_task_that_would_clash_with_work_in_flight_waits_and_status_says_why() {
+    let repo = Repo::new();
+    repo.configure("60s", 3, "");
+    let record = repo.scratch("record.txt");
+    let first = repo.add(
+        "First",
+        &[
+            "--scope",
+            "src/a.rs",
+            "--spec",
+            &format!("sleep=2 record={record}"),
+        ],
+    );
+    let second = repo.add(
+        "Second",
+        &["--scope", "src/a.rs", "--spec", &format!("record={record}")],
+    );
+    let third = repo.add(
+        "Third",
+        &["--scope", "src/b.rs", "--spec", &format!("record={record}")],
+    );
+    repo.ok(&[
+        "claim",
+        &first,
+        "--actor",
+        "someone",
+        "--pid",
+        &std::process::id().to_string(),
+    ]);
+    let status = repo.ok(&["status"]);
+    let line = status.lines().find(|l| l.contains(&second)).unwrap();
+    assert!(
+        line.contains(&format!("waits for {first}: both touch src/a.rs")),
+        "{status}"
+    );
+    assert!(
+        !status
+            .lines()
+            .find(|l| l.contains(&third))
+            .unwrap()
+            .contains("waits"),
+        "{status}"
+    );
+    repo.ok(&["release", &first, "--actor", "someone"]);
+    let run = repo.run(&["run", "-j", "3"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let view = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        view.contains(&format!("{second} waits for {first}: both touch src/a.rs")),
+        "{view}"
+    );
+    // Work in review is still in flight: the second waits until the first lands.
+    assert_eq!(repo.state(&second), "open");
+    assert_eq!(repo.state(&third), "in_review");
+    repo.ok(&["review", &first, "--approve"]);
+    repo.ok(&["integrate"]);
+    repo.ok(&["run"]);
+    assert_eq!(repo.state(&second), "in_review");
+    let record = std::fs::read_to_string(&record).unwrap();
+    let at = |what: &str, id: &str| -> f64 {
+        let line = record
+            .lines()
+            .find(|l| l.starts_with(&format!("{what} {id} ")))
+            .unwrap();
+        line.split_whitespace().nth(2).unwrap().parse().unwrap()
+    };
+    assert!(at("start", &second) >= at("end", &first), "{record}");
+    assert!(
+        at("start", &third) < at("end", &first),
+        "the third ran beside the first: {record}"
+    );
+}

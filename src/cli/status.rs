@@ -4,6 +4,7 @@ use anyhow::Result;
 
 use crate::model::board::{Board, TaskView};
 use crate::model::task::State;
+use crate::orchestrate::{predict, Context};
 
 /// The board: tasks by state, what runs now, what waits for a human.
 #[derive(clap::Args, Debug)]
@@ -46,7 +47,11 @@ pub fn run(args: Args) -> Result<()> {
     });
     section("approved", &by_state(State::Approved), |_| String::new());
     let ready = board.ready();
-    section("ready", &ready, |v| format!("p{}", v.task.priority));
+    let waits = why_ready_tasks_wait(&tasks, &ready)?;
+    section("ready", &ready, |v| match waits.get(&v.task.id) {
+        Some(why) => format!("p{}, {why}", v.task.priority),
+        None => format!("p{}", v.task.priority),
+    });
     let blocked: Vec<&TaskView> = board.views.iter().filter(|v| v.blocked).collect();
     section("blocked", &blocked, |v| {
         format!("waits for {}", v.task.depends_on.join(", "))
@@ -103,4 +108,25 @@ fn lease_line(store: &crate::store::Store, view: &TaskView) -> String {
 
 fn short(commit: &str) -> String {
     commit.chars().take(10).collect()
+}
+
+/// Why ready tasks wait although they could start: a predicted clash with
+/// work in flight (see `orchestrate::predict`).
+fn why_ready_tasks_wait(
+    tasks: &[crate::model::task::Task],
+    ready: &[&TaskView],
+) -> Result<std::collections::HashMap<String, String>> {
+    static NEVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let mut waits = std::collections::HashMap::new();
+    let flight = predict::in_flight(tasks);
+    if flight.is_empty() || ready.is_empty() {
+        return Ok(waits);
+    }
+    let ctx = Context::open(&NEVER)?;
+    for view in ready {
+        if let Some(why) = predict::clash(&ctx, view.task, &flight)? {
+            waits.insert(view.task.id.clone(), why);
+        }
+    }
+    Ok(waits)
 }
