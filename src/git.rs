@@ -93,6 +93,19 @@ pub fn quiet(dir: &Path, args: &[&str]) -> Result<String> {
     run(dir, &all)
 }
 
+/// Run git with hooks off and say whether it succeeded, for commands whose
+/// failure is an answer (a merge or rebase that conflicts).
+pub fn quiet_succeeds(dir: &Path, args: &[&str]) -> Result<bool> {
+    let mut all = vec!["-c", "core.hooksPath=/dev/null"];
+    all.extend_from_slice(args);
+    Ok(try_run(dir, &all)?.is_some())
+}
+
+/// Whether `commit` is an ancestor of (or is) `of`.
+pub fn is_ancestor(dir: &Path, commit: &str, of: &str) -> Result<bool> {
+    Ok(try_run(dir, &["merge-base", "--is-ancestor", commit, of])?.is_some())
+}
+
 /// Whether the worktree at `dir` has changes, staged or not, or untracked files.
 pub fn has_changes(dir: &Path) -> Result<bool> {
     Ok(!run(dir, &["status", "--porcelain", "--untracked-files=all"])?.is_empty())

@@ -196,7 +196,7 @@ fn agent_branch_tips(store: &Store) -> Result<HashMap<String, gix::ObjectId>> {
 /// first commit on the target's first-parent line that contains it (a
 /// merge commit), or `head` itself where the target line runs through it.
 fn landing(dir: &Path, head: &str, tip: &str) -> Result<Option<String>> {
-    if git::try_run(dir, &["merge-base", "--is-ancestor", head, tip])?.is_none() {
+    if !git::is_ancestor(dir, head, tip)? {
         return Ok(None);
     }
     let line = git::run(

@@ -151,17 +151,10 @@ fn run_once(store: &Store) -> Result<()> {
 /// Take an exclusive lock on `file` without waiting; `false` if another
 /// process holds it. The lock goes with the process, however it ends.
 fn try_lock(file: &File) -> Result<bool> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: flock(2) on a descriptor we own; it touches no memory of ours.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
-        return Ok(true);
-    }
-    let e = std::io::Error::last_os_error();
-    if e.kind() == std::io::ErrorKind::WouldBlock {
-        Ok(false)
-    } else {
-        Err(e).context("locking the autorun lock")
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).context("locking the autorun lock"),
     }
 }
 

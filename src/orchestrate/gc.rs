@@ -8,7 +8,6 @@
 
 use anyhow::{Context as _, Result};
 use serde::Serialize;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::{review, worktree, Context};
@@ -194,7 +193,7 @@ fn unreached(ctx: &Context, task: &Task, tip: &str, target_tip: &str) -> Result<
         reached.extend(task.head.clone());
     }
     for commit in &reached {
-        if is_ancestor(ctx, tip, commit)? {
+        if git::is_ancestor(&ctx.root, tip, commit)? {
             return Ok(None);
         }
     }
@@ -204,10 +203,6 @@ fn unreached(ctx: &Context, task: &Task, tip: &str, target_tip: &str) -> Result<
         None => git::commits_in(&ctx.root, &format!("{target_tip}..{tip}"))?.len(),
     };
     Ok((missing > 0).then_some(missing))
-}
-
-fn is_ancestor(ctx: &Context, commit: &str, of: &str) -> Result<bool> {
-    Ok(git::try_run(&ctx.root, &["merge-base", "--is-ancestor", commit, of])?.is_some())
 }
 
 /// Remove review worktrees whose review ended (a killed review leaves its
@@ -222,12 +217,7 @@ fn sweep_reviews(ctx: &Context, options: &GcOptions, swept: &mut Swept) -> Resul
             continue;
         }
         let lock_path = PathBuf::from(format!("{}.lock", path.display()));
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .with_context(|| format!("opening {}", lock_path.display()))?;
+        let lock = super::lock_file(&lock_path)?;
         if lock.try_lock().is_err() {
             swept.keep(path.display().to_string(), "a review runs in it".into());
             continue;

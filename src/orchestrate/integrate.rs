@@ -91,7 +91,7 @@ pub fn land(ctx: &Context, task: &Task) -> Result<Landing> {
     let scratch = scratch_worktree(ctx)?;
     for _ in 0..MOVED_RETRIES {
         let tip = git::resolve_commit(&ctx.root, &format!("refs/heads/{target}"))?;
-        if git::run(&ctx.root, &["merge-base", "--is-ancestor", &head, &tip]).is_ok() {
+        if git::is_ancestor(&ctx.root, &head, &tip)? {
             // Already there (e.g. merged by hand): record it, land nothing new.
             return record_merged(ctx, task, &tip);
         }
@@ -136,18 +136,10 @@ fn merge(ctx: &Context, dir: &Path, task: &Task, head: &str, tip: &str) -> Resul
     let message = merge_message(ctx, task);
     let strategy = ctx.config.integrate.strategy().to_string();
     let clean = match strategy.as_str() {
-        "squash" => git::try_run(
-            dir,
-            &["-c", "core.hooksPath=/dev/null", "merge", "--squash", head],
-        )?
-        .is_some(),
+        "squash" => git::quiet_succeeds(dir, &["merge", "--squash", head])?,
         "rebase" => {
             git::quiet(dir, &["checkout", "--quiet", "--force", "--detach", head])?;
-            let ok = git::try_run(
-                dir,
-                &["-c", "core.hooksPath=/dev/null", "rebase", "--quiet", tip],
-            )?
-            .is_some();
+            let ok = git::quiet_succeeds(dir, &["rebase", "--quiet", tip])?;
             if !ok {
                 let paths = unmerged(dir)?;
                 let _ = git::quiet(dir, &["rebase", "--abort"]);
@@ -155,18 +147,7 @@ fn merge(ctx: &Context, dir: &Path, task: &Task, head: &str, tip: &str) -> Resul
             }
             return Ok(Merge::Clean(git::run(dir, &["rev-parse", "HEAD"])?));
         }
-        _ => git::try_run(
-            dir,
-            &[
-                "-c",
-                "core.hooksPath=/dev/null",
-                "merge",
-                "--no-ff",
-                "--no-commit",
-                head,
-            ],
-        )?
-        .is_some(),
+        _ => git::quiet_succeeds(dir, &["merge", "--no-ff", "--no-commit", head])?,
     };
     if !clean {
         let paths = unmerged(dir)?;
@@ -547,13 +528,7 @@ fn scratch_worktree(ctx: &Context) -> Result<PathBuf> {
 
 /// One merge queue per repository at a time (an OS lock: a kill -9 frees it).
 fn queue_lock(ctx: &Context) -> Result<std::fs::File> {
-    let dir = ctx.store.agent_dir();
-    std::fs::create_dir_all(&dir)?;
-    let file = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("queue.lock"))?;
+    let file = super::lock_file(&ctx.store.agent_dir().join("queue.lock"))?;
     file.lock().context("locking the merge queue")?;
     Ok(file)
 }

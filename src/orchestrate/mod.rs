@@ -20,6 +20,20 @@ use crate::agent::config::{self, Config, Role};
 use crate::model::task::Change;
 use crate::store::{Draft, Store};
 
+/// Open (creating it and its directory) the lock file at `path`; the caller
+/// takes the lock. These are OS locks: a killed holder never leaves one held.
+pub(crate) fn lock_file(path: &std::path::Path) -> Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))
+}
+
 /// A context to be opened in another thread.
 pub struct Seed {
     root: PathBuf,

@@ -75,15 +75,8 @@ pub struct RunLock {
 impl RunLock {
     /// Take the lock, or say (exit 1) that another run holds it.
     pub fn acquire(ctx: &Context) -> Result<RunLock> {
-        let dir = ctx.store.agent_dir();
-        std::fs::create_dir_all(&dir)?;
-        let path = dir.join("run.lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
+        let path = ctx.store.agent_dir().join("run.lock");
+        let file = super::lock_file(&path)?;
         if file.try_lock().is_err() {
             return Err(No(format!(
                 "another `git agent run` is running in this repository ({} is locked)",

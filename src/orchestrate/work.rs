@@ -82,18 +82,12 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
         };
         ctx.record_as_holder(id, actor, ROLE, change)?;
         Finished::Interrupted
-    } else if let Some(reason) = outcome.failure(role.timeout()) {
-        let change = Change::Failed {
-            reason: reason.clone(),
-            log_tail: Some(outcome.tail.clone()),
-        };
-        if ctx.record_as_holder(id, actor, ROLE, change)? {
-            Finished::Failed { reason }
-        } else {
-            Finished::Lost
-        }
-    } else if git::commits_in(&prepared.path, &format!("{}..HEAD", prepared.base))?.is_empty() {
-        let reason = "the agent changed nothing".to_string();
+    } else if let Some(reason) = match outcome.failure(role.timeout()) {
+        Some(reason) => Some(reason),
+        None => git::commits_in(&prepared.path, &format!("{}..HEAD", prepared.base))?
+            .is_empty()
+            .then(|| "the agent changed nothing".to_string()),
+    } {
         let change = Change::Failed {
             reason: reason.clone(),
             log_tail: Some(outcome.tail.clone()),

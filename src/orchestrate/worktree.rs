@@ -115,15 +115,8 @@ pub fn trailered(subject: &str, body: &str, task: &Task, role: &str) -> String {
 /// runs `git worktree add` or `git worktree prune` takes it: a prune removes
 /// the admin dir of a worktree that another process is adding at that moment.
 pub fn creation_lock(ctx: &Context) -> Result<std::fs::File> {
-    let dir = ctx.store.agent_dir();
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("worktrees.lock");
-    let file = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
+    let path = ctx.store.agent_dir().join("worktrees.lock");
+    let file = super::lock_file(&path)?;
     file.lock()
         .with_context(|| format!("locking {}", path.display()))?;
     Ok(file)
@@ -148,18 +141,7 @@ pub fn bring_up_to(ctx: &Context, task: &Task, tip: &str) -> Result<()> {
         "integrator",
     );
     let dir = &prepared.path;
-    let clean = git::try_run(
-        dir,
-        &[
-            "-c",
-            "core.hooksPath=/dev/null",
-            "merge",
-            "--no-ff",
-            "--no-commit",
-            tip,
-        ],
-    )?
-    .is_some();
+    let clean = git::quiet_succeeds(dir, &["merge", "--no-ff", "--no-commit", tip])?;
     if clean {
         git::commit_all(dir, &message)?;
     } else {
