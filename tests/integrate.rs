@@ -309,3 +309,23 @@ fn run_drives_implement_review_integrate_to_the_end() {
         ]);
     }
 }
+
+/// Nothing waits silently: an entry that cannot land by its deadline goes
+/// to a human with the reason.
+#[test]
+fn an_entry_past_its_deadline_goes_to_a_human() {
+    let repo = Repo::new();
+    repo.configure("60s", 3, &format!("{GATE}integrate: {{ deadline: 0s }}\n"));
+    let id = approved(&repo, "Stuck", "plain");
+    repo.write(&format!("work-{id}.txt"), "in the way\n");
+    let out = repo.ok(&["integrate"]);
+    assert!(out.contains("to a human"), "{out}");
+    let task = repo.task(&id);
+    assert_eq!(task["state"], "needs_human");
+    let reason = task["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("in the merge queue") && reason.contains("local changes in the way"),
+        "{reason}"
+    );
+    assert!(repo.ok(&["status"]).starts_with("needs a human (1):"));
+}

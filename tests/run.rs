@@ -389,3 +389,38 @@ fn a_task_that_would_clash_with_work_in_flight_waits_and_status_says_why() {
         "the third ran beside the first: {record}"
     );
 }
+
+/// On a terminal the live view is one progress line per running agent
+/// (task, role, attempt, elapsed), redrawn in place. `script` gives the run
+/// a real pseudo-terminal.
+#[test]
+fn on_a_terminal_each_running_agent_has_a_progress_line() {
+    let repo = Repo::new();
+    repo.configure("60s", 3, "");
+    let a = repo.add("Slow one", &["--spec", "sleep=2"]);
+    let b = repo.add("Slow two", &["--spec", "sleep=2"]);
+    let mut script = std::process::Command::new("script");
+    repo.env(&mut script);
+    let out = script
+        .args([
+            "-qec",
+            &format!("{} run -j 2", crate::common::BIN),
+            "/dev/null",
+        ])
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    for id in [&a, &b] {
+        let line = format!("{id} implementer attempt 1: Slow");
+        assert!(
+            screen.contains(&line),
+            "no progress line for {id}: {screen}"
+        );
+    }
+    assert!(screen.contains("[  1s]"), "elapsed time shown: {screen}");
+    assert!(
+        screen.contains("\u{1b}[2K"),
+        "lines are redrawn in place: {screen}"
+    );
+}
