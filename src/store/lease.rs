@@ -199,7 +199,7 @@ impl Store {
             return Ok(false);
         }
         let edit = self.lease_edit(id, holder, pid, ttl, Some(oid))?;
-        Ok(self.transact(vec![edit], false).is_ok())
+        Ok(self.transact(vec![edit]).is_ok())
     }
 
     /// The edit that points the lease ref of `id` at a new lease, replacing

@@ -9,6 +9,8 @@ mod cache;
 pub mod lease;
 pub mod notes;
 mod objects;
+mod pack;
+mod packed_refs;
 pub mod plans;
 pub mod tasks;
 

@@ -3,34 +3,95 @@
 
 use anyhow::{Context, Result};
 use gix::objs::tree::{Entry, EntryKind};
+use gix::objs::{Kind, WriteTo};
 use gix::ObjectId;
+use std::collections::HashSet;
 
-/// Write a tree of `files` (name, content); names must be plain file names.
-pub(super) fn write_tree(repo: &gix::Repository, files: &[(&str, &[u8])]) -> Result<ObjectId> {
+use super::pack;
+
+/// Objects that one operation writes, held in memory until [`Batch::write`]
+/// stores them all: a few as loose files, many as one pack. A caller moves
+/// refs only after `write` returned, so no ref ever points at an object that
+/// is not stored; objects whose refs never moved are harmless garbage.
+pub(super) struct Batch {
+    hash_kind: gix::hash::Kind,
+    objects: Vec<(Kind, Vec<u8>, ObjectId)>,
+    ids: HashSet<ObjectId>,
+}
+
+/// Batches of at least this many objects are written as a pack; git's own
+/// `transfer.unpackLimit` draws the line at 100 as well.
+const PACK_FROM: usize = 100;
+
+impl Batch {
+    pub(super) fn new(repo: &gix::Repository) -> Batch {
+        Batch {
+            hash_kind: repo.object_hash(),
+            objects: Vec::new(),
+            ids: HashSet::new(),
+        }
+    }
+
+    /// Add an object; returns its id. Adding the same object twice stores it once.
+    pub(super) fn put(&mut self, object: &impl WriteTo) -> Result<ObjectId> {
+        let mut data = Vec::with_capacity(object.size() as usize);
+        object.write_to(&mut data).context("encoding an object")?;
+        let id = gix::objs::compute_hash(self.hash_kind, object.kind(), &data)
+            .context("hashing an object")?;
+        if self.ids.insert(id) {
+            self.objects.push((object.kind(), data, id));
+        }
+        Ok(id)
+    }
+
+    /// Store every object of the batch in `repo`.
+    pub(super) fn write(self, repo: &gix::Repository) -> Result<()> {
+        if self.objects.len() < PACK_FROM {
+            for (kind, data, _) in &self.objects {
+                gix::objs::Write::write_buf(repo, *kind, data)
+                    .with_context(|| format!("writing a {kind}"))?;
+            }
+            return Ok(());
+        }
+        let objects: Vec<pack::Object<'_>> = self
+            .objects
+            .iter()
+            .map(|(kind, data, id)| pack::Object {
+                kind: *kind,
+                data,
+                id: *id,
+            })
+            .collect();
+        pack::write(repo.objects.store_ref().path(), &objects)?;
+        Ok(())
+    }
+}
+
+/// Add a tree of `files` (name, content) to `batch`; names must be plain file names.
+pub(super) fn write_tree(batch: &mut Batch, files: &[(&str, &[u8])]) -> Result<ObjectId> {
     let mut entries = Vec::with_capacity(files.len());
     for (name, content) in files {
-        let oid = repo.write_blob(content).context("writing a blob")?.detach();
+        let blob = gix::objs::BlobRef { data: content };
         entries.push(Entry {
             mode: EntryKind::Blob.into(),
             filename: (*name).into(),
-            oid,
+            oid: batch.put(&blob)?,
         });
     }
     entries.sort();
-    let tree = gix::objs::Tree { entries };
-    Ok(repo.write_object(&tree).context("writing a tree")?.detach())
+    batch.put(&gix::objs::Tree { entries })
 }
 
-/// Write a commit without moving any ref; the caller moves the ref with a
-/// compare-and-swap once the whole chain is written.
+/// Add a commit to `batch` without moving any ref; the caller moves the ref
+/// with a compare-and-swap once the batch is written.
 pub(super) fn write_commit(
-    repo: &gix::Repository,
+    batch: &mut Batch,
     signature: &gix::actor::Signature,
     tree: ObjectId,
     parent: Option<ObjectId>,
     message: String,
 ) -> Result<ObjectId> {
-    let commit = gix::objs::Commit {
+    batch.put(&gix::objs::Commit {
         tree,
         parents: parent.into_iter().collect(),
         author: signature.clone(),
@@ -38,11 +99,7 @@ pub(super) fn write_commit(
         encoding: None,
         message: message.into(),
         extra_headers: Vec::new(),
-    };
-    Ok(repo
-        .write_object(&commit)
-        .context("writing a commit")?
-        .detach())
+    })
 }
 
 /// The content of file `name` in the tree of `commit`, if it has one.
