@@ -104,11 +104,18 @@ fn role_or(fallback: &str) -> String {
         .unwrap_or_else(|| fallback.to_string())
 }
 
-/// Print one JSON document on stdout.
+/// Print one JSON document on stdout: indented for a person at a terminal,
+/// compact for a program (a pipe or a file), which parses it faster too.
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
-    use std::io::Write;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    serde_json::to_writer_pretty(&mut out, value)?;
+    use std::io::{IsTerminal, Write};
+    let stdout = std::io::stdout();
+    let pretty = stdout.is_terminal();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if pretty {
+        serde_json::to_writer_pretty(&mut out, value)?;
+    } else {
+        serde_json::to_writer(&mut out, value)?;
+    }
     writeln!(out)?;
     out.flush()?;
     Ok(())

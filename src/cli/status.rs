@@ -16,14 +16,22 @@ pub struct Args {
     all: bool,
 }
 
+/// What `status --json` prints, serialized straight from the board.
+#[derive(serde::Serialize)]
+struct StatusJson<'a> {
+    counts: std::collections::BTreeMap<&'static str, usize>,
+    tasks: &'a [TaskView<'a>],
+}
+
 pub fn run(args: Args) -> Result<()> {
     let store = super::open()?;
     let tasks = store.load_all()?;
     let board = Board::new(&tasks);
     if args.json {
-        return super::print_json(
-            &serde_json::json!({ "counts": board.counts(), "tasks": board.views }),
-        );
+        return super::print_json(&StatusJson {
+            counts: board.counts(),
+            tasks: &board.views,
+        });
     }
     if tasks.is_empty() {
         println!("no tasks yet: import a plan with `git agent plan --file F` or add one with `git agent task add`");
