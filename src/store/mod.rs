@@ -17,6 +17,7 @@ pub mod tasks;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
+pub use cache::TaskJson;
 pub use lease::Lease;
 pub use tasks::{Draft, TaskRecord};
 

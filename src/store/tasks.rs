@@ -7,7 +7,7 @@ use gix::ObjectId;
 use std::time::Duration;
 
 use super::objects::{message, parent, read_file, write_commit, write_tree, Batch};
-use super::{list_refs, resolve_prefix, Store, StoreError, LEASES_PREFIX, TASKS_PREFIX};
+use super::{list_refs, resolve_prefix, Store, StoreError, TaskJson, LEASES_PREFIX, TASKS_PREFIX};
 use crate::model::id;
 use crate::model::task::{apply, Change, Event, NewTask, State, Task};
 
@@ -70,9 +70,20 @@ impl Store {
             .with_context(|| format!("task {id}: task.json of {tip} is not a task"))
     }
 
-    /// Every task, from the derived cache where it still matches the ref tips.
+    /// Every task, in id order, from the derived cache where it still
+    /// matches the ref tips.
     pub fn load_all(&self) -> Result<Vec<Task>> {
-        super::cache::load_all(self)
+        self.load_json()?
+            .into_iter()
+            // A damaged cache entry costs a read of the objects, never an answer.
+            .map(|t| t.task().or_else(|_| self.snapshot_at(&t.summary.id, t.tip)))
+            .collect()
+    }
+
+    /// Every task as its summary and snapshot JSON, in id order: what the
+    /// board and `--json` output need, without parsing every snapshot.
+    pub fn load_json(&self) -> Result<Vec<TaskJson>> {
+        super::cache::load(self)
     }
 
     /// The events of a task, oldest first.
