@@ -173,3 +173,29 @@ impl Store {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pack and packed-refs a large plan is written as are read at once
+    /// by the same store, whose object database knew nothing of the pack.
+    #[test]
+    fn a_large_plan_is_readable_by_the_store_that_wrote_it() {
+        let dir = tempfile::tempdir().unwrap();
+        gix::init(dir.path()).unwrap();
+        let store = Store::discover(dir.path()).unwrap();
+        assert!(store.load_all().unwrap().is_empty());
+        let yaml: String = (0..150)
+            .map(|i| format!("  - key: k{i}\n    title: Task {i}\n"))
+            .fold("tasks:\n".to_string(), |all, task| all + &task);
+        let plan = crate::model::plan::parse("plan.yaml", &yaml, &|_| None).unwrap();
+        let stored = store.store_plan(&plan, &yaml, "me", "planner", 3).unwrap();
+        let tasks = store.load_all().unwrap();
+        assert_eq!(tasks.len(), 150);
+        let (_, first) = &stored.tasks[0];
+        let events = store.events(first).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(store.load(first).unwrap().task.title, "Task 0");
+    }
+}
