@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use gix::objs::tree::{Entry, EntryKind};
-use gix::objs::{Kind, WriteTo};
+use gix::objs::WriteTo;
 use gix::ObjectId;
 use std::collections::HashSet;
 
@@ -15,7 +15,7 @@ use super::pack;
 /// is not stored; objects whose refs never moved are harmless garbage.
 pub(super) struct Batch {
     hash_kind: gix::hash::Kind,
-    objects: Vec<(Kind, Vec<u8>, ObjectId)>,
+    objects: Vec<pack::Object>,
     ids: HashSet<ObjectId>,
 }
 
@@ -39,7 +39,8 @@ impl Batch {
         let id = gix::objs::compute_hash(self.hash_kind, object.kind(), &data)
             .context("hashing an object")?;
         if self.ids.insert(id) {
-            self.objects.push((object.kind(), data, id));
+            let kind = object.kind();
+            self.objects.push(pack::Object { kind, data, id });
         }
         Ok(id)
     }
@@ -47,22 +48,13 @@ impl Batch {
     /// Store every object of the batch in `repo`.
     pub(super) fn write(self, repo: &gix::Repository) -> Result<()> {
         if self.objects.len() < PACK_FROM {
-            for (kind, data, _) in &self.objects {
-                gix::objs::Write::write_buf(repo, *kind, data)
-                    .with_context(|| format!("writing a {kind}"))?;
+            for object in &self.objects {
+                gix::objs::Write::write_buf(repo, object.kind, &object.data)
+                    .with_context(|| format!("writing a {}", object.kind))?;
             }
             return Ok(());
         }
-        let objects: Vec<pack::Object<'_>> = self
-            .objects
-            .iter()
-            .map(|(kind, data, id)| pack::Object {
-                kind: *kind,
-                data,
-                id: *id,
-            })
-            .collect();
-        pack::write(repo.objects.store_ref().path(), &objects)?;
+        pack::write(repo.objects.store_ref().path(), &self.objects)?;
         Ok(())
     }
 }

@@ -15,10 +15,10 @@ use gix::ObjectId;
 use std::io::Write;
 use std::path::Path;
 
-/// One object to pack: its kind, its encoded body and its id.
-pub(super) struct Object<'a> {
+/// One object to store: its kind, its encoded body and its id.
+pub(super) struct Object {
     pub kind: Kind,
-    pub data: &'a [u8],
+    pub data: Vec<u8>,
     pub id: ObjectId,
 }
 
@@ -31,7 +31,7 @@ struct Entry {
 
 /// Write `objects` (distinct ids) as one pack with its index into
 /// `objects_dir/pack`. Returns the pack's checksum, which names both files.
-pub(super) fn write(objects_dir: &Path, objects: &[Object<'_>]) -> Result<ObjectId> {
+pub(super) fn write(objects_dir: &Path, objects: &[Object]) -> Result<ObjectId> {
     let hash_kind = objects
         .first()
         .map(|o| o.id.kind())
@@ -72,10 +72,7 @@ fn persist(dir: &Path, bytes: &[u8], target: &Path) -> Result<()> {
 }
 
 /// The pack file (header, entries, checksum trailer) and where each object is.
-fn encode_pack(
-    objects: &[Object<'_>],
-    hash_kind: gix::hash::Kind,
-) -> Result<(Vec<u8>, Vec<Entry>)> {
+fn encode_pack(objects: &[Object], hash_kind: gix::hash::Kind) -> Result<(Vec<u8>, Vec<Entry>)> {
     let count = u32::try_from(objects.len()).context("too many objects for one pack")?;
     let size: usize = objects.iter().map(|o| o.data.len()).sum();
     let mut pack = Vec::with_capacity(size / 2 + 1024);
@@ -88,7 +85,7 @@ fn encode_pack(
     for object in objects {
         let offset = pack.len();
         entry_header(object.kind).write_to(object.data.len() as u64, &mut pack)?;
-        deflate(&mut zlib, object.data, &mut pack)?;
+        deflate(&mut zlib, &object.data, &mut pack)?;
         entries.push(Entry {
             id: object.id,
             offset: offset as u64,
