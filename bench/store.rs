@@ -15,7 +15,8 @@
 //! 1. `git-agent plan --file plan.yaml` of 1,000 and of 10,000 generated
 //!    tasks (every tenth depends on an earlier task), wall time; beside it
 //!    the in-process parse of the plan and, as what the disk allows, the
-//!    time to write as many small files as the import writes loose objects.
+//!    time to write as many small files as the import has objects (it
+//!    writes them as one pack, but would cost this as loose objects).
 //! 2. `git-agent status --json` and `git-agent ready --json` on the 10,000
 //!    task repo, cold (the derived cache `<git-dir>/agent/cache/` deleted
 //!    before each run) and warm, each also as a multiple of
@@ -52,7 +53,7 @@ const READ_RUNS: usize = 10;
 const IN_PROCESS_CLAIMS: usize = 200;
 const RACE_TASKS: usize = 400;
 const RACE_RUNS: usize = 3;
-/// Loose objects a new task writes: event blob, snapshot blob, tree, commit.
+/// Objects a new task has: event blob, snapshot blob, tree, commit.
 const OBJECTS_PER_TASK: usize = 4;
 
 fn main() -> Result<()> {
@@ -89,7 +90,7 @@ fn imports(table: &mut Table) -> Result<TestRepo> {
     );
     let files = bench_file_writes(OBJECTS_PER_TASK * 10_000, IMPORT_10K_RUNS)?;
     table.row(
-        "disk baseline: 40,000 small files, temp + rename (a 10k import's loose objects)",
+        "disk baseline: 40,000 small files, temp + rename (a 10k import's objects, were they loose)",
         &files,
         "",
         "",

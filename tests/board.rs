@@ -133,11 +133,39 @@ fn the_cache_never_answers_with_stale_state() {
     assert_eq!(repo.json(&["status"])["counts"]["in_progress"], 1);
     repo.git(&["update-ref", &format!("refs/agent/tasks/{id}"), &tip]);
     assert_eq!(repo.json(&["ready"]).as_array().unwrap().len(), 1);
-    // A damaged cache is rebuilt, not trusted.
-    std::fs::write(&cache, "git-agent task cache v1\nt-x 0000 {not json\n").unwrap();
-    assert_eq!(repo.json(&["status"])["counts"]["open"], 1);
     std::fs::remove_file(&cache).unwrap();
     assert_eq!(repo.json(&["status"])["tasks"][0]["id"], id.as_str());
+}
+
+/// A damaged cache line, even one naming the current tip, is read again
+/// from the objects rather than copied to the output.
+#[test]
+fn a_damaged_cache_is_rebuilt_not_trusted() {
+    let repo = Repo::new();
+    let id = repo.add("Cached", &[]);
+    repo.ok(&["status"]);
+    let cache = repo.git_dir().join("agent/cache/tasks");
+    let good = std::fs::read_to_string(&cache).unwrap();
+    let header = good.lines().next().unwrap();
+    let tip = repo.git(&["rev-parse", &format!("refs/agent/tasks/{id}")]);
+    let fields = format!("{id} {tip} open 2 0 2026-01-01T00:00:00Z -");
+    let damaged = [
+        format!("{header}\n{fields} {{not json\n"),
+        format!("{header}\n{fields} {{\"id\":\"t-other\",\"title\":\"Other\"}}\n"),
+        format!("{header}\n{fields} {{\"id\":\"{id}\",\"title\":\"Cut"),
+        format!("{header}\n{id} {tip} open\n"),
+        format!("git-agent task cache v1\n{id} {tip} {{\"id\":\"{id}\"}}\n"),
+    ];
+    for file in damaged {
+        std::fs::write(&cache, &file).unwrap();
+        let ready = repo.json(&["ready"]);
+        assert_eq!(ready[0]["title"], "Cached", "trusted:\n{file}");
+        assert_eq!(
+            std::fs::read_to_string(&cache).unwrap(),
+            good,
+            "not rebuilt:\n{file}"
+        );
+    }
 }
 
 #[test]
@@ -151,4 +179,66 @@ fn read_commands_outside_a_repository_fail_with_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not inside a git repository"));
+}
+
+/// A task whose fields cannot stand in a cache line (here a dependency with
+/// a space, written with plain git) is read from its objects every time,
+/// and listed like any other.
+#[test]
+fn a_task_the_cache_cannot_hold_is_still_listed() {
+    let repo = Repo::new();
+    let normal = repo.add("Normal", &[]);
+    let json = repo.git(&["show", &format!("refs/agent/tasks/{normal}:task.json")]);
+    let mut odd: serde_json::Value = serde_json::from_str(&json).unwrap();
+    odd["id"] = "t-odd".into();
+    odd["title"] = "Odd".into();
+    odd["depends_on"] = serde_json::json!(["has space"]);
+    repo.write("odd.json", &odd.to_string());
+    let blob = repo.git(&["hash-object", "-w", "odd.json"]);
+    let tree = git_with_stdin(
+        &repo,
+        &["mktree"],
+        &format!("100644 blob {blob}\ttask.json\n"),
+    );
+    let commit = repo.git(&["commit-tree", &tree, "-m", "made by hand"]);
+    repo.git(&["update-ref", "refs/agent/tasks/t-odd", &commit]);
+    for _ in 0..2 {
+        let status = repo.json(&["status"]);
+        let odd = status["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == "t-odd")
+            .expect("the odd task is listed");
+        assert_eq!(
+            (odd["title"].as_str(), odd["blocked"].as_bool()),
+            (Some("Odd"), Some(true))
+        );
+    }
+    let cache = std::fs::read_to_string(repo.git_dir().join("agent/cache/tasks")).unwrap();
+    assert!(
+        cache.contains(&normal) && !cache.contains("t-odd"),
+        "{cache}"
+    );
+}
+
+fn git_with_stdin(repo: &Repo, args: &[&str], input: &str) -> String {
+    use std::io::Write;
+    let mut cmd = std::process::Command::new("git");
+    repo.env(&mut cmd);
+    let mut child = cmd
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "git {args:?} failed");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }

@@ -155,3 +155,58 @@ fn a_large_plan_keeps_file_order_among_equal_priorities() {
         .collect();
     assert_eq!(order, expected);
 }
+
+/// A large plan is written as one pack and straight into `packed-refs`, with
+/// no loose file per object or per ref; git verifies both, the task logs
+/// read as usual, and the tasks move on as any other.
+#[test]
+fn a_large_plan_is_one_pack_that_git_verifies() {
+    let repo = Repo::new();
+    let loose_before = repo.git(&["count-objects"]);
+    let tasks = repo.plan(&flat_plan(150));
+    assert_eq!(repo.git(&["count-objects"]), loose_before);
+    let pack_dir = repo.git_dir().join("objects/pack");
+    let indexes: Vec<_> = std::fs::read_dir(&pack_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+        .collect();
+    assert_eq!(indexes.len(), 1, "{indexes:?}");
+    let listing = repo.git(&["verify-pack", "-v", indexes[0].to_str().unwrap()]);
+    // 4 objects per task (event, snapshot, tree, commit), 5 for the plan.
+    assert!(listing.contains("non delta: 605 objects"), "{listing}");
+    repo.git(&["fsck", "--full", "--strict", "--no-dangling"]);
+    assert!(!repo.git_dir().join("refs/agent/tasks").exists());
+
+    let first = tasks["k0"].as_str().unwrap();
+    let subjects = repo.git(&["log", "--format=%s", &format!("refs/agent/tasks/{first}")]);
+    assert_eq!(subjects, "created: Task 0");
+    let pid = std::process::id().to_string();
+    assert_eq!(
+        repo.ok(&["claim", "--next", "--actor", "w", "--pid", &pid])
+            .trim(),
+        first
+    );
+    assert_eq!(repo.state(first), "in_progress");
+    repo.git(&["fsck", "--full", "--strict", "--no-dangling"]);
+}
+
+/// Writing a large plan's refs into `packed-refs` keeps the refs already
+/// packed there, peeled tags included.
+#[test]
+fn a_large_plan_keeps_the_refs_already_packed() {
+    let repo = Repo::new();
+    repo.git(&["tag", "-a", "v1", "-m", "release 1"]);
+    repo.git(&["branch", "topic"]);
+    repo.git(&["pack-refs", "--all"]);
+    let before = repo.git(&["show-ref", "-d"]);
+    repo.plan(&flat_plan(120));
+    let after = repo.git(&["show-ref", "-d"]);
+    for line in before.lines() {
+        assert!(after.contains(line), "lost {line}:\n{after}");
+    }
+    assert_eq!(repo.agent_refs().len(), 121);
+    repo.plan(&flat_plan(80));
+    assert_eq!(repo.agent_refs().len(), 202);
+    repo.git(&["fsck", "--full", "--strict", "--no-dangling"]);
+}

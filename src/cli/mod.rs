@@ -29,7 +29,8 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-use crate::store::Store;
+use crate::model::board::TaskView;
+use crate::store::{Store, TaskJson};
 
 /// Git as the coordination layer for a team of AI coding agents.
 #[derive(Parser, Debug)]
@@ -122,13 +123,49 @@ fn role_or(fallback: &str) -> String {
         .unwrap_or_else(|| fallback.to_string())
 }
 
-/// Print one JSON document on stdout.
+/// Whether stdout goes to a person (a terminal) rather than a program.
+fn to_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal()
+}
+
+/// Print one JSON document on stdout: indented for a person at a terminal,
+/// compact for a program (a pipe or a file), which parses it faster too.
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    serde_json::to_writer_pretty(&mut out, value)?;
+    if to_terminal() {
+        serde_json::to_writer_pretty(&mut out, value)?;
+    } else {
+        serde_json::to_writer(&mut out, value)?;
+    }
     writeln!(out)?;
     out.flush()?;
+    Ok(())
+}
+
+/// Write task views as a compact JSON array: each the cached snapshot JSON
+/// as it is, with the board's flags added. The same document
+/// `serde_json::to_writer` makes of the views of the full tasks, without
+/// parsing a snapshot.
+fn write_views(out: &mut impl std::io::Write, views: &[&TaskView<TaskJson>]) -> Result<()> {
+    out.write_all(b"[")?;
+    for (i, view) in views.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        let fields = view
+            .task
+            .json()
+            .strip_suffix('}')
+            .expect("TaskJson holds one JSON object");
+        write!(
+            out,
+            "{fields},\"ready\":{},\"blocked\":{}}}",
+            view.ready, view.blocked
+        )?;
+    }
+    out.write_all(b"]")?;
     Ok(())
 }
 
@@ -156,6 +193,42 @@ fn default_attempts(store: &Store) -> Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn views_written_from_cached_json_are_what_serde_writes() {
+        use crate::model::board::Board;
+        use crate::model::task::{apply, Change, Event, NewTask};
+        let new = NewTask {
+            title: "A \"quoted\" title\nwith a newline".into(),
+            spec: "spec".into(),
+            plan: Some("p-x".into()),
+            depends_on: vec!["t-dep".into()],
+            scope: vec!["src/".into()],
+            priority: 1,
+            labels: vec!["l".into()],
+            max_attempts: 3,
+            seq: 4,
+        };
+        let created = Event {
+            id: "e-1".into(),
+            change: Change::Created(new),
+            at: "2026-01-01T00:00:00Z".into(),
+            actor: "a".into(),
+            role: "r".into(),
+            attempt: 0,
+            lamport: 1,
+        };
+        let task = apply(None, &created, "t-a").unwrap();
+        let tip = gix::ObjectId::null(gix::hash::Kind::Sha1);
+        let tasks = [task.clone()];
+        let cached = [TaskJson::of(&task, tip).unwrap()];
+        let full = Board::new(&tasks);
+        let fast = Board::new(&cached);
+        let expected = serde_json::to_string(&full.views.iter().collect::<Vec<_>>()).unwrap();
+        let mut written = Vec::new();
+        write_views(&mut written, &fast.views.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(String::from_utf8(written).unwrap(), expected);
+    }
 
     #[test]
     fn the_cli_definition_is_consistent() {

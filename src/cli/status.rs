@@ -17,14 +17,25 @@ pub struct Args {
     all: bool,
 }
 
+/// What `status --json` prints, serialized straight from the board.
+#[derive(serde::Serialize)]
+struct StatusJson<'a> {
+    counts: std::collections::BTreeMap<&'static str, usize>,
+    tasks: &'a [TaskView<'a>],
+}
+
 pub fn run(args: Args) -> Result<()> {
     let store = super::open()?;
+    if args.json && !super::to_terminal() {
+        return print_json_fast(&store);
+    }
     let tasks = store.load_all()?;
     let board = Board::new(&tasks);
     if args.json {
-        return super::print_json(
-            &serde_json::json!({ "counts": board.counts(), "tasks": board.views }),
-        );
+        return super::print_json(&StatusJson {
+            counts: board.counts(),
+            tasks: &board.views,
+        });
     }
     if tasks.is_empty() {
         println!("no tasks yet: import a plan with `git agent plan --file F` or add one with `git agent task add`");
@@ -64,6 +75,22 @@ pub fn run(args: Args) -> Result<()> {
             println!("{} {}", done.len(), state.as_str());
         }
     }
+    Ok(())
+}
+
+/// `status --json` for a program: the cached snapshots, copied without
+/// parsing them; the same document as [`StatusJson`] makes.
+fn print_json_fast(store: &crate::store::Store) -> Result<()> {
+    use std::io::Write;
+    let tasks = store.load_json()?;
+    let board = Board::new(&tasks);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    out.write_all(b"{\"counts\":")?;
+    serde_json::to_writer(&mut out, &board.counts())?;
+    out.write_all(b",\"tasks\":")?;
+    super::write_views(&mut out, &board.views.iter().collect::<Vec<_>>())?;
+    out.write_all(b"}\n")?;
+    out.flush()?;
     Ok(())
 }
 

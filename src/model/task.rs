@@ -42,6 +42,11 @@ impl State {
         }
     }
 
+    /// The state named `name` (as [`State::as_str`] writes it).
+    pub fn parse(name: &str) -> Option<State> {
+        State::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     /// Merged and abandoned tasks never move again.
     pub fn is_terminal(self) -> bool {
         matches!(self, State::Merged | State::Abandoned)
@@ -443,8 +448,74 @@ pub fn is_ready(task: &Task, merged: impl Fn(&str) -> bool) -> bool {
 
 /// The order tasks start in: priority (lower first), then creation time, then
 /// plan order, then id so that the order is total.
-pub fn start_order(a: &Task, b: &Task) -> std::cmp::Ordering {
-    (a.priority, &a.created_at, a.seq, &a.id).cmp(&(b.priority, &b.created_at, b.seq, &b.id))
+pub fn start_order<T: Standing>(a: &T, b: &T) -> std::cmp::Ordering {
+    a.start_key().cmp(&b.start_key())
+}
+
+/// What the board needs of a task: its state, what it waits for, and where
+/// it stands in the start order. A [`Task`] has it, and so has a
+/// [`Summary`], which holds nothing else.
+pub trait Standing {
+    fn id(&self) -> &str;
+    fn state(&self) -> State;
+    fn depends_on(&self) -> &[String];
+    /// `(priority, created_at, seq, id)`: lowest starts first.
+    fn start_key(&self) -> (i64, &str, u64, &str);
+}
+
+impl Standing for Task {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn state(&self) -> State {
+        self.state
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn start_key(&self) -> (i64, &str, u64, &str) {
+        (self.priority, &self.created_at, self.seq, &self.id)
+    }
+}
+
+/// The fields of a snapshot that decide whether a task is ready or blocked
+/// and when it starts: enough for the board without the task's text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    pub id: String,
+    pub state: State,
+    pub priority: i64,
+    pub created_at: String,
+    pub seq: u64,
+    pub depends_on: Vec<String>,
+}
+
+impl Summary {
+    pub fn of(task: &Task) -> Summary {
+        Summary {
+            id: task.id.clone(),
+            state: task.state,
+            priority: task.priority,
+            created_at: task.created_at.clone(),
+            seq: task.seq,
+            depends_on: task.depends_on.clone(),
+        }
+    }
+}
+
+impl Standing for Summary {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn state(&self) -> State {
+        self.state
+    }
+    fn depends_on(&self) -> &[String] {
+        &self.depends_on
+    }
+    fn start_key(&self) -> (i64, &str, u64, &str) {
+        (self.priority, &self.created_at, self.seq, &self.id)
+    }
 }
 
 #[cfg(test)]

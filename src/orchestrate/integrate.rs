@@ -383,7 +383,7 @@ fn advance(ctx: &Context, target: &str, old: &str, new: &str) -> Result<Advance>
         gix::refs::transaction::PreviousValue::MustExistAndMatch(gix::refs::Target::Object(old_id)),
         "merge queue",
     )?;
-    match ctx.store.transact(vec![edit], false) {
+    match ctx.store.transact(vec![edit]) {
         Ok(()) => Ok(Advance::Done),
         Err(_) if git::resolve_commit(&ctx.root, &refname)? != old => Ok(Advance::Moved),
         Err(e) => Err(e),

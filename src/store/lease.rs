@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 use super::tasks::{ref_delete, ref_update};
-use super::{Draft, Store, TaskRecord, LEASES_PREFIX};
+use super::{Draft, Store, TaskJson, TaskRecord, LEASES_PREFIX};
 use crate::model::board::Board;
-use crate::model::task::{is_ready, start_order, Change, State, Task};
+use crate::model::task::{is_ready, start_order, Change, State};
 
 /// Who holds a claimed task, and until when.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -175,19 +175,22 @@ impl Store {
 
     /// Ready tasks, and running tasks whose lease is dead, in start order.
     pub fn claimable(&self) -> Result<Vec<String>> {
-        let tasks = self.load_all()?;
+        let tasks = self.load_json()?;
         let board = Board::new(&tasks);
-        let mut list: Vec<&Task> = board.ready().into_iter().map(|v| v.task).collect();
-        for task in tasks.iter().filter(|t| t.state == State::InProgress) {
+        let mut list: Vec<&TaskJson> = board.ready().into_iter().map(|v| v.task).collect();
+        for task in tasks
+            .iter()
+            .filter(|t| t.summary.state == State::InProgress)
+        {
             let live = self
-                .lease(&task.id)?
+                .lease(&task.summary.id)?
                 .is_some_and(|(lease, _)| lease.is_live());
             if !live {
                 list.push(task);
             }
         }
-        list.sort_by(|a, b| start_order(a, b));
-        Ok(list.into_iter().map(|t| t.id.clone()).collect())
+        list.sort_by(|a, b| start_order(*a, *b));
+        Ok(list.into_iter().map(|t| t.summary.id.clone()).collect())
     }
 
     /// Extend the lease of `id` held by `holder` by `ttl` from now.
@@ -199,7 +202,7 @@ impl Store {
             return Ok(false);
         }
         let edit = self.lease_edit(id, holder, pid, ttl, Some(oid))?;
-        Ok(self.transact(vec![edit], false).is_ok())
+        Ok(self.transact(vec![edit]).is_ok())
     }
 
     /// The edit that points the lease ref of `id` at a new lease, replacing

@@ -9,6 +9,8 @@ mod cache;
 pub mod lease;
 pub mod notes;
 mod objects;
+mod pack;
+mod packed_refs;
 pub mod plans;
 pub mod queue;
 pub mod tasks;
@@ -16,6 +18,7 @@ pub mod tasks;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
+pub use cache::TaskJson;
 pub use lease::Lease;
 pub use tasks::{Draft, TaskRecord};
 

@@ -3,34 +3,87 @@
 
 use anyhow::{Context, Result};
 use gix::objs::tree::{Entry, EntryKind};
+use gix::objs::WriteTo;
 use gix::ObjectId;
+use std::collections::HashSet;
 
-/// Write a tree of `files` (name, content); names must be plain file names.
-pub(super) fn write_tree(repo: &gix::Repository, files: &[(&str, &[u8])]) -> Result<ObjectId> {
+use super::pack;
+
+/// Objects that one operation writes, held in memory until [`Batch::write`]
+/// stores them all: a few as loose files, many as one pack. A caller moves
+/// refs only after `write` returned, so no ref ever points at an object that
+/// is not stored; objects whose refs never moved are harmless garbage.
+pub(super) struct Batch {
+    hash_kind: gix::hash::Kind,
+    objects: Vec<pack::Object>,
+    ids: HashSet<ObjectId>,
+}
+
+/// Batches of at least this many objects are written as a pack; git's own
+/// `transfer.unpackLimit` draws the line at 100 as well.
+const PACK_FROM: usize = 100;
+
+impl Batch {
+    pub(super) fn new(repo: &gix::Repository) -> Batch {
+        Batch {
+            hash_kind: repo.object_hash(),
+            objects: Vec::new(),
+            ids: HashSet::new(),
+        }
+    }
+
+    /// Add an object; returns its id. Adding the same object twice stores it once.
+    pub(super) fn put(&mut self, object: &impl WriteTo) -> Result<ObjectId> {
+        let mut data = Vec::with_capacity(object.size() as usize);
+        object.write_to(&mut data).context("encoding an object")?;
+        let id = gix::objs::compute_hash(self.hash_kind, object.kind(), &data)
+            .context("hashing an object")?;
+        if self.ids.insert(id) {
+            let kind = object.kind();
+            self.objects.push(pack::Object { kind, data, id });
+        }
+        Ok(id)
+    }
+
+    /// Store every object of the batch in `repo`.
+    pub(super) fn write(self, repo: &gix::Repository) -> Result<()> {
+        if self.objects.len() < PACK_FROM {
+            for object in &self.objects {
+                gix::objs::Write::write_buf(repo, object.kind, &object.data)
+                    .with_context(|| format!("writing a {}", object.kind))?;
+            }
+            return Ok(());
+        }
+        pack::write(repo.objects.store_ref().path(), &self.objects)?;
+        Ok(())
+    }
+}
+
+/// Add a tree of `files` (name, content) to `batch`; names must be plain file names.
+pub(super) fn write_tree(batch: &mut Batch, files: &[(&str, &[u8])]) -> Result<ObjectId> {
     let mut entries = Vec::with_capacity(files.len());
     for (name, content) in files {
-        let oid = repo.write_blob(content).context("writing a blob")?.detach();
+        let blob = gix::objs::BlobRef { data: content };
         entries.push(Entry {
             mode: EntryKind::Blob.into(),
             filename: (*name).into(),
-            oid,
+            oid: batch.put(&blob)?,
         });
     }
     entries.sort();
-    let tree = gix::objs::Tree { entries };
-    Ok(repo.write_object(&tree).context("writing a tree")?.detach())
+    batch.put(&gix::objs::Tree { entries })
 }
 
-/// Write a commit without moving any ref; the caller moves the ref with a
-/// compare-and-swap once the whole chain is written.
+/// Add a commit to `batch` without moving any ref; the caller moves the ref
+/// with a compare-and-swap once the batch is written.
 pub(super) fn write_commit(
-    repo: &gix::Repository,
+    batch: &mut Batch,
     signature: &gix::actor::Signature,
     tree: ObjectId,
     parent: Option<ObjectId>,
     message: String,
 ) -> Result<ObjectId> {
-    let commit = gix::objs::Commit {
+    batch.put(&gix::objs::Commit {
         tree,
         parents: parent.into_iter().collect(),
         author: signature.clone(),
@@ -38,11 +91,7 @@ pub(super) fn write_commit(
         encoding: None,
         message: message.into(),
         extra_headers: Vec::new(),
-    };
-    Ok(repo
-        .write_object(&commit)
-        .context("writing a commit")?
-        .detach())
+    })
 }
 
 /// The content of file `name` in the tree of `commit`, if it has one.

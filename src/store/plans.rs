@@ -6,7 +6,7 @@ use gix::refs::transaction::PreviousValue;
 use serde::Serialize;
 use std::collections::HashSet;
 
-use super::objects::{message, write_commit, write_tree};
+use super::objects::{message, write_commit, write_tree, Batch};
 use super::tasks::ref_update;
 use super::{Store, PLANS_PREFIX};
 use crate::model::id;
@@ -69,6 +69,7 @@ impl Store {
         default_attempts: u32,
     ) -> Result<StoredPlan> {
         let (plan_id, ids) = self.assign_ids(plan)?;
+        let mut batch = Batch::new(&self.repo);
         let mut edits = Vec::with_capacity(plan.tasks.len() + 1);
         for (seq, (planned, id)) in plan.tasks.iter().zip(&ids).enumerate() {
             let depends_on = planned
@@ -90,42 +91,52 @@ impl Store {
                 max_attempts: planned.max_attempts.unwrap_or(default_attempts),
                 seq: seq as u64 + 1,
             };
-            edits.push(self.prepare_create(id.clone(), new, actor, role)?.0);
+            let (edit, _) = self.prepare_create(&mut batch, id.clone(), new, actor, role)?;
+            edits.push(edit);
         }
-        edits.push(self.plan_commit(&plan_id, plan, &ids, yaml, actor, role)?);
-        self.transact(edits, plan.tasks.len() > PACK_REFS_ABOVE)?;
-        Ok(StoredPlan {
+        let stored = StoredPlan {
             plan: plan_id,
             tasks: plan.tasks.iter().map(|t| t.key.clone()).zip(ids).collect(),
-        })
+        };
+        let goal = plan.goal.as_deref();
+        edits.push(self.plan_commit(&mut batch, &stored, goal, yaml, actor, role)?);
+        // Objects first: should the refs not move, they are only garbage.
+        batch.write(&self.repo)?;
+        if plan.tasks.len() > PACK_REFS_ABOVE {
+            super::packed_refs::create(&self.repo, edits)?;
+        } else {
+            self.transact(edits)?;
+        }
+        Ok(stored)
     }
 
-    /// Write the plan's first commit and return the edit that creates its ref.
+    /// Add the plan's first commit to `batch` and return the edit that
+    /// creates its ref.
     fn plan_commit(
         &self,
-        plan_id: &str,
-        plan: &Plan,
-        ids: &[String],
+        batch: &mut Batch,
+        stored: &StoredPlan,
+        goal: Option<&str>,
         yaml: &str,
         actor: &str,
         role: &str,
     ) -> Result<gix::refs::transaction::RefEdit> {
         let at = super::now();
+        let plan_id = &stored.plan;
         let snapshot = PlanSnapshot {
             id: plan_id,
-            goal: plan.goal.as_deref(),
-            tasks: plan
+            goal,
+            tasks: stored
                 .tasks
                 .iter()
-                .zip(ids)
-                .map(|(t, id)| PlanTask { key: &t.key, id })
+                .map(|(key, id)| PlanTask { key, id })
                 .collect(),
             created_at: &at,
         };
         let event = serde_json::json!({
             "id": id::generate("e", 10),
             "kind": "created",
-            "data": { "goal": plan.goal, "tasks": ids.len() },
+            "data": { "goal": goal, "tasks": stored.tasks.len() },
             "at": at,
             "actor": actor,
             "role": role,
@@ -133,15 +144,15 @@ impl Store {
             "lamport": 1,
         });
         let tree = write_tree(
-            &self.repo,
+            batch,
             &[
                 ("event.json", &serde_json::to_vec_pretty(&event)?),
                 ("plan.json", &serde_json::to_vec_pretty(&snapshot)?),
                 ("plan.yaml", yaml.as_bytes()),
             ],
         )?;
-        let subject = format!("plan: {}", plan.goal.as_deref().unwrap_or("(no goal)"));
-        let body = format!("{} tasks.", ids.len());
+        let subject = format!("plan: {}", goal.unwrap_or("(no goal)"));
+        let body = format!("{} tasks.", stored.tasks.len());
         let msg = message(
             &subject,
             Some(&body),
@@ -153,12 +164,38 @@ impl Store {
                 ("Agent-Lamport", "1".into()),
             ],
         );
-        let tip = write_commit(&self.repo, &self.signature()?, tree, None, msg)?;
+        let tip = write_commit(batch, &self.signature()?, tree, None, msg)?;
         ref_update(
             format!("{PLANS_PREFIX}{plan_id}"),
             tip,
             PreviousValue::MustNotExist,
             "plan",
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pack and packed-refs a large plan is written as are read at once
+    /// by the same store, whose object database knew nothing of the pack.
+    #[test]
+    fn a_large_plan_is_readable_by_the_store_that_wrote_it() {
+        let dir = tempfile::tempdir().unwrap();
+        gix::init(dir.path()).unwrap();
+        let store = Store::discover(dir.path()).unwrap();
+        assert!(store.load_all().unwrap().is_empty());
+        let yaml: String = (0..150)
+            .map(|i| format!("  - key: k{i}\n    title: Task {i}\n"))
+            .fold("tasks:\n".to_string(), |all, task| all + &task);
+        let plan = crate::model::plan::parse("plan.yaml", &yaml, &|_| None).unwrap();
+        let stored = store.store_plan(&plan, &yaml, "me", "planner", 3).unwrap();
+        let tasks = store.load_all().unwrap();
+        assert_eq!(tasks.len(), 150);
+        let (_, first) = &stored.tasks[0];
+        let events = store.events(first).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(store.load(first).unwrap().task.title, "Task 0");
     }
 }

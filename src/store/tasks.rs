@@ -6,8 +6,8 @@ use gix::refs::Target;
 use gix::ObjectId;
 use std::time::Duration;
 
-use super::objects::{message, parent, read_file, write_commit, write_tree};
-use super::{list_refs, resolve_prefix, Store, StoreError, LEASES_PREFIX, TASKS_PREFIX};
+use super::objects::{message, parent, read_file, write_commit, write_tree, Batch};
+use super::{list_refs, resolve_prefix, Store, StoreError, TaskJson, LEASES_PREFIX, TASKS_PREFIX};
 use crate::model::id;
 use crate::model::task::{apply, Change, Event, NewTask, State, Task};
 
@@ -70,9 +70,20 @@ impl Store {
             .with_context(|| format!("task {id}: task.json of {tip} is not a task"))
     }
 
-    /// Every task, from the derived cache where it still matches the ref tips.
+    /// Every task, in id order, from the derived cache where it still
+    /// matches the ref tips.
     pub fn load_all(&self) -> Result<Vec<Task>> {
-        super::cache::load_all(self)
+        self.load_json()?
+            .into_iter()
+            // A damaged cache entry costs a read of the objects, never an answer.
+            .map(|t| t.task().or_else(|_| self.snapshot_at(&t.summary.id, t.tip)))
+            .collect()
+    }
+
+    /// Every task as its summary and snapshot JSON, in id order: what the
+    /// board and `--json` output need, without parsing every snapshot.
+    pub fn load_json(&self) -> Result<Vec<TaskJson>> {
+        super::cache::load(self)
     }
 
     /// The events of a task, oldest first.
@@ -95,9 +106,11 @@ impl Store {
     /// Create one task with a fresh id; returns its first snapshot.
     pub fn create(&self, new: NewTask, actor: &str, role: &str) -> Result<Task> {
         loop {
-            let (edit, task) =
-                self.prepare_create(id::generate("t", id::RANDOM_LEN), new.clone(), actor, role)?;
-            match self.transact(vec![edit], false) {
+            let mut batch = Batch::new(&self.repo);
+            let id = id::generate("t", id::RANDOM_LEN);
+            let (edit, task) = self.prepare_create(&mut batch, id, new.clone(), actor, role)?;
+            batch.write(&self.repo)?;
+            match self.transact(vec![edit]) {
                 Ok(()) => return Ok(task),
                 // Only a clash of random ids makes a must-not-exist fail here.
                 Err(_) if self.load(&task.id).is_ok() => continue,
@@ -106,11 +119,12 @@ impl Store {
         }
     }
 
-    /// Write the first event of task `id` and return the ref edit that
-    /// creates it ("must not exist"), for the caller to commit, alone or in a
-    /// transaction with others.
-    pub(crate) fn prepare_create(
+    /// Add the first event of task `id` to `batch` and return the ref edit
+    /// that creates it ("must not exist"), for the caller to commit, alone or
+    /// in a transaction with others, once the batch is written.
+    pub(super) fn prepare_create(
         &self,
+        batch: &mut Batch,
         id: String,
         new: NewTask,
         actor: &str,
@@ -121,7 +135,7 @@ impl Store {
             actor: actor.to_string(),
             role: role.to_string(),
         };
-        let (task, tip) = self.write_chain(&id, None, &[draft])?;
+        let (task, tip) = self.write_chain(batch, &id, None, &[draft])?;
         let edit = ref_update(
             format!("{TASKS_PREFIX}{id}"),
             tip,
@@ -146,7 +160,10 @@ impl Store {
             if drafts.is_empty() && extra.is_empty() {
                 return Ok(current);
             }
-            let (task, tip) = self.write_chain(id, Some((&current.task, current.tip)), &drafts)?;
+            let mut batch = Batch::new(&self.repo);
+            let prev = Some((&current.task, current.tip));
+            let (task, tip) = self.write_chain(&mut batch, id, prev, &drafts)?;
+            batch.write(&self.repo)?;
             let mut edits = extra;
             let lease_ref = format!("{LEASES_PREFIX}{id}");
             if task.state != State::InProgress
@@ -162,7 +179,7 @@ impl Store {
                 &kinds.join(", "),
             )?);
             let names: Vec<String> = edits.iter().map(|e| e.name.as_bstr().to_string()).collect();
-            match self.transact(edits, false) {
+            match self.transact(edits) {
                 Ok(()) => return Ok(TaskRecord { task, tip }),
                 Err(e) => {
                     // Lost a race or met a held lock: back off, re-read, decide again.
@@ -176,10 +193,11 @@ impl Store {
             .with_context(|| format!("task {id}: gave up after {CAS_ATTEMPTS} lost races"))
     }
 
-    /// Write the commits for `drafts` on top of `prev` and return the final
-    /// snapshot and commit. Refuses what the state machine refuses.
+    /// Add the commits for `drafts` on top of `prev` to `batch` and return
+    /// the final snapshot and commit. Refuses what the state machine refuses.
     fn write_chain(
         &self,
+        batch: &mut Batch,
         id: &str,
         prev: Option<(&Task, ObjectId)>,
         drafts: &[Draft],
@@ -203,11 +221,11 @@ impl Store {
             let event_json = serde_json::to_vec_pretty(&event)?;
             let task_json = serde_json::to_vec_pretty(&next)?;
             let tree = write_tree(
-                &self.repo,
+                batch,
                 &[("event.json", &event_json), ("task.json", &task_json)],
             )?;
             let msg = event_message(&next, &event);
-            tip = Some(write_commit(&self.repo, &signature, tree, tip, msg)?);
+            tip = Some(write_commit(batch, &signature, tree, tip, msg)?);
             task = Some(next);
         }
         Ok((
@@ -216,20 +234,11 @@ impl Store {
         ))
     }
 
-    /// Commit `edits` as one transaction: all refs move or none do. With
-    /// `packed`, new refs go straight into `packed-refs` (one file for a
-    /// 10,000-task plan instead of 10,000).
-    pub(crate) fn transact(&self, edits: Vec<RefEdit>, packed: bool) -> Result<()> {
+    /// Commit `edits` as one transaction: all refs move or none do.
+    pub(crate) fn transact(&self, edits: Vec<RefEdit>) -> Result<()> {
         use gix::lock::acquire::Fail;
         let lock_wait = Fail::AfterDurationWithBackoff(Duration::from_millis(100));
-        let mut transaction = self.repo.refs.transaction();
-        if packed {
-            transaction = transaction.packed_refs(
-                gix::refs::file::transaction::PackedRefs::DeletionsAndNonSymbolicUpdatesRemoveLooseSourceReference(
-                    Box::new(self.repo.objects.clone()),
-                ),
-            );
-        }
+        let transaction = self.repo.refs.transaction();
         let signature = self.signature()?;
         transaction
             .prepare(edits, lock_wait, lock_wait)
