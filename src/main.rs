@@ -7,6 +7,12 @@ use std::ffi::OsString;
 use std::path::Path;
 
 fn main() {
+    // Like git: a reader that goes away (`git agent status | head`) ends us
+    // quietly instead of a panic on the broken pipe.
+    // SAFETY: setting a signal's disposition to the default touches no memory.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match cli::Cli::try_parse_from(argv()) {
         Ok(cli) => cli,
         Err(e) => {

@@ -289,3 +289,56 @@ fn kill_9_during_claims_leaves_no_half_written_state() {
     }
     assert_eq!(claimed.len(), 40);
 }
+
+/// git itself briefly holds packed-refs.lock (e.g. a commit deleting
+/// AUTO_MERGE). gix then moves the task ref but fails the lease deletion of
+/// the same transaction: the write landed, and must be reported as landed,
+/// with the lease still cleaned up.
+#[test]
+fn a_transient_packed_refs_lock_does_not_turn_a_landed_write_into_a_lost_race() {
+    let repo = Repo::new();
+    let id = repo.add("Busy refs", &[]);
+    for round in 0..3 {
+        repo.ok(&["claim", &id, "--actor", "me", "--pid", &live_pid()]);
+        let lock = repo.git_dir().join("packed-refs.lock");
+        std::fs::write(&lock, "").unwrap();
+        let remover = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            std::fs::remove_file(lock).unwrap();
+        });
+        let out = repo.run(&["release", &id, "--actor", "me"]);
+        remover.join().unwrap();
+        assert!(
+            out.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(repo.state(&id), "open");
+        assert!(
+            !repo.agent_refs().iter().any(|r| r.contains("leases")),
+            "round {round}: lease left behind"
+        );
+    }
+    assert_eq!(
+        repo.kinds(&id).iter().filter(|k| *k == "released").count(),
+        3
+    );
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_git_agent_quietly() {
+    let repo = Repo::new();
+    repo.plan(&flat_plan(300));
+    let mut sh = std::process::Command::new("sh");
+    repo.env(&mut sh);
+    let out = sh
+        .args(["-c", &format!("{} status | head -n 1", crate::common::BIN)])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
+}

@@ -181,6 +181,18 @@ impl Store {
             let names: Vec<String> = edits.iter().map(|e| e.name.as_bstr().to_string()).collect();
             match self.transact(edits) {
                 Ok(()) => return Ok(TaskRecord { task, tip }),
+                // gix commits a transaction's updates before its deletions and
+                // does not roll back: a failed deletion (e.g. git briefly
+                // holding packed-refs.lock) leaves the task ref moved. Then the
+                // write landed; only the lease cleanup is left to do.
+                Err(_) if self.load(id).is_ok_and(|now| now.tip == tip) => {
+                    if task.state != State::InProgress {
+                        if let Some(cleanup) = self.lease_cleanup(id)? {
+                            let _ = self.transact(vec![cleanup]);
+                        }
+                    }
+                    return Ok(TaskRecord { task, tip });
+                }
                 Err(e) => {
                     // Lost a race or met a held lock: back off, re-read, decide again.
                     last_error = Some(e);
