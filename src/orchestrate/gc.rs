@@ -62,7 +62,7 @@ pub fn gc(ctx: &Context, options: &GcOptions) -> Result<Swept> {
     let target = &ctx.config.target;
     let target_tip = git::resolve_commit(&ctx.root, &format!("refs/heads/{target}"))
         .with_context(|| format!("the target branch {target} does not exist"))?;
-    let worktrees = list_worktrees(ctx)?;
+    let worktrees = worktree::list(ctx)?;
     let ours = canonical(&worktree::worktrees_dir(ctx));
     let branches = git::run(
         &ctx.root,
@@ -144,7 +144,7 @@ pub fn gc(ctx: &Context, options: &GcOptions) -> Result<Swept> {
 }
 
 /// Why a task's worktree must stay, or `None` if removing it loses nothing.
-fn keep_worktree(checkout: &Worktree, ours: &Path) -> Result<Option<String>> {
+fn keep_worktree(checkout: &worktree::Worktree, ours: &Path) -> Result<Option<String>> {
     if !canonical(&checkout.path).starts_with(ours) {
         return Ok(Some(format!(
             "{} is not a worktree git-agent made",
@@ -259,41 +259,6 @@ fn pack_agent_refs(ctx: &Context, swept: &mut Swept) -> bool {
             false
         }
     }
-}
-
-/// One entry of `git worktree list --porcelain`.
-#[derive(Debug)]
-struct Worktree {
-    path: PathBuf,
-    /// `refs/heads/<name>`, or `None` when detached.
-    branch: Option<String>,
-    /// The lock reason (possibly empty) when locked.
-    locked: Option<String>,
-}
-
-fn list_worktrees(ctx: &Context) -> Result<Vec<Worktree>> {
-    let listing = git::run(&ctx.root, &["worktree", "list", "--porcelain"])?;
-    let mut all = Vec::new();
-    for block in listing.split("\n\n") {
-        let mut entry = Worktree {
-            path: PathBuf::new(),
-            branch: None,
-            locked: None,
-        };
-        for line in block.lines() {
-            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
-            match key {
-                "worktree" => entry.path = PathBuf::from(value),
-                "branch" => entry.branch = Some(value.to_string()),
-                "locked" => entry.locked = Some(value.to_string()),
-                _ => {}
-            }
-        }
-        if !entry.path.as_os_str().is_empty() {
-            all.push(entry);
-        }
-    }
-    Ok(all)
 }
 
 fn canonical(path: &Path) -> PathBuf {

@@ -358,7 +358,7 @@ enum Advance {
 /// way); elsewhere with a compare-and-swap on the ref.
 fn advance(ctx: &Context, target: &str, old: &str, new: &str) -> Result<Advance> {
     let refname = format!("refs/heads/{target}");
-    if let Some(checkout) = checked_out(&ctx.root, &refname)? {
+    if let Some(checkout) = checked_out(ctx, &refname)? {
         if git::run(&checkout, &["rev-parse", "HEAD"])? != old {
             return Ok(Advance::Moved);
         }
@@ -391,17 +391,11 @@ fn advance(ctx: &Context, target: &str, old: &str, new: &str) -> Result<Advance>
 }
 
 /// The worktree where `refname` is checked out, if any.
-fn checked_out(root: &Path, refname: &str) -> Result<Option<PathBuf>> {
-    let list = git::run(root, &["worktree", "list", "--porcelain"])?;
-    let mut path = None;
-    for line in list.lines() {
-        if let Some(p) = line.strip_prefix("worktree ") {
-            path = Some(PathBuf::from(p));
-        } else if line.strip_prefix("branch ") == Some(refname) {
-            return Ok(path);
-        }
-    }
-    Ok(None)
+fn checked_out(ctx: &Context, refname: &str) -> Result<Option<PathBuf>> {
+    Ok(worktree::list(ctx)?
+        .into_iter()
+        .find(|w| w.branch.as_deref() == Some(refname))
+        .map(|w| w.path))
 }
 
 fn record_merged(ctx: &Context, task: &Task, commit: &str) -> Result<Landing> {

@@ -151,3 +151,44 @@ pub fn bring_up_to(ctx: &Context, task: &Task, tip: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// One entry of `git worktree list --porcelain`.
+#[derive(Debug)]
+pub(crate) struct Worktree {
+    pub path: PathBuf,
+    /// `refs/heads/<name>`, or `None` when detached.
+    pub branch: Option<String>,
+    /// The lock reason (possibly empty) when locked.
+    pub locked: Option<String>,
+}
+
+/// Every worktree of the repository, as `git worktree list --porcelain`
+/// describes them. Listing takes the creation lock: git fails to read the
+/// admin dir of a worktree that another thread is adding at that moment.
+pub(crate) fn list(ctx: &Context) -> Result<Vec<Worktree>> {
+    let listing = {
+        let _turn = creation_lock(ctx)?;
+        git::run(&ctx.root, &["worktree", "list", "--porcelain"])?
+    };
+    let mut all = Vec::new();
+    for block in listing.split("\n\n") {
+        let mut entry = Worktree {
+            path: PathBuf::new(),
+            branch: None,
+            locked: None,
+        };
+        for line in block.lines() {
+            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+            match key {
+                "worktree" => entry.path = PathBuf::from(value),
+                "branch" => entry.branch = Some(value.to_string()),
+                "locked" => entry.locked = Some(value.to_string()),
+                _ => {}
+            }
+        }
+        if !entry.path.as_os_str().is_empty() {
+            all.push(entry);
+        }
+    }
+    Ok(all)
+}
