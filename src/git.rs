@@ -106,6 +106,23 @@ pub fn is_ancestor(dir: &Path, commit: &str, of: &str) -> Result<bool> {
     Ok(try_run(dir, &["merge-base", "--is-ancestor", commit, of])?.is_some())
 }
 
+/// Paths with unresolved conflicts in the worktree at `dir`: unmerged in
+/// the index, or (tracked and) still holding conflict markers.
+pub fn unresolved(dir: &Path) -> Result<Vec<String>> {
+    let mut paths: Vec<String> = run(dir, &["diff", "--name-only", "--diff-filter=U"])?
+        .lines()
+        .map(String::from)
+        .collect();
+    let markers =
+        try_run(dir, &["grep", "-l", "-E", "^(<<<<<<<|>>>>>>>)( |$)"])?.unwrap_or_default();
+    for path in markers.lines().map(String::from) {
+        if !paths.contains(&path) {
+            paths.push(path);
+        }
+    }
+    Ok(paths)
+}
+
 /// Whether the worktree at `dir` has changes, staged or not, or untracked files.
 pub fn has_changes(dir: &Path) -> Result<bool> {
     Ok(!run(dir, &["status", "--porcelain", "--untracked-files=all"])?.is_empty())

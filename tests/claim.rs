@@ -342,3 +342,30 @@ fn a_reader_that_goes_away_ends_git_agent_quietly() {
         "{stderr}"
     );
 }
+
+/// Run as `git agent claim` (git starts us and exits with us), the default
+/// lease holder is git's caller, which lives on: a second claim is refused.
+#[test]
+fn a_claim_through_git_agent_belongs_to_gits_caller() {
+    let repo = Repo::new();
+    let id = repo.add("Through git", &[]);
+    let bin = repo.home().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(crate::common::BIN, bin.join("git-agent")).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mut sh = std::process::Command::new("sh");
+    repo.env(&mut sh);
+    let script = format!("git agent claim {id} --actor first && git agent claim {id} --actor second; echo \"second: $?\"");
+    let out = sh
+        .env("PATH", &path)
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("second: 1"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(repo.task(&id)["assignee"], "first");
+}

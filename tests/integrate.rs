@@ -329,3 +329,48 @@ fn an_entry_past_its_deadline_goes_to_a_human() {
     );
     assert!(repo.ok(&["status"]).starts_with("needs a human (1):"));
 }
+
+/// After a review asked for changes, an attempt that adds nothing to the
+/// submitted head has failed: it is not submitted again.
+#[test]
+fn a_retry_that_adds_nothing_is_not_resubmitted() {
+    let repo = Repo::new();
+    repo.configure("60s", 3, GATE);
+    let id = repo.add("Needs more", &["--spec", "plain"]);
+    repo.ok(&["work", &id]);
+    repo.fails(1, &["review", &id, "--request-changes", "-m", "add a test"]);
+    repo.ok(&["task", "edit", &id, "--spec", "nothing"]);
+    let err = repo.fails(1, &["work", &id]);
+    assert!(err.contains("changed nothing"), "{err}");
+    assert_eq!(repo.task(&id)["state"], "open");
+}
+
+/// An attempt that leaves the target's merge unresolved never commits the
+/// conflict markers: the merge stays in progress for the next attempt.
+#[test]
+fn unresolved_conflicts_are_never_committed() {
+    let repo = Repo::new();
+    repo.configure("60s", 3, GATE);
+    let _first = approved(&repo, "First", "shared");
+    let second = approved(&repo, "Second", "shared");
+    repo.fails(1, &["integrate"]);
+    let tip = repo.git(&["rev-parse", &format!("agent/{second}")]);
+    repo.ok(&["task", "edit", &second, "--spec", "always-fail"]);
+    repo.fails(1, &["work", &second]);
+    assert_eq!(
+        repo.git(&["rev-parse", &format!("agent/{second}")]),
+        tip,
+        "nothing committed"
+    );
+    repo.ok(&["task", "edit", &second, "--spec", "nothing"]);
+    let err = repo.fails(1, &["work", &second]);
+    assert!(
+        err.contains("left conflicts unresolved in: shared.txt"),
+        "{err}"
+    );
+    assert_eq!(
+        repo.git(&["rev-parse", &format!("agent/{second}")]),
+        tip,
+        "markers never committed"
+    );
+}

@@ -19,7 +19,8 @@ pub struct Args {
     /// Who claims (recorded in the event and the lease).
     #[arg(long)]
     actor: String,
-    /// The process that holds the claim [default: the caller of git-agent].
+    /// The process that holds the claim [default: whoever called `git agent`
+    /// or `git-agent` (git's own wrapper process is skipped)].
     #[arg(long)]
     pid: Option<u32>,
     /// How long the lease holds unless renewed.
@@ -37,7 +38,7 @@ pub fn run(args: Args) -> Result<()> {
         role: super::role_or("implementer"),
         // The claim outlives this process: by default it belongs to whoever
         // called us (the agent or its shell).
-        pid: args.pid.unwrap_or_else(std::os::unix::process::parent_id),
+        pid: args.pid.unwrap_or_else(caller_pid),
         ttl: args.ttl,
     };
     let id = match args.task {
@@ -65,4 +66,22 @@ fn claim_next(store: &Store, request: &ClaimRequest) -> Result<String> {
         Some(record) => Ok(record.task.id),
         None => Err(No("nothing ready to claim".into()).into()),
     }
+}
+
+/// The process the claim belongs to by default: our parent, or, when that is
+/// git running us as `git agent claim` (it exits as soon as we do), its parent.
+fn caller_pid() -> u32 {
+    let parent = std::os::unix::process::parent_id();
+    let comm = std::fs::read_to_string(format!("/proc/{parent}/comm")).unwrap_or_default();
+    if comm.trim() != "git" {
+        return parent;
+    }
+    std::fs::read_to_string(format!("/proc/{parent}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
+            let rest = stat.rsplit_once(')')?.1;
+            rest.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(parent)
 }

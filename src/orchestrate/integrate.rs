@@ -97,6 +97,7 @@ pub fn land(ctx: &Context, task: &Task) -> Result<Landing> {
         }
         let merged = match merge(ctx, &scratch, task, &head, &tip)? {
             Merge::Clean(commit) => commit,
+            Merge::Conflict(_) if stopped(ctx) => return Ok(interrupted()),
             Merge::Conflict(paths) => return send_back_conflict(ctx, task, &tip, &paths),
         };
         match gate(ctx, &scratch, task, &merged, &tip)? {
@@ -105,6 +106,8 @@ pub fn land(ctx: &Context, task: &Task) -> Result<Landing> {
                 let reason = format!("the tests failed on {head} merged onto {target}");
                 return send_back(ctx, task, &reason, Some(tail));
             }
+            // Stopped by Ctrl-C: not the work's fault; it stays approved.
+            Gate::DidNotRun { .. } if stopped(ctx) => return Ok(interrupted()),
             Gate::DidNotRun { why } => {
                 let reason = format!("the gate did not run: {why}");
                 return send_back(ctx, task, &reason, None);
@@ -121,6 +124,16 @@ pub fn land(ctx: &Context, task: &Task) -> Result<Landing> {
         task,
         format!("{target} kept moving while this was merged"),
     )
+}
+
+fn stopped(ctx: &Context) -> bool {
+    ctx.stop.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn interrupted() -> Landing {
+    Landing::Waiting {
+        reason: "interrupted; it stays approved for the next run".into(),
+    }
 }
 
 enum Merge {
@@ -154,7 +167,7 @@ fn merge(ctx: &Context, dir: &Path, task: &Task, head: &str, tip: &str) -> Resul
         if paths.is_empty() {
             bail!("merging {head} onto {tip} failed without a conflict");
         }
-        if !resolve_with_agent(ctx, dir, task, &paths)? {
+        if !resolve_with_agent(ctx, dir, task, tip, &paths)? {
             let _ = git::quiet(dir, &["merge", "--abort"]);
             let _ = git::quiet(dir, &["reset", "--quiet", "--hard"]);
             return Ok(Merge::Conflict(paths));
@@ -169,7 +182,13 @@ fn merge(ctx: &Context, dir: &Path, task: &Task, head: &str, tip: &str) -> Resul
 
 /// Let the integrator agent resolve a conflict in progress. Whether the
 /// conflict is gone: no unmerged paths and no conflict markers left.
-fn resolve_with_agent(ctx: &Context, dir: &Path, task: &Task, paths: &[String]) -> Result<bool> {
+fn resolve_with_agent(
+    ctx: &Context,
+    dir: &Path,
+    task: &Task,
+    tip: &str,
+    paths: &[String],
+) -> Result<bool> {
     let Ok(role) = ctx.role(ROLE).cloned() else {
         return Ok(false);
     };
@@ -195,6 +214,8 @@ fn resolve_with_agent(ctx: &Context, dir: &Path, task: &Task, paths: &[String]) 
         env: vec![
             ("TASK".into(), task.id.clone()),
             ("ATTEMPT".into(), attempt.to_string()),
+            ("BASE".into(), tip.to_string()),
+            ("BRANCH".into(), format!("agent/{}", task.id)),
         ],
         task_json: Some(serde_json::to_string_pretty(task)?),
     };
@@ -213,12 +234,7 @@ fn resolve_with_agent(ctx: &Context, dir: &Path, task: &Task, paths: &[String]) 
         return Ok(false);
     }
     git::quiet(dir, &["add", "-A"])?;
-    let markers = git::try_run(
-        dir,
-        &["grep", "--cached", "-l", "-E", "^(<<<<<<<|>>>>>>>)( |$)"],
-    )?
-    .unwrap_or_default();
-    Ok(unmerged(dir)?.is_empty() && markers.trim().is_empty())
+    Ok(git::unresolved(dir)?.is_empty())
 }
 
 /// Paths with unresolved conflicts in the worktree at `dir`.
@@ -283,8 +299,13 @@ fn gate(ctx: &Context, dir: &Path, task: &Task, commit: &str, base: &str) -> Res
         prompt: String::new(),
         timeout,
         files: process::log_base(&ctx.store.agent_dir(), &task.id, attempt, "gate"),
-        env: vec![("TASK".into(), task.id.clone())],
-        task_json: None,
+        env: vec![
+            ("TASK".into(), task.id.clone()),
+            ("ATTEMPT".into(), attempt.to_string()),
+            ("BASE".into(), base.to_string()),
+            ("BRANCH".into(), format!("agent/{}", task.id)),
+        ],
+        task_json: Some(serde_json::to_string_pretty(task)?),
     };
     ctx.view.started(&task.id, "gate", attempt, &test);
     let outcome = run.run(ctx.stop)?;

@@ -206,11 +206,10 @@ impl Scheduler<'_> {
             .into_iter()
             .filter(|i| i.kind == "review")
         {
+            // The item stays queued until its review has ended (see
+            // `finish`): a kill -9 before then loses nothing.
             let key = format!("queue:{}", item.key);
-            if !self.running.contains_key(&Job::Review { key: key.clone() }) {
-                queue::remove(&agent_dir, &item)?;
-                wanted.push((key.clone(), key));
-            }
+            wanted.push((key.clone(), key));
         }
         for (key, attempt) in wanted {
             let reviews = self
@@ -284,6 +283,24 @@ impl Scheduler<'_> {
         Ok(false)
     }
 
+    /// A queued review has ended: a done one leaves the queue; a failed one
+    /// stays for the next run (this run does not try it again).
+    fn dequeue(&self, key: &str, done: bool) {
+        if !done {
+            return;
+        }
+        let dir = self.ctx.store.agent_dir();
+        if let Ok(items) = queue::list(&dir) {
+            for item in items.iter().filter(|i| i.kind == "review" && i.key == key) {
+                if let Err(e) = queue::remove(&dir, item) {
+                    self.ctx
+                        .view
+                        .say(&format!("queue: could not remove review {key}: {e:#}"));
+                }
+            }
+        }
+    }
+
     fn claim_request(&self, slot: usize) -> Result<ClaimRequest> {
         Ok(ClaimRequest {
             actor: format!("implementer-{slot}@{}", hostname()),
@@ -321,7 +338,12 @@ impl Scheduler<'_> {
                 self.free.insert(*slot);
                 task.clone()
             }
-            Job::Review { key } => key.clone(),
+            Job::Review { key } => {
+                if let Some(queued) = key.strip_prefix("queue:") {
+                    self.dequeue(queued, done_ok(&done));
+                }
+                key.clone()
+            }
             Job::Integrate => "merge queue".to_string(),
         };
         let s = &mut self.summary;
@@ -356,6 +378,14 @@ impl Scheduler<'_> {
             }
         }
     }
+}
+
+/// Whether a job ended without an error.
+fn done_ok(done: &Done) -> bool {
+    !matches!(
+        done,
+        Done::Implemented(Err(_)) | Done::Reviewed(Err(_)) | Done::Integrated(Err(_))
+    )
 }
 
 fn sleep_unless_stopped(ctx: &Context, total: Duration) {

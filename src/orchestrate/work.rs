@@ -73,7 +73,17 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
         &task,
         ROLE,
     );
-    git::commit_all(&prepared.path, &leftover)?;
+    // A merge of the target left to resolve is committed only once resolved:
+    // conflict markers never land on the branch.
+    let unresolved = if worktree::merging(&prepared.path) {
+        git::unresolved(&prepared.path)?
+    } else {
+        Vec::new()
+    };
+    if unresolved.is_empty() {
+        git::commit_all(&prepared.path, &leftover)?;
+    }
+    let head = git::run(&prepared.path, &["rev-parse", "HEAD"])?;
     note_provenance(ctx, &prepared.path, &start, &task, &role.command, &run_id)?;
 
     let finished = if outcome.ending == Ending::Interrupted {
@@ -84,9 +94,16 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
         Finished::Interrupted
     } else if let Some(reason) = match outcome.failure(role.timeout()) {
         Some(reason) => Some(reason),
-        None => git::commits_in(&prepared.path, &format!("{}..HEAD", prepared.base))?
-            .is_empty()
-            .then(|| "the agent changed nothing".to_string()),
+        None if !unresolved.is_empty() => Some(format!(
+            "the agent left conflicts unresolved in: {}",
+            unresolved.join(", ")
+        )),
+        // Nothing beyond the base, or nothing since the head submitted last
+        // time (commits kept from a killed attempt were never submitted, so
+        // they still count).
+        None => (task.head.as_deref() == Some(head.as_str())
+            || git::commits_in(&prepared.path, &format!("{}..HEAD", prepared.base))?.is_empty())
+        .then(|| "the agent changed nothing".to_string()),
     } {
         let change = Change::Failed {
             reason: reason.clone(),
@@ -98,7 +115,6 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
             Finished::Lost
         }
     } else {
-        let head = git::run(&prepared.path, &["rev-parse", "HEAD"])?;
         let change = Change::Submitted {
             head: head.clone(),
             branch: Some(prepared.branch.clone()),

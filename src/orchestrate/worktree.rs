@@ -123,7 +123,7 @@ pub fn creation_lock(ctx: &Context) -> Result<std::fs::File> {
 }
 
 /// Whether a merge is in progress in the worktree at `path`.
-fn merging(path: &std::path::Path) -> bool {
+pub(crate) fn merging(path: &std::path::Path) -> bool {
     git::try_run(path, &["rev-parse", "--quiet", "--verify", "MERGE_HEAD"])
         .is_ok_and(|o| o.is_some())
 }
