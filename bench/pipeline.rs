@@ -49,6 +49,10 @@
 //! so a handoff measured from an event is good to about 1 ms.
 //! Timings are medians (and minima) over three runs each.
 
+#[path = "common.rs"]
+mod common;
+use common::{show, target, Stats};
+
 use std::collections::HashMap;
 use std::error::Error;
 use std::fmt::Write as _;
@@ -919,56 +923,6 @@ fn cores() -> usize {
 }
 
 // ---- timing and the table ----
-
-/// Median and minimum of a set of runs.
-struct Stats {
-    median: Duration,
-    min: Duration,
-    runs: usize,
-}
-
-impl Stats {
-    fn of(mut times: Vec<Duration>) -> Stats {
-        assert!(!times.is_empty(), "no runs to summarise");
-        times.sort_unstable();
-        let mid = times.len() / 2;
-        let median = if times.len().is_multiple_of(2) {
-            (times[mid - 1] + times[mid]) / 2
-        } else {
-            times[mid]
-        };
-        Stats {
-            median,
-            min: times[0],
-            runs: times.len(),
-        }
-    }
-}
-
-/// The target as text, and whether the median meets it.
-fn target(stats: &Stats, limit: Duration) -> String {
-    let verdict = if stats.median < limit {
-        "met"
-    } else {
-        "MISSED"
-    };
-    format!("< {} ({verdict})", show(limit))
-}
-
-fn show(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms >= 10_000.0 {
-        format!("{:.1} s", ms / 1000.0)
-    } else if ms >= 1000.0 {
-        format!("{:.2} s", ms / 1000.0)
-    } else if ms >= 100.0 {
-        format!("{ms:.0} ms")
-    } else if ms >= 1.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{:.0} µs", ms * 1000.0)
-    }
-}
 
 /// The rows of the markdown table, in the order they were measured.
 #[derive(Default)]
