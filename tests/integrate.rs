@@ -185,6 +185,12 @@ fn a_conflict_goes_back_to_the_implementer_with_the_branch_brought_up() {
 
 #[test]
 fn three_tasks_editing_one_file_all_land_through_the_integrator_agent() {
+    for strategy in ["merge", "rebase"] {
+        three_edits_of_one_file_land(strategy);
+    }
+}
+
+fn three_edits_of_one_file_land(strategy: &str) {
     let repo = Repo::new();
     let integrator =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/agents/integrator.sh");
@@ -192,13 +198,14 @@ fn three_tasks_editing_one_file_all_land_through_the_integrator_agent() {
         "60s",
         3,
         &format!(
-            "  integrator:\n    command: [sh, {}]\n    timeout: 60s\n{GATE}",
+            "  integrator:\n    command: [sh, {}]\n    timeout: 60s\n{GATE}integrate: {{ strategy: {strategy} }}\n",
             integrator.display()
         ),
     );
     let ids: Vec<String> = (0..3)
         .map(|i| approved(&repo, &format!("Append {i}"), "append"))
         .collect();
+    let before = first_parents(&repo).len();
     repo.ok(&["integrate"]);
     let list = repo.git(&["show", "main:list.txt"]);
     for id in &ids {
@@ -209,6 +216,20 @@ fn three_tasks_editing_one_file_all_land_through_the_integrator_agent() {
         );
     }
     assert!(!list.contains("<<<<<<<"), "{list}");
+    let merges = repo
+        .git(&["log", "--merges", "--format=%h", "main"])
+        .lines()
+        .count();
+    assert_eq!(
+        first_parents(&repo).len(),
+        before + 3,
+        "{strategy}: one commit per task on main"
+    );
+    assert_eq!(
+        merges,
+        if strategy == "rebase" { 0 } else { 3 },
+        "{strategy}"
+    );
     assert!(
         repo.logs(&ids[1]).join("1-integrator.log").exists()
             || repo.logs(&ids[2]).join("1-integrator.log").exists()

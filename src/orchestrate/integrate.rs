@@ -150,16 +150,7 @@ fn merge(ctx: &Context, dir: &Path, task: &Task, head: &str, tip: &str) -> Resul
     let strategy = ctx.config.integrate.strategy().to_string();
     let clean = match strategy.as_str() {
         "squash" => git::quiet_succeeds(dir, &["merge", "--squash", head])?,
-        "rebase" => {
-            git::quiet(dir, &["checkout", "--quiet", "--force", "--detach", head])?;
-            let ok = git::quiet_succeeds(dir, &["rebase", "--quiet", tip])?;
-            if !ok {
-                let paths = unmerged(dir)?;
-                let _ = git::quiet(dir, &["rebase", "--abort"]);
-                return Ok(Merge::Conflict(paths));
-            }
-            return Ok(Merge::Clean(git::run(dir, &["rev-parse", "HEAD"])?));
-        }
+        "rebase" => return rebase(ctx, dir, task, head, tip),
         _ => git::quiet_succeeds(dir, &["merge", "--no-ff", "--no-commit", head])?,
     };
     if !clean {
@@ -178,6 +169,22 @@ fn merge(ctx: &Context, dir: &Path, task: &Task, head: &str, tip: &str) -> Resul
         // A squash of changes the target already has: nothing to add.
         None => Ok(Merge::Clean(git::run(dir, &["rev-parse", "HEAD"])?)),
     }
+}
+
+/// Replay `head`'s commits onto `tip`. Each commit that conflicts goes to
+/// the integrator agent (if there is one) before the rebase continues.
+fn rebase(ctx: &Context, dir: &Path, task: &Task, head: &str, tip: &str) -> Result<Merge> {
+    git::quiet(dir, &["checkout", "--quiet", "--force", "--detach", head])?;
+    let mut clean = git::quiet_succeeds(dir, &["rebase", "--quiet", tip])?;
+    while !clean {
+        let paths = unmerged(dir)?;
+        if paths.is_empty() || !resolve_with_agent(ctx, dir, task, tip, &paths)? {
+            let _ = git::quiet(dir, &["rebase", "--abort"]);
+            return Ok(Merge::Conflict(paths));
+        }
+        clean = git::quiet_succeeds(dir, &["-c", "core.editor=true", "rebase", "--continue"])?;
+    }
+    Ok(Merge::Clean(git::run(dir, &["rev-parse", "HEAD"])?))
 }
 
 /// Let the integrator agent resolve a conflict in progress. Whether the
