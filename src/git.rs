@@ -106,13 +106,18 @@ pub fn is_ancestor(dir: &Path, commit: &str, of: &str) -> Result<bool> {
     Ok(try_run(dir, &["merge-base", "--is-ancestor", commit, of])?.is_some())
 }
 
+/// Paths the index holds as unmerged (a conflict in progress) at `dir`.
+pub fn unmerged(dir: &Path) -> Result<Vec<String>> {
+    Ok(run(dir, &["diff", "--name-only", "--diff-filter=U"])?
+        .lines()
+        .map(String::from)
+        .collect())
+}
+
 /// Paths with unresolved conflicts in the worktree at `dir`: unmerged in
 /// the index, or (tracked and) still holding conflict markers.
 pub fn unresolved(dir: &Path) -> Result<Vec<String>> {
-    let mut paths: Vec<String> = run(dir, &["diff", "--name-only", "--diff-filter=U"])?
-        .lines()
-        .map(String::from)
-        .collect();
+    let mut paths = unmerged(dir)?;
     let markers =
         try_run(dir, &["grep", "-l", "-E", "^(<<<<<<<|>>>>>>>)( |$)"])?.unwrap_or_default();
     for path in markers.lines().map(String::from) {

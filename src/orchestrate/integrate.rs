@@ -154,7 +154,7 @@ fn merge(ctx: &Context, dir: &Path, task: &Task, head: &str, tip: &str) -> Resul
         _ => git::quiet_succeeds(dir, &["merge", "--no-ff", "--no-commit", head])?,
     };
     if !clean {
-        let paths = unmerged(dir)?;
+        let paths = git::unmerged(dir)?;
         if paths.is_empty() {
             bail!("merging {head} onto {tip} failed without a conflict");
         }
@@ -177,7 +177,7 @@ fn rebase(ctx: &Context, dir: &Path, task: &Task, head: &str, tip: &str) -> Resu
     git::quiet(dir, &["checkout", "--quiet", "--force", "--detach", head])?;
     let mut clean = git::quiet_succeeds(dir, &["rebase", "--quiet", tip])?;
     while !clean {
-        let paths = unmerged(dir)?;
+        let paths = git::unmerged(dir)?;
         if paths.is_empty() || !resolve_with_agent(ctx, dir, task, tip, &paths)? {
             let _ = git::quiet(dir, &["rebase", "--abort"]);
             return Ok(Merge::Conflict(paths));
@@ -242,14 +242,6 @@ fn resolve_with_agent(
     }
     git::quiet(dir, &["add", "-A"])?;
     Ok(git::unresolved(dir)?.is_empty())
-}
-
-/// Paths with unresolved conflicts in the worktree at `dir`.
-fn unmerged(dir: &Path) -> Result<Vec<String>> {
-    Ok(git::run(dir, &["diff", "--name-only", "--diff-filter=U"])?
-        .lines()
-        .map(String::from)
-        .collect())
 }
 
 enum Gate {
