@@ -13,6 +13,7 @@ use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+use super::objects::Batch;
 use super::tasks::{ref_delete, ref_update};
 use super::{Draft, Store, TaskJson, TaskRecord, LEASES_PREFIX};
 use crate::model::board::Board;
@@ -79,13 +80,9 @@ impl Store {
     /// The lease of task `id` and the blob it points at, if there is one.
     pub fn lease(&self, id: &str) -> Result<Option<(Lease, ObjectId)>> {
         let name = format!("{LEASES_PREFIX}{id}");
-        let Some(reference) = self.repo.try_find_reference(name.as_str())? else {
+        let Some(oid) = super::loose_refs::find(&self.repo, &name)? else {
             return Ok(None);
         };
-        let oid = reference
-            .try_id()
-            .with_context(|| format!("{name} is symbolic"))?
-            .detach();
         let blob = self
             .repo
             .find_blob(oid)
@@ -99,7 +96,7 @@ impl Store {
     /// claimers gets `Claimed`.
     pub fn claim(&self, id: &str, request: &ClaimRequest) -> Result<ClaimOutcome> {
         let mut refused = None;
-        let record = self.update(id, |current| {
+        let record = self.update_with(id, |current, batch| {
             refused = None;
             let task = &current.task;
             let lease = self.lease(id)?;
@@ -151,6 +148,7 @@ impl Store {
                 role: request.role.clone(),
             });
             let edit = self.lease_edit(
+                batch,
                 id,
                 &request.actor,
                 request.pid,
@@ -201,14 +199,18 @@ impl Store {
         if lease.holder != holder {
             return Ok(false);
         }
-        let edit = self.lease_edit(id, holder, pid, ttl, Some(oid))?;
+        let mut batch = Batch::new(&self.repo);
+        let edit = self.lease_edit(&mut batch, id, holder, pid, ttl, Some(oid))?;
+        batch.write(&self.repo)?;
         Ok(self.transact(vec![edit]).is_ok())
     }
 
     /// The edit that points the lease ref of `id` at a new lease, replacing
-    /// `previous` (or creating it where there was none).
+    /// `previous` (or creating it where there was none); the lease's blob
+    /// goes into `batch`.
     fn lease_edit(
         &self,
+        batch: &mut Batch,
         id: &str,
         holder: &str,
         pid: u32,
@@ -224,7 +226,8 @@ impl Store {
             host: hostname(),
             expires: expires.to_string(),
         };
-        let blob = self.repo.write_blob(serde_json::to_vec(&lease)?)?.detach();
+        let json = serde_json::to_vec(&lease)?;
+        let blob = batch.put(&gix::objs::BlobRef { data: &json })?;
         let expected = match previous {
             Some(old) => PreviousValue::MustExistAndMatch(Target::Object(old)),
             None => PreviousValue::MustNotExist,

@@ -10,18 +10,14 @@ use std::collections::HashSet;
 use super::pack;
 
 /// Objects that one operation writes, held in memory until [`Batch::write`]
-/// stores them all: a few as loose files, many as one pack. A caller moves
-/// refs only after `write` returned, so no ref ever points at an object that
-/// is not stored; objects whose refs never moved are harmless garbage.
+/// stores them all as one pack. A caller moves refs only after `write`
+/// returned, so no ref ever points at an object that is not stored; objects
+/// whose refs never moved are harmless garbage.
 pub(super) struct Batch {
     hash_kind: gix::hash::Kind,
     objects: Vec<pack::Object>,
     ids: HashSet<ObjectId>,
 }
-
-/// Batches of at least this many objects are written as a pack; git's own
-/// `transfer.unpackLimit` draws the line at 100 as well.
-const PACK_FROM: usize = 100;
 
 impl Batch {
     pub(super) fn new(repo: &gix::Repository) -> Batch {
@@ -45,16 +41,16 @@ impl Batch {
         Ok(id)
     }
 
-    /// Store every object of the batch in `repo`.
+    /// Store every object of the batch in `repo`, as one pack: two files
+    /// however many objects (a claim's five would be five loose files).
     pub(super) fn write(self, repo: &gix::Repository) -> Result<()> {
-        if self.objects.len() < PACK_FROM {
-            for object in &self.objects {
-                gix::objs::Write::write_buf(repo, object.kind, &object.data)
-                    .with_context(|| format!("writing a {}", object.kind))?;
-            }
+        if self.objects.is_empty() {
             return Ok(());
         }
         pack::write(repo.objects.store_ref().path(), &self.objects)?;
+        // Merging small packs only saves later lookups time: should it
+        // fail, the objects are stored all the same.
+        let _ = pack::roll_up(repo);
         Ok(())
     }
 }

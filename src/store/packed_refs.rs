@@ -28,11 +28,11 @@ const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// stored. Refuses, writing nothing, if any of the refs exists, loose or
 /// packed.
 ///
-/// Safe against other git-agent (gix) writers: while `packed-refs` exists,
-/// every gix ref transaction takes `packed-refs.lock` too, so none can create
-/// one of these refs while the lock is held. A plain `git` writer creating
-/// the very same loose ref at the same instant is not excluded; the names
-/// are fresh random ids, so that takes a clash of random ids as well.
+/// Refs already in `packed-refs` are kept as they are: every other writer
+/// (git's files backend, gix, git-agent's loose refs) that changes one takes
+/// `packed-refs.lock` first. A writer creating the very same ref as a loose
+/// file at the same instant is not excluded; the names are fresh random ids,
+/// so that takes a clash of random ids as well.
 pub(super) fn create(repo: &gix::Repository, edits: Vec<RefEdit>) -> Result<()> {
     let mut new = edits
         .into_iter()

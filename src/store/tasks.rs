@@ -48,14 +48,8 @@ impl Store {
     /// Read one task by its full id.
     pub fn load(&self, id: &str) -> Result<TaskRecord> {
         let name = format!("{TASKS_PREFIX}{id}");
-        let reference = self
-            .repo
-            .try_find_reference(name.as_str())?
+        let tip = super::loose_refs::find(&self.repo, &name)?
             .ok_or_else(|| StoreError::NoSuchTask(id.to_string()))?;
-        let tip = reference
-            .try_id()
-            .with_context(|| format!("{name} is a symbolic ref"))?
-            .detach();
         Ok(TaskRecord {
             task: self.snapshot_at(id, tip)?,
             tip,
@@ -153,14 +147,23 @@ impl Store {
     where
         F: FnMut(&TaskRecord) -> Result<(Vec<Draft>, Vec<RefEdit>)>,
     {
+        self.update_with(id, |current, _| decide(current))
+    }
+
+    /// [`Store::update`] where `decide` may also add objects that its ref
+    /// edits point at, to be stored with the events.
+    pub(super) fn update_with<F>(&self, id: &str, mut decide: F) -> Result<TaskRecord>
+    where
+        F: FnMut(&TaskRecord, &mut Batch) -> Result<(Vec<Draft>, Vec<RefEdit>)>,
+    {
         let mut last_error = None;
         for attempt in 0..CAS_ATTEMPTS {
             let current = self.load(id)?;
-            let (drafts, extra) = decide(&current)?;
+            let mut batch = Batch::new(&self.repo);
+            let (drafts, extra) = decide(&current, &mut batch)?;
             if drafts.is_empty() && extra.is_empty() {
                 return Ok(current);
             }
-            let mut batch = Batch::new(&self.repo);
             let prev = Some((&current.task, current.tip));
             let (task, tip) = self.write_chain(&mut batch, id, prev, &drafts)?;
             batch.write(&self.repo)?;
@@ -250,6 +253,9 @@ impl Store {
     pub(crate) fn transact(&self, edits: Vec<RefEdit>) -> Result<()> {
         use gix::lock::acquire::Fail;
         let lock_wait = Fail::AfterDurationWithBackoff(Duration::from_millis(100));
+        if super::loose_refs::handles(&self.repo, &edits) {
+            return super::loose_refs::commit(&self.repo, edits, lock_wait);
+        }
         let transaction = self.repo.refs.transaction();
         let signature = self.signature()?;
         transaction
