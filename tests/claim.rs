@@ -290,48 +290,6 @@ fn kill_9_during_claims_leaves_no_half_written_state() {
     assert_eq!(claimed.len(), 40);
 }
 
-/// Every write stores its objects as one small pack; they are merged as
-/// they add up, so a busy store stays a handful of packs that git verifies
-/// and reads, without a loose object.
-#[test]
-fn many_writes_keep_a_few_packs_that_git_verifies() {
-    let repo = Repo::new();
-    let loose = |repo: &Repo| repo.git(&["count-objects"]);
-    let loose_before = loose(&repo);
-    let tasks = repo.plan(&flat_plan(10));
-    let pid = live_pid();
-    for round in 0..4 {
-        for id in tasks.values() {
-            let id = id.as_str().unwrap();
-            repo.ok(&["claim", id, "--actor", &format!("r{round}"), "--pid", &pid]);
-            repo.ok(&["release", id, "--actor", &format!("r{round}")]);
-        }
-    }
-    let pack_dir = repo.git_dir().join("objects/pack");
-    let packs = std::fs::read_dir(&pack_dir)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "idx")
-        })
-        .count();
-    assert!((1..16).contains(&packs), "{packs} packs after 81 writes");
-    assert_eq!(loose(&repo), loose_before, "no loose objects written");
-    repo.git(&["fsck", "--full", "--strict", "--no-dangling"]);
-    for id in tasks.values() {
-        let id = id.as_str().unwrap();
-        let log = repo.git(&["log", "--format=%s", &format!("refs/agent/tasks/{id}")]);
-        assert_eq!(
-            log.lines().count(),
-            9,
-            "created + 4 claims + 4 releases: {log}"
-        );
-    }
-}
-
 /// git itself briefly holds packed-refs.lock (e.g. a commit deleting
 /// AUTO_MERGE). gix then moves the task ref but fails the lease deletion of
 /// the same transaction: the write landed, and must be reported as landed,

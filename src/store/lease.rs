@@ -83,10 +83,8 @@ impl Store {
         let Some(oid) = super::loose_refs::find(&self.repo, &name)? else {
             return Ok(None);
         };
-        let blob = self
-            .repo
-            .find_blob(oid)
-            .with_context(|| format!("reading {name}"))?;
+        let blob =
+            super::objects::find(&self.repo, oid).with_context(|| format!("reading {name}"))?;
         let lease =
             serde_json::from_slice(&blob.data).with_context(|| format!("{name} holds no lease"))?;
         Ok(Some((lease, oid)))

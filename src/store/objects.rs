@@ -9,10 +9,19 @@ use std::collections::HashSet;
 
 use super::pack;
 
+/// Batches of at least this many objects are written as a pack; git's own
+/// `transfer.unpackLimit` draws the line at 100 as well.
+const PACK_FROM: usize = 100;
+
 /// Objects that one operation writes, held in memory until [`Batch::write`]
-/// stores them all as one pack. A caller moves refs only after `write`
-/// returned, so no ref ever points at an object that is not stored; objects
-/// whose refs never moved are harmless garbage.
+/// stores them all: a few as loose files, many as one pack. A caller moves
+/// refs only after `write` returned, so no ref ever points at an object that
+/// is not stored; objects whose refs never moved are harmless garbage.
+///
+/// A pack per event write would create fewer files, but gix readers do not
+/// survive the churn of packs that appear and are merged away: a process
+/// runs out of index slots, or trips an assertion, under a few racing
+/// writers. Loose objects are what git writes too.
 pub(super) struct Batch {
     hash_kind: gix::hash::Kind,
     objects: Vec<pack::Object>,
@@ -41,16 +50,16 @@ impl Batch {
         Ok(id)
     }
 
-    /// Store every object of the batch in `repo`, as one pack: two files
-    /// however many objects (a claim's five would be five loose files).
+    /// Store every object of the batch in `repo`.
     pub(super) fn write(self, repo: &gix::Repository) -> Result<()> {
-        if self.objects.is_empty() {
+        if self.objects.len() < PACK_FROM {
+            for object in &self.objects {
+                gix::objs::Write::write_buf(repo, object.kind, &object.data)
+                    .with_context(|| format!("writing a {}", object.kind))?;
+            }
             return Ok(());
         }
         pack::write(repo.objects.store_ref().path(), &self.objects)?;
-        // Merging small packs only saves later lookups time: should it
-        // fail, the objects are stored all the same.
-        let _ = pack::roll_up(repo);
         Ok(())
     }
 }
@@ -90,31 +99,52 @@ pub(super) fn write_commit(
     })
 }
 
+/// Object `id`, which a ref or another stored object points at. A miss is
+/// looked up again after a moment, as git does: while `git repack -d` or
+/// `git gc` runs, one listing of the pack directory can pass the new pack
+/// before it appears and the old ones after they are gone.
+pub(super) fn find(repo: &gix::Repository, id: ObjectId) -> Result<gix::Object<'_>> {
+    const LOOKS: u32 = 6;
+    for look in 1..=LOOKS {
+        match repo.try_find_object(id) {
+            Ok(Some(object)) => return Ok(object),
+            Ok(None) if look < LOOKS => {
+                std::thread::sleep(std::time::Duration::from_millis(1 << look));
+            }
+            Ok(None) => break,
+            Err(e) => return Err(anyhow::anyhow!("reading object {id}: {e}")),
+        }
+    }
+    anyhow::bail!("object {id} is not in the repository")
+}
+
 /// The content of file `name` in the tree of `commit`, if it has one.
 pub(super) fn read_file(
     repo: &gix::Repository,
     commit: ObjectId,
     name: &str,
 ) -> Result<Option<Vec<u8>>> {
-    let commit = repo
-        .find_commit(commit)
-        .with_context(|| format!("reading commit {commit}"))?;
-    let tree = commit
-        .tree()
-        .with_context(|| format!("reading the tree of {}", commit.id))?;
+    let tree = find(repo, commit)?
+        .try_into_commit()
+        .with_context(|| format!("reading commit {commit}"))?
+        .tree_id()
+        .with_context(|| format!("reading commit {commit}"))?
+        .detach();
+    let tree = find(repo, tree)?
+        .try_into_tree()
+        .with_context(|| format!("reading the tree of {commit}"))?;
     let Some(entry) = tree.find_entry(name) else {
         return Ok(None);
     };
-    let blob = repo
-        .find_blob(entry.object_id())
-        .with_context(|| format!("reading {name} of {}", commit.id))?;
+    let blob =
+        find(repo, entry.object_id()).with_context(|| format!("reading {name} of {commit}"))?;
     Ok(Some(blob.data.clone()))
 }
 
 /// The first parent of `commit`, or `None` at the root of a chain.
 pub(super) fn parent(repo: &gix::Repository, commit: ObjectId) -> Result<Option<ObjectId>> {
-    let commit = repo
-        .find_commit(commit)
+    let commit = find(repo, commit)?
+        .try_into_commit()
         .with_context(|| format!("reading commit {commit}"))?;
     let first = commit.parent_ids().next().map(|id| id.detach());
     Ok(first)
