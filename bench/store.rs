@@ -14,19 +14,23 @@
 //!
 //! 1. `git-agent plan --file plan.yaml` of 1,000 and of 10,000 generated
 //!    tasks (every tenth depends on an earlier task), wall time; beside it
-//!    the in-process parse of the plan and, as what the disk allows, the
-//!    time to write as many small files as the import has objects (it
-//!    writes them as one pack, but would cost this as loose objects).
+//!    the in-process parse of the plan.
 //! 2. `git-agent status --json` and `git-agent ready --json` on the 10,000
 //!    task repo, cold (the derived cache `<git-dir>/agent/cache/` deleted
 //!    before each run) and warm, each also as a multiple of
 //!    `git for-each-ref refs/agent/tasks` on the same repo. (Its default
 //!    format reads every ref's object to print its type; the table also
 //!    shows `for-each-ref` with a format that reads none.)
-//! 3. `Store::claim` called in-process on that repo, one task per call.
+//! 3. `Store::claim` called in-process on that repo, one task per call,
+//!    after a row that times one small file created and renamed on the
+//!    same disk just before: a claim's cost is mostly the files it creates.
 //! 4. Claim throughput: 1 and 8 processes looping over
 //!    `git-agent claim --next` until it exits 1, on 400 ready tasks. It
 //!    asserts that every task was claimed exactly once.
+//! 5. Last, as what the disk allows: the time to write as many small files
+//!    as a 10k import has objects (it writes them as one pack, but would
+//!    cost this as loose objects). It runs last because deleting them slows
+//!    the disk's next file creations for a while.
 //!
 //! Timings are medians (and minima) over several runs, measured with
 //! `std::time::Instant`; output of the timed commands goes to /dev/null.
@@ -67,6 +71,10 @@ fn main() -> Result<()> {
     let big = imports(&mut table)?;
     reads(&mut table, &big)?;
     claims(&mut table, &big)?;
+    // Last: it creates and deletes 120,000 files, after which the disk
+    // creates files up to ten times slower for a while (seen on ext4 with
+    // `discard`), which would otherwise be charged to the claims.
+    disk_baseline(&mut table)?;
     println!();
     table.print();
     Ok(())
@@ -92,6 +100,11 @@ fn imports(table: &mut Table) -> Result<TestRepo> {
         "",
         "",
     );
+    Ok(big)
+}
+
+/// Last row: what writing a 10k import's objects as loose files would cost.
+fn disk_baseline(table: &mut Table) -> Result<()> {
     let files = bench_file_writes(OBJECTS_PER_TASK * 10_000, IMPORT_10K_RUNS)?;
     table.row(
         "disk baseline: 40,000 small files, temp + rename (a 10k import's objects, were they loose)",
@@ -99,7 +112,7 @@ fn imports(table: &mut Table) -> Result<TestRepo> {
         "",
         "",
     );
-    Ok(big)
+    Ok(())
 }
 
 /// Rows 3-4: the board read cold and warm, against `git for-each-ref`.
@@ -126,6 +139,11 @@ fn reads(table: &mut Table, big: &TestRepo) -> Result<()> {
 
 /// Rows 5-6: one claim in-process, then racing `claim --next` processes.
 fn claims(table: &mut Table, big: &TestRepo) -> Result<()> {
+    // What one file costs the disk right now: a claim creates 6-7 (its
+    // loose objects and two ref locks), so this row explains the next one.
+    let create = bench_file_creates()?;
+    let name = "disk now: one small file, create + write + rename";
+    table.row(name, &create, "", "(a claim creates 6-7)");
     let claim = bench_claim_in_process(big.path())?;
     let limit = Duration::from_millis(5);
     let name = "claim in-process (Store::claim), 10,000 tasks";
@@ -183,20 +201,40 @@ fn bench_parse(tasks: usize) -> Result<Stats> {
 fn bench_file_writes(count: usize, runs: usize) -> Result<Stats> {
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
-        let dir = tempfile::Builder::new()
-            .prefix("git-agent-bench")
-            .tempdir()?;
-        for fan in 0..256 {
-            std::fs::create_dir(dir.path().join(format!("{fan:02x}")))?;
-        }
+        let dir = fan_out_dir()?;
         times.push(timed(|| write_files(dir.path(), count))?);
     }
     Ok(Stats::of(times))
 }
 
+/// A temporary directory with 256 subdirectories, as `objects/` has.
+fn fan_out_dir() -> Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new()
+        .prefix("git-agent-bench")
+        .tempdir()?;
+    for fan in 0..256 {
+        std::fs::create_dir(dir.path().join(format!("{fan:02x}")))?;
+    }
+    Ok(dir)
+}
+
+/// One small file created, written and renamed, timed alone, 200 times.
+fn bench_file_creates() -> Result<Stats> {
+    let dir = fan_out_dir()?;
+    let mut times = Vec::with_capacity(IN_PROCESS_CLAIMS);
+    for i in 0..IN_PROCESS_CLAIMS {
+        times.push(timed(|| write_files_from(dir.path(), i, 1))?);
+    }
+    Ok(Stats::of(times))
+}
+
 fn write_files(dir: &Path, count: usize) -> Result<()> {
+    write_files_from(dir, 0, count)
+}
+
+fn write_files_from(dir: &Path, first: usize, count: usize) -> Result<()> {
     let body = [b'x'; 300];
-    for i in 0..count {
+    for i in first..first + count {
         let tmp = dir.join(format!("tmp{i}"));
         std::fs::write(&tmp, body)?;
         std::fs::rename(&tmp, dir.join(format!("{:02x}/{i}", i % 256)))?;
