@@ -43,6 +43,8 @@ pub(super) fn create(repo: &gix::Repository, edits: Vec<RefEdit>) -> Result<()> 
         bail!("{} is created twice in one transaction", w[0].0.as_bstr());
     }
     let path = repo.refs.packed_refs_path();
+    // A lock a killed writer left behind is broken, as for task refs.
+    super::tasks::break_if_stale(&path.with_extension("lock"));
     let mut lock = gix::lock::File::acquire_to_update_resource(
         &path,
         gix::lock::acquire::Fail::AfterDurationWithBackoff(LOCK_WAIT),
@@ -209,6 +211,22 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(repo.refs.packed_refs_path()).unwrap(),
             packed
+        );
+    }
+
+    #[test]
+    fn a_lock_left_by_a_killed_writer_is_broken() {
+        let (dir, repo, id) = repo_with_a_blob();
+        let lock = dir.path().join(".git/packed-refs.lock");
+        let file = std::fs::File::create(&lock).unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        file.set_modified(old).unwrap();
+        create(&repo, vec![creation_of("refs/agent/tasks/t-a", id)]).unwrap();
+        assert!(!lock.exists());
+        let packed = std::fs::read_to_string(repo.refs.packed_refs_path()).unwrap();
+        assert!(
+            packed.ends_with(&format!("{id} refs/agent/tasks/t-a\n")),
+            "{packed}"
         );
     }
 

@@ -282,15 +282,19 @@ impl Store {
             .map(|r| self.common_dir.join(format!("{r}.lock")))
             .chain(std::iter::once(self.common_dir.join("packed-refs.lock")));
         for lock in locks {
-            let age = std::fs::metadata(&lock)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok());
-            if age.is_some_and(|age| age > STALE_LOCK) {
-                let _ = std::fs::remove_file(&lock);
-            }
+            break_if_stale(&lock);
         }
     }
+}
+
+/// Remove `lock` if a killed process left it: older than [`STALE_LOCK`].
+/// Returns whether it did.
+pub(super) fn break_if_stale(lock: &std::path::Path) -> bool {
+    let age = std::fs::metadata(lock)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok());
+    age.is_some_and(|age| age > STALE_LOCK) && std::fs::remove_file(lock).is_ok()
 }
 
 /// An update of ref `name` to `new`, if its value is still `expected`.
