@@ -290,6 +290,74 @@ fn kill_9_during_claims_leaves_no_half_written_state() {
     assert_eq!(claimed.len(), 40);
 }
 
+/// `git gc` packs refs whenever it likes, also while tasks move: writers
+/// claiming and releasing beside a `git pack-refs --all --prune` loop lose
+/// no event, and every task ends with its whole history.
+#[test]
+fn git_pack_refs_running_beside_writers_loses_no_event() {
+    const CYCLES: usize = 25;
+    let repo = Repo::new();
+    let tasks = repo.plan(&flat_plan(4));
+    let ids: Vec<String> = tasks
+        .values()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (packs, outputs) = std::thread::scope(|scope| {
+        let packer = scope.spawn(|| {
+            let mut runs = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // pack-refs may meet a held lock and give up: that is git's way.
+                let mut git = std::process::Command::new("git");
+                repo.env(&mut git);
+                let _ = git.args(["pack-refs", "--all", "--prune"]).output();
+                runs += 1;
+            }
+            runs
+        });
+        let writers: Vec<Child> = ids
+            .iter()
+            .map(|id| {
+                let mut cmd = std::process::Command::new("sh");
+                repo.env(&mut cmd);
+                cmd.args([
+                    "-c",
+                    "i=0; while [ $i -lt \"$3\" ]; do \
+                       \"$0\" claim \"$1\" --actor w --pid \"$2\" >/dev/null && \
+                       \"$0\" release \"$1\" --actor w || exit 1; i=$((i+1)); done",
+                    crate::common::BIN,
+                    id,
+                    &live_pid(),
+                    &CYCLES.to_string(),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+            })
+            .collect();
+        let outputs: Vec<_> = writers
+            .into_iter()
+            .map(|w| w.wait_with_output().unwrap())
+            .collect();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (packer.join().unwrap(), outputs)
+    });
+    for out in outputs {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "a writer failed: {stderr}");
+    }
+    assert!(
+        packs > 1,
+        "pack-refs ran {packs} time(s) beside the writers"
+    );
+    for id in &ids {
+        let kinds = repo.kinds(id);
+        assert_eq!(kinds.len(), 1 + 2 * CYCLES, "{id}: {kinds:?}");
+    }
+    repo.git(&["fsck", "--strict", "--no-dangling"]);
+}
+
 /// git itself briefly holds packed-refs.lock (e.g. a commit deleting
 /// AUTO_MERGE). gix then moves the task ref but fails the lease deletion of
 /// the same transaction: the write landed, and must be reported as landed,

@@ -180,16 +180,7 @@ fn candidates(store: &Store) -> Result<Vec<(String, Vec<String>)>> {
 
 /// The tips of the local `agent/<id>` branches, by task id.
 fn agent_branch_tips(store: &Store) -> Result<HashMap<String, gix::ObjectId>> {
-    let platform = store.repo().references()?;
-    let mut tips = HashMap::new();
-    for r in platform.prefixed("refs/heads/agent/")? {
-        let r = r.map_err(|e| anyhow::anyhow!("reading agent branches: {e}"))?;
-        let name = r.name().as_bstr().to_string();
-        if let (Some(id), Some(oid)) = (name.strip_prefix("refs/heads/agent/"), r.try_id()) {
-            tips.insert(id.to_string(), oid.detach());
-        }
-    }
-    Ok(tips)
+    Ok(store.refs_under("refs/heads/agent/")?.into_iter().collect())
 }
 
 /// If `head` is in `tip`'s history, the target commit that brought it: the

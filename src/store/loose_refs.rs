@@ -1,5 +1,5 @@
 //! Reading and moving git-agent's own refs as loose files, the way git's
-//! files backend does, without `packed-refs.lock`.
+//! files backend does.
 //!
 //! A gix ref transaction takes `packed-refs.lock` for every edit once a
 //! `packed-refs` file exists (after a large plan import or any `git gc`).
@@ -10,17 +10,28 @@
 //! if its value did not change, so while we hold the lock the value is the
 //! loose file, or the packed entry when there is no loose file.
 //!
-//! Here updates and creations of refs under `refs/agent/` go that way: lock
-//! every ref (`<ref>.lock`, created exclusively, as git and gix do), check
-//! each one's current value against what the edit expects, write the new
-//! values into the locks, and rename them into place. Deletions need
-//! `packed-refs` rewritten and stay with gix, as does anything with a
-//! reflog to write.
+//! Here every edit of refs under `refs/agent/` goes that way: lock every ref
+//! (`<ref>.lock`, created exclusively, as git and gix do), check each one's
+//! current value against what the edit expects, write the new values into
+//! the locks, and rename them into place. A deletion also takes
+//! `packed-refs.lock`, after the refs' locks, as git does: it reads
+//! `packed-refs` under that lock, rewrites it without the deleted refs that
+//! it holds, removes the loose files, and only then lets go, so that no
+//! `git pack-refs` can pack a ref between the two steps and bring it back.
+//! (gix reads `packed-refs` before it takes the lock, trusting the file's
+//! modification time, and can write back a value `git pack-refs` just
+//! replaced.) Refs with a reflog, and namespaced stores, stay with gix.
+//!
+//! As with git and gix, only the checks are all-or-nothing: the renames that
+//! follow them are one file at a time.
 
 use anyhow::{bail, Context, Result};
+use gix::bstr::BString;
+use gix::refs::packed::Buffer;
 use gix::refs::transaction::{Change, PreviousValue, RefEdit};
 use gix::refs::Target;
 use gix::ObjectId;
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 
@@ -28,7 +39,8 @@ use std::path::Path;
 const OURS: &str = "refs/agent/";
 
 /// Whether [`commit`] can carry out `edits`: updates of refs under
-/// `refs/agent/` to objects, each ref once, none with a reflog to keep.
+/// `refs/agent/` to objects, and deletions, each ref once, none with a
+/// reflog to keep.
 pub(super) fn handles(repo: &gix::Repository, edits: &[RefEdit]) -> bool {
     use gix::refs::store::WriteReflog;
     let plain_store =
@@ -40,24 +52,24 @@ pub(super) fn handles(repo: &gix::Repository, edits: &[RefEdit]) -> bool {
         && distinct
         && edits.iter().all(|edit| {
             let name = edit.name.as_bstr();
-            let update = matches!(
+            let plain_change = matches!(
                 edit.change,
                 Change::Update {
                     new: Target::Object(_),
                     ..
-                }
+                } | Change::Delete { .. }
             );
             let has_log = || {
                 std::str::from_utf8(name)
                     .map_or(true, |n| repo.common_dir().join("logs").join(n).exists())
             };
-            !edit.deref && update && name.starts_with(OURS.as_bytes()) && !has_log()
+            !edit.deref && plain_change && name.starts_with(OURS.as_bytes()) && !has_log()
         })
 }
 
-/// Move every ref of `edits` (which [`handles`] accepted) if each still has
-/// the value its edit expects; otherwise move none. Waits for other writers'
-/// locks as `lock_wait` says.
+/// Carry out every edit of `edits` (which [`handles`] accepted) if each ref
+/// still has the value its edit expects; otherwise change nothing. Waits for
+/// other writers' locks as `lock_wait` says.
 pub(super) fn commit(
     repo: &gix::Repository,
     mut edits: Vec<RefEdit>,
@@ -80,23 +92,64 @@ pub(super) fn commit(
         .map_err(|e| anyhow::anyhow!("locking {name}: {e}"))?;
         locks.push((name, path, lock));
     }
+    let deletes = edits
+        .iter()
+        .any(|e| matches!(e.change, Change::Delete { .. }));
+    let packed_path = repo.refs.packed_refs_path();
+    let packed_lock = match deletes {
+        true => Some(
+            gix::lock::Marker::acquire_to_hold_resource(&packed_path, lock_wait, None, 0)
+                .map_err(|e| anyhow::anyhow!("locking {}: {e}", packed_path.display()))?,
+        ),
+        false => None,
+    };
     // Every lock is held: no one else moves these refs until we let go.
+    let packed = fresh_packed(repo)?;
+    let mut unpack = BTreeSet::new();
     for ((name, path, lock), edit) in locks.iter_mut().zip(&edits) {
-        let Change::Update { expected, new, .. } = &edit.change else {
-            bail!("{name}: only updates are written here");
-        };
-        let Target::Object(new) = new else {
-            bail!("{name}: only object targets are written here");
-        };
-        let current = value(repo, path, name)?;
-        check(name, expected, current)?;
-        lock.with_mut(|file| file.write_all(format!("{new}\n").as_bytes()))
-            .with_context(|| format!("writing {name}.lock"))?;
+        let current = value(path, name, packed.as_ref())?;
+        match &edit.change {
+            Change::Update {
+                expected,
+                new: Target::Object(new),
+                ..
+            } => {
+                check(name, expected, current)?;
+                lock.with_mut(|file| file.write_all(format!("{new}\n").as_bytes()))
+                    .with_context(|| format!("writing {name}.lock"))?;
+            }
+            Change::Delete { expected, .. } => {
+                check(name, expected, current)?;
+                if is_packed(packed.as_ref(), name)? {
+                    unpack.insert(BString::from(name.as_str()));
+                }
+            }
+            Change::Update { .. } => bail!("{name}: only object targets are written here"),
+        }
     }
-    for (name, _, lock) in locks {
-        lock.commit()
-            .map_err(|e| anyhow::anyhow!("moving {name}: {}", e.error))?;
+    // The packed entries go first: were a loose file removed while its
+    // packed entry remained, the old value would come back.
+    if let Some(packed) = packed.as_ref().filter(|_| !unpack.is_empty()) {
+        super::packed_refs::rewrite_without(repo, packed, &unpack)?;
     }
+    for ((name, path, lock), edit) in locks.into_iter().zip(&edits) {
+        match edit.change {
+            Change::Delete { .. } => {
+                match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e).with_context(|| format!("deleting {name}"));
+                    }
+                    _ => drop(lock),
+                }
+                remove_empty_parents(&path, &common.join("refs"));
+            }
+            Change::Update { .. } => {
+                lock.commit()
+                    .map_err(|e| anyhow::anyhow!("moving {name}: {}", e.error))?;
+            }
+        }
+    }
+    drop(packed_lock);
     Ok(())
 }
 
@@ -104,12 +157,100 @@ pub(super) fn commit(
 /// file, or its entry in `packed-refs`. Reads one file where a gix lookup by
 /// name tries git's whole list of places first.
 pub(super) fn find(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId>> {
+    if repo.refs.namespace.is_some() {
+        // gix knows where a namespace puts the ref.
+        let found = repo.try_find_reference(name)?;
+        return found
+            .map(|r| {
+                r.try_id()
+                    .map(|id| id.detach())
+                    .with_context(|| format!("{name} is a symbolic ref"))
+            })
+            .transpose();
+    }
     // Validated as gix would, so that no name reads outside the refs.
     gix::refs::FullName::try_from(name).with_context(|| format!("{name:?} is no ref name"))?;
-    value(repo, &repo.common_dir().join(name), name)
+    let path = repo.common_dir().join(name);
+    match read_loose(&path, name)? {
+        Some(id) => Ok(Some(id)),
+        // Read packed-refs only now: `git pack-refs` writes it before it
+        // removes a loose file, so a ref is always in one of the two.
+        None => Ok(fresh_packed(repo)?
+            .map(|packed| packed_value(&packed, name))
+            .transpose()?
+            .flatten()),
+    }
 }
 
-fn value(repo: &gix::Repository, path: &Path, name: &str) -> Result<Option<ObjectId>> {
+/// The refs directly under `prefix` (which ends in `/`), as (name less the
+/// prefix, object), in name order. A loose ref that `git pack-refs` removes
+/// while we list is found in `packed-refs`, which is read last for that
+/// reason: pack-refs writes it before it removes the loose files.
+pub(super) fn list(repo: &gix::Repository, prefix: &str) -> Result<Vec<(String, ObjectId)>> {
+    let dir = repo.common_dir().join(prefix);
+    let mut loose = std::collections::BTreeMap::new();
+    match std::fs::read_dir(&dir) {
+        Ok(entries) => {
+            for entry in entries {
+                let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+                let Ok(id) = entry.file_name().into_string() else {
+                    continue;
+                };
+                // Lock files and other names git would never give a ref.
+                let name = format!("{prefix}{id}");
+                if id.ends_with(".lock") || gix::refs::FullName::try_from(name.as_str()).is_err() {
+                    continue;
+                }
+                if let Some(oid) = read_loose(&entry.path(), &name).or_else(|e| {
+                    // A directory of deeper refs is not a ref of this level.
+                    match entry.path().is_dir() {
+                        true => Ok(None),
+                        false => Err(e),
+                    }
+                })? {
+                    loose.insert(id, oid);
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+    }
+    let mut all = loose;
+    if let Some(packed) = fresh_packed(repo)? {
+        let entries = packed
+            .iter_prefixed(BString::from(prefix))
+            .map_err(|e| anyhow::anyhow!("reading packed-refs: {e}"))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| anyhow::anyhow!("reading packed-refs: {e}"))?;
+            let name = entry.name.as_bstr().to_string();
+            let Some(id) = name.strip_prefix(prefix).filter(|id| !id.contains('/')) else {
+                continue;
+            };
+            all.entry(id.to_string()).or_insert_with(|| entry.target());
+        }
+    }
+    Ok(all.into_iter().collect())
+}
+
+/// `packed-refs` as it is on disk now. gix's cached copy is reloaded only
+/// when the file's modification time changes, which two rewrites within
+/// one clock tick do not do.
+fn fresh_packed(repo: &gix::Repository) -> Result<Option<Buffer>> {
+    repo.refs
+        .open_packed_buffer()
+        .map_err(|e| anyhow::anyhow!("reading packed-refs: {e}"))
+}
+
+/// The value of ref `name`: its loose file at `path`, else its entry in
+/// `packed`.
+fn value(path: &Path, name: &str, packed: Option<&Buffer>) -> Result<Option<ObjectId>> {
+    match read_loose(path, name)? {
+        Some(id) => Ok(Some(id)),
+        None => Ok(packed.map(|p| packed_value(p, name)).transpose()?.flatten()),
+    }
+}
+
+fn read_loose(path: &Path, name: &str) -> Result<Option<ObjectId>> {
     match std::fs::read(path) {
         Ok(content) => {
             let hex = content.trim_ascii_end();
@@ -120,25 +261,35 @@ fn value(repo: &gix::Repository, path: &Path, name: &str) -> Result<Option<Objec
                 .map(Some)
                 .with_context(|| format!("{name} does not hold an object id"))
         }
-        // Read packed-refs only now: `git pack-refs` writes it before it
-        // removes a loose file, so a ref is always in one of the two.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => packed(repo, name),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }
 
-fn packed(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId>> {
-    let buffer = repo
-        .refs
-        .cached_packed_buffer()
-        .map_err(|e| anyhow::anyhow!("reading packed-refs: {e}"))?;
-    let Some(buffer) = buffer else {
-        return Ok(None);
-    };
-    let found = buffer
+fn packed_value(packed: &Buffer, name: &str) -> Result<Option<ObjectId>> {
+    let found = packed
         .try_find(name)
         .map_err(|e| anyhow::anyhow!("reading {name} in packed-refs: {e}"))?;
     Ok(found.map(|r| r.target()))
+}
+
+fn is_packed(packed: Option<&Buffer>, name: &str) -> Result<bool> {
+    Ok(match packed {
+        Some(packed) => packed_value(packed, name)?.is_some(),
+        None => false,
+    })
+}
+
+/// Remove the directories of a deleted ref that it leaves empty, up to
+/// `boundary`, as git does.
+fn remove_empty_parents(path: &Path, boundary: &Path) {
+    let mut dir = path.parent();
+    while let Some(d) = dir.filter(|d| d.starts_with(boundary) && *d != boundary) {
+        if std::fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
 }
 
 /// Refuse unless `current` is what `expected` asks for.
@@ -297,17 +448,84 @@ mod tests {
     }
 
     #[test]
-    fn deletions_other_refs_and_reflogs_are_left_to_gix() {
+    fn a_deletion_removes_the_packed_entry_and_the_loose_file() {
+        let (dir, repo, a, b) = repo();
+        let (gone, kept) = ("refs/agent/leases/t-a", "refs/agent/tasks/t-a");
+        let creations = vec![
+            update(gone, a, PreviousValue::MustNotExist),
+            update(kept, a, PreviousValue::MustNotExist),
+        ];
+        crate::store::packed_refs::create(&repo, creations).unwrap();
+        // A newer loose value over the packed one, as after any update.
+        commit(&repo, vec![update(gone, b, matching(a))], WAIT).unwrap();
+        let stale = vec![ref_delete(gone.into(), a).unwrap()];
+        let err = commit(&repo, stale, WAIT).unwrap_err().to_string();
+        assert!(err.contains("moved"), "{err}");
+        commit(&repo, vec![ref_delete(gone.into(), b).unwrap()], WAIT).unwrap();
+        assert_eq!(git_value(dir.path(), gone), "", "neither value comes back");
+        assert_eq!(git_value(dir.path(), kept), a.to_string());
+        let packed = std::fs::read_to_string(dir.path().join(".git/packed-refs")).unwrap();
+        assert!(!packed.contains(gone), "{packed}");
+        assert!(packed.contains(kept), "{packed}");
+        assert!(!dir.path().join(".git/refs/agent/leases").exists());
+        assert!(leftovers(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_deletion_waits_for_packed_refs_lock() {
+        let (dir, repo, a, _) = repo();
+        let name = "refs/agent/leases/t-a";
+        commit(
+            &repo,
+            vec![update(name, a, PreviousValue::MustNotExist)],
+            WAIT,
+        )
+        .unwrap();
+        let packed_lock = dir.path().join(".git/packed-refs.lock");
+        std::fs::write(&packed_lock, "").unwrap();
+        let err = commit(&repo, vec![ref_delete(name.into(), a).unwrap()], WAIT).unwrap_err();
+        assert!(err.to_string().contains("packed-refs"), "{err}");
+        assert_eq!(git_value(dir.path(), name), a.to_string());
+        assert_eq!(leftovers(dir.path()), vec![".git/packed-refs.lock"]);
+    }
+
+    #[test]
+    fn a_listing_merges_loose_and_packed_refs_of_one_level() {
+        let (dir, repo, a, b) = repo();
+        let packed = vec![
+            update("refs/agent/tasks/t-a", a, PreviousValue::MustNotExist),
+            update("refs/agent/tasks/t-c", a, PreviousValue::MustNotExist),
+            update("refs/agent/tasks/deep/t-d", a, PreviousValue::MustNotExist),
+        ];
+        crate::store::packed_refs::create(&repo, packed).unwrap();
+        let loose = vec![
+            update("refs/agent/tasks/t-a", b, matching(a)),
+            update("refs/agent/tasks/t-b", b, PreviousValue::MustNotExist),
+            update("refs/agent/tasks/more/t-e", b, PreviousValue::MustNotExist),
+        ];
+        commit(&repo, loose, WAIT).unwrap();
+        std::fs::write(dir.path().join(".git/refs/agent/tasks/t-f.lock"), "").unwrap();
+        let listed = list(&repo, "refs/agent/tasks/").unwrap();
+        let expected = [("t-a", b), ("t-b", b), ("t-c", a)];
+        let expected: Vec<(String, ObjectId)> = expected
+            .iter()
+            .map(|(n, id)| (n.to_string(), *id))
+            .collect();
+        assert_eq!(listed, expected);
+        assert_eq!(list(&repo, "refs/agent/plans/").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn other_refs_and_reflogs_are_left_to_gix() {
         let (dir, repo, a, _) = repo();
         let ours = "refs/agent/tasks/t-a";
         assert!(handles(
             &repo,
             &[update(ours, a, PreviousValue::MustNotExist)]
         ));
+        assert!(handles(&repo, &[ref_delete(ours.into(), a).unwrap()]));
         let heads = update("refs/heads/main", a, PreviousValue::Any);
         assert!(!handles(&repo, &[heads]));
-        let deletion = ref_delete(ours.into(), a).unwrap();
-        assert!(!handles(&repo, &[deletion]));
         let twice = update(ours, a, PreviousValue::Any);
         assert!(!handles(&repo, &[twice.clone(), twice]));
         let log = dir.path().join(".git/logs/refs/agent/tasks/t-a");

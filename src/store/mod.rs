@@ -87,6 +87,12 @@ impl Store {
         &self.common_dir
     }
 
+    /// The refs directly under `prefix` (ending in `/`) as (name less the
+    /// prefix, object), in name order; safe to call while `git gc` packs refs.
+    pub fn refs_under(&self, prefix: &str) -> Result<Vec<(String, gix::ObjectId)>> {
+        list_refs(&self.repo, prefix)
+    }
+
     /// A signature for a commit made now.
     fn signature(&self) -> Result<gix::actor::Signature> {
         let who = self
@@ -104,6 +110,10 @@ impl Store {
 
 /// Ids of refs directly under `prefix` with their targets, in name order.
 fn list_refs(repo: &gix::Repository, prefix: &str) -> Result<Vec<(String, gix::ObjectId)>> {
+    if repo.refs.namespace.is_none() {
+        return loose_refs::list(repo, prefix);
+    }
+    // gix knows where a namespace puts the refs.
     let platform = repo.references()?;
     let mut out = Vec::new();
     for r in platform.prefixed(prefix)? {

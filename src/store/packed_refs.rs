@@ -28,11 +28,12 @@ const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// stored. Refuses, writing nothing, if any of the refs exists, loose or
 /// packed.
 ///
-/// Refs already in `packed-refs` are kept as they are: every other writer
-/// (git's files backend, gix, git-agent's loose refs) that changes one takes
-/// `packed-refs.lock` first. A writer creating the very same ref as a loose
-/// file at the same instant is not excluded; the names are fresh random ids,
-/// so that takes a clash of random ids as well.
+/// Refs already in `packed-refs` are kept as they are: whoever rewrites the
+/// file (git's pack-refs and deletions, gix, git-agent's deletions) holds
+/// `packed-refs.lock` and reads the file under it, and a ref updated
+/// meanwhile as a loose file overrides its packed entry. A writer creating
+/// the very same ref as a loose file at the same instant is not excluded;
+/// the names are fresh random ids, so that takes a clash of random ids too.
 pub(super) fn create(repo: &gix::Repository, edits: Vec<RefEdit>) -> Result<()> {
     let mut new = edits
         .into_iter()
@@ -58,7 +59,7 @@ pub(super) fn create(repo: &gix::Repository, edits: Vec<RefEdit>) -> Result<()> 
         .open_packed_buffer()
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
     check_free(repo.common_dir(), existing.as_ref(), &new)?;
-    lock.with_mut(|file| write_merged(file, existing.as_ref(), &new))
+    lock.with_mut(|file| write_merged(file, existing.as_ref(), &new, &BTreeSet::new()))
         .with_context(|| format!("writing {}", path.display()))?;
     lock.commit()
         .map_err(|e| anyhow::anyhow!("replacing {}: {}", path.display(), e.error))?;
@@ -134,11 +135,41 @@ fn creation(edit: RefEdit) -> Result<(FullName, ObjectId)> {
     }
 }
 
-/// Write the refs of `existing` and `new` (sorted, disjoint) in name order.
+/// Replace `packed-refs` with `existing` less the refs named in `gone`, while
+/// the caller holds `packed-refs.lock`, as git does when it deletes a packed
+/// ref: the new file is written beside it and renamed into place, so the
+/// lock stays held until the caller has removed the loose files too.
+pub(super) fn rewrite_without(
+    repo: &gix::Repository,
+    existing: &Buffer,
+    gone: &BTreeSet<BString>,
+) -> Result<()> {
+    let path = repo.refs.packed_refs_path();
+    let dir = path.parent().context("packed-refs has a directory")?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix("packed-refs.new")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    write_merged(tmp.as_file_mut(), Some(existing), &[], gone)
+        .with_context(|| format!("writing {}", tmp.path().display()))?;
+    tmp.persist(&path)
+        .with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
+}
+
+/// Write the refs of `existing` (less those in `gone`) and `new` (sorted,
+/// disjoint) in name order.
 fn write_merged(
     file: &mut std::fs::File,
     existing: Option<&Buffer>,
     new: &[(FullName, ObjectId)],
+    gone: &BTreeSet<BString>,
 ) -> std::io::Result<()> {
     let mut out = BufWriter::new(file);
     out.write_all(HEADER)?;
@@ -146,6 +177,9 @@ fn write_merged(
     if let Some(buffer) = existing {
         for old in buffer.iter().map_err(std::io::Error::other)? {
             let old = old.map_err(std::io::Error::other)?;
+            if gone.contains(old.name.as_bstr()) {
+                continue;
+            }
             while let Some((name, id)) = new.next_if(|(n, _)| n.as_bstr() < old.name.as_bstr()) {
                 write_line(&mut out, id, name.as_bstr())?;
             }
