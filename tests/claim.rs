@@ -292,11 +292,35 @@ fn kill_9_during_claims_leaves_no_half_written_state() {
 
 /// `git gc` packs refs whenever it likes, also while tasks move: writers
 /// claiming and releasing beside a `git pack-refs --all --prune` loop lose
-/// no event, and every task ends with its whole history.
+/// no event, no released lease comes back, and every task ends with its
+/// whole history.
 #[test]
 fn git_pack_refs_running_beside_writers_loses_no_event() {
-    const CYCLES: usize = 25;
+    writers_beside_pack_refs(&Repo::new());
+}
+
+/// The same with a reflog for every ref, as `core.logAllRefUpdates=always`
+/// asks: reflogs are written and deleted with their refs.
+#[test]
+fn git_pack_refs_beside_writers_with_reflogs_everywhere_loses_no_event() {
     let repo = Repo::new();
+    repo.git(&["config", "core.logAllRefUpdates", "always"]);
+    writers_beside_pack_refs(&repo);
+    let some = repo.agent_refs()[0].clone();
+    let log = repo.git_dir().join("logs").join(&some);
+    assert!(log.exists(), "{some} has a reflog");
+    assert!(
+        !repo.git_dir().join("logs/refs/agent/leases").exists()
+            || std::fs::read_dir(repo.git_dir().join("logs/refs/agent/leases"))
+                .unwrap()
+                .next()
+                .is_none(),
+        "the reflogs of deleted leases are gone"
+    );
+}
+
+fn writers_beside_pack_refs(repo: &Repo) {
+    const CYCLES: usize = 25;
     let tasks = repo.plan(&flat_plan(4));
     let ids: Vec<String> = tasks
         .values()
@@ -355,6 +379,8 @@ fn git_pack_refs_running_beside_writers_loses_no_event() {
         let kinds = repo.kinds(id);
         assert_eq!(kinds.len(), 1 + 2 * CYCLES, "{id}: {kinds:?}");
     }
+    let leases = repo.git(&["for-each-ref", "refs/agent/leases/"]);
+    assert_eq!(leases, "", "every lease was released");
     repo.git(&["fsck", "--strict", "--no-dangling"]);
 }
 

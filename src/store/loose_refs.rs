@@ -20,60 +20,64 @@
 //! `git pack-refs` can pack a ref between the two steps and bring it back.
 //! (gix reads `packed-refs` before it takes the lock, trusting the file's
 //! modification time, and can write back a value `git pack-refs` just
-//! replaced.) Refs with a reflog, and namespaced stores, stay with gix.
+//! replaced.) Reflogs are kept where git keeps them (a ref that has one, or
+//! `core.logAllRefUpdates=always`) and deleted with their ref. Namespaced
+//! stores (`GIT_NAMESPACE`, for servers) stay with gix.
 //!
 //! As with git and gix, only the checks are all-or-nothing: the renames that
-//! follow them are one file at a time.
+//! follow them are one file at a time, updates before deletions.
 
 use anyhow::{bail, Context, Result};
 use gix::bstr::BString;
 use gix::refs::packed::Buffer;
-use gix::refs::transaction::{Change, PreviousValue, RefEdit};
+use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 use gix::refs::Target;
 use gix::ObjectId;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 
+use super::packed_lock::PackedLock;
+
 /// The namespace this module writes.
 const OURS: &str = "refs/agent/";
 
 /// Whether [`commit`] can carry out `edits`: updates of refs under
-/// `refs/agent/` to objects, and deletions, each ref once, none with a
-/// reflog to keep.
+/// `refs/agent/` to objects, and deletions, each ref once, ref and reflog
+/// together.
 pub(super) fn handles(repo: &gix::Repository, edits: &[RefEdit]) -> bool {
-    use gix::refs::store::WriteReflog;
-    let plain_store =
-        repo.refs.namespace.is_none() && !matches!(repo.refs.write_reflog, WriteReflog::Always);
     let mut names: Vec<&[u8]> = edits.iter().map(|e| e.name.as_bstr().as_ref()).collect();
     names.sort_unstable();
     let distinct = names.windows(2).all(|w| w[0] != w[1]);
-    plain_store
+    repo.refs.namespace.is_none()
         && distinct
         && edits.iter().all(|edit| {
-            let name = edit.name.as_bstr();
             let plain_change = matches!(
                 edit.change,
                 Change::Update {
                     new: Target::Object(_),
+                    log: LogChange {
+                        mode: RefLog::AndReference,
+                        ..
+                    },
                     ..
-                } | Change::Delete { .. }
+                } | Change::Delete {
+                    log: RefLog::AndReference,
+                    ..
+                }
             );
-            let has_log = || {
-                std::str::from_utf8(name)
-                    .map_or(true, |n| repo.common_dir().join("logs").join(n).exists())
-            };
-            !edit.deref && plain_change && name.starts_with(OURS.as_bytes()) && !has_log()
+            !edit.deref && plain_change && edit.name.as_bstr().starts_with(OURS.as_bytes())
         })
 }
 
 /// Carry out every edit of `edits` (which [`handles`] accepted) if each ref
 /// still has the value its edit expects; otherwise change nothing. Waits for
-/// other writers' locks as `lock_wait` says.
+/// other writers' locks as `lock_wait` says; `committer` signs reflog lines.
 pub(super) fn commit(
     repo: &gix::Repository,
     mut edits: Vec<RefEdit>,
     lock_wait: gix::lock::acquire::Fail,
+    committer: &gix::actor::Signature,
 ) -> Result<()> {
     let common = repo.common_dir();
     // One lock order for everyone keeps two multi-ref writers from each
@@ -90,36 +94,40 @@ pub(super) fn commit(
             0,
         )
         .map_err(|e| anyhow::anyhow!("locking {name}: {e}"))?;
-        locks.push((name, path, lock));
+        locks.push(Locked {
+            name,
+            path,
+            lock,
+            current: None,
+        });
     }
     let deletes = edits
         .iter()
         .any(|e| matches!(e.change, Change::Delete { .. }));
-    let packed_path = repo.refs.packed_refs_path();
     let packed_lock = match deletes {
-        true => Some(
-            gix::lock::Marker::acquire_to_hold_resource(&packed_path, lock_wait, None, 0)
-                .map_err(|e| anyhow::anyhow!("locking {}: {e}", packed_path.display()))?,
-        ),
+        true => Some(PackedLock::acquire(repo, lock_wait)?),
         false => None,
     };
     // Every lock is held: no one else moves these refs until we let go.
     let packed = fresh_packed(repo)?;
     let mut unpack = BTreeSet::new();
-    for ((name, path, lock), edit) in locks.iter_mut().zip(&edits) {
-        let current = value(path, name, packed.as_ref())?;
+    for (locked, edit) in locks.iter_mut().zip(&edits) {
+        let name = &locked.name;
+        locked.current = value(&locked.path, name, packed.as_ref())?;
         match &edit.change {
             Change::Update {
                 expected,
                 new: Target::Object(new),
                 ..
             } => {
-                check(name, expected, current)?;
-                lock.with_mut(|file| file.write_all(format!("{new}\n").as_bytes()))
+                check(name, expected, locked.current)?;
+                locked
+                    .lock
+                    .with_mut(|file| file.write_all(format!("{new}\n").as_bytes()))
                     .with_context(|| format!("writing {name}.lock"))?;
             }
             Change::Delete { expected, .. } => {
-                check(name, expected, current)?;
+                check(name, expected, locked.current)?;
                 if is_packed(packed.as_ref(), name)? {
                     unpack.insert(BString::from(name.as_str()));
                 }
@@ -127,30 +135,104 @@ pub(super) fn commit(
             Change::Update { .. } => bail!("{name}: only object targets are written here"),
         }
     }
-    // The packed entries go first: were a loose file removed while its
-    // packed entry remained, the old value would come back.
-    if let Some(packed) = packed.as_ref().filter(|_| !unpack.is_empty()) {
-        super::packed_refs::rewrite_without(repo, packed, &unpack)?;
-    }
-    for ((name, path, lock), edit) in locks.into_iter().zip(&edits) {
-        match edit.change {
-            Change::Delete { .. } => {
-                match std::fs::remove_file(&path) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(e).with_context(|| format!("deleting {name}"));
-                    }
-                    _ => drop(lock),
-                }
-                remove_empty_parents(&path, &common.join("refs"));
-            }
-            Change::Update { .. } => {
+    // git's order: updates first, then deletions (the packed entries before
+    // the loose files: were a loose file removed while its packed entry
+    // remained, the old value would come back), the locks last.
+    let mut deleted = Vec::new();
+    for (locked, edit) in locks.into_iter().zip(&edits) {
+        match &edit.change {
+            Change::Update {
+                new: Target::Object(new),
+                log,
+                ..
+            } => {
+                let Locked {
+                    name,
+                    lock,
+                    current,
+                    ..
+                } = locked;
+                log_update(repo, &name, current, *new, committer, log.message.as_ref())?;
                 lock.commit()
                     .map_err(|e| anyhow::anyhow!("moving {name}: {}", e.error))?;
             }
+            _ => deleted.push(locked),
         }
+    }
+    if let (Some(lock), Some(packed)) = (&packed_lock, &packed) {
+        if !unpack.is_empty() {
+            let gone = &unpack;
+            lock.replace(|file| super::packed_refs::write_merged(file, Some(packed), &[], gone))?;
+        }
+    }
+    for locked in deleted {
+        let log = reflog_path(repo, &locked.name);
+        for file in [&log, &locked.path] {
+            match std::fs::remove_file(file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("deleting {}", file.display()));
+                }
+                _ => {}
+            }
+        }
+        // Dropping the lock also removes the directories it leaves empty.
+        drop(locked.lock);
     }
     drop(packed_lock);
     Ok(())
+}
+
+/// A ref being written: its lock, and its value when the lock was taken.
+struct Locked {
+    name: String,
+    path: std::path::PathBuf,
+    lock: gix::lock::File,
+    current: Option<ObjectId>,
+}
+
+fn reflog_path(repo: &gix::Repository, name: &str) -> std::path::PathBuf {
+    repo.common_dir().join("logs").join(name)
+}
+
+/// Append the reflog line of an update where git would: when the ref has a
+/// reflog, or `core.logAllRefUpdates` is `always` (refs under `refs/agent/`
+/// get none by default).
+fn log_update(
+    repo: &gix::Repository,
+    name: &str,
+    old: Option<ObjectId>,
+    new: ObjectId,
+    committer: &gix::actor::Signature,
+    message: &gix::bstr::BStr,
+) -> Result<()> {
+    use gix::refs::store::WriteReflog;
+    let path = reflog_path(repo, name);
+    let wanted = match repo.refs.write_reflog {
+        WriteReflog::Always => true,
+        WriteReflog::Normal => path.exists(),
+        WriteReflog::Disable => false,
+    };
+    if !wanted {
+        return Ok(());
+    }
+    let dir = path.parent().context("a reflog has a directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let old = old.unwrap_or_else(|| ObjectId::null(new.kind()));
+    let mut time = gix::date::parse::TimeBuf::default();
+    let line = format!(
+        "{old} {new} {} <{}> {}\t{}\n",
+        committer.name,
+        committer.email,
+        committer.time.to_str(&mut time),
+        message.to_string().replace('\n', " "),
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    file.write_all(line.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// The object ref `name` (a full name) points at, if it exists: its loose
@@ -187,33 +269,41 @@ pub(super) fn find(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId
 /// while we list is found in `packed-refs`, which is read last for that
 /// reason: pack-refs writes it before it removes the loose files.
 pub(super) fn list(repo: &gix::Repository, prefix: &str) -> Result<Vec<(String, ObjectId)>> {
+    use std::io::ErrorKind::{IsADirectory, NotADirectory, NotFound};
     let dir = repo.common_dir().join(prefix);
     let mut loose = std::collections::BTreeMap::new();
-    match std::fs::read_dir(&dir) {
-        Ok(entries) => {
-            for entry in entries {
-                let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
-                let Ok(id) = entry.file_name().into_string() else {
-                    continue;
-                };
-                // Lock files and other names git would never give a ref.
-                let name = format!("{prefix}{id}");
-                if id.ends_with(".lock") || gix::refs::FullName::try_from(name.as_str()).is_err() {
-                    continue;
-                }
-                if let Some(oid) = read_loose(&entry.path(), &name).or_else(|e| {
-                    // A directory of deeper refs is not a ref of this level.
-                    match entry.path().is_dir() {
-                        true => Ok(None),
-                        false => Err(e),
-                    }
-                })? {
-                    loose.insert(id, oid);
-                }
-            }
+    // Symbolic refs are not listed, and hide any packed entry of their name.
+    let mut symbolic = BTreeSet::new();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries.collect::<std::io::Result<Vec<_>>>(),
+        // No such directory, or a ref of that name (`refs/heads/agent`).
+        Err(e) if matches!(e.kind(), NotFound | NotADirectory) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+    .with_context(|| format!("listing {}", dir.display()))?;
+    for entry in entries {
+        let Ok(id) = entry.file_name().into_string() else {
+            continue;
+        };
+        // Lock files and other names git would never give a ref.
+        let name = format!("{prefix}{id}");
+        if id.ends_with(".lock") || gix::refs::FullName::try_from(name.as_str()).is_err() {
+            continue;
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+        match std::fs::read(entry.path()) {
+            Ok(content) if content.starts_with(b"ref:") => {
+                symbolic.insert(id);
+            }
+            Ok(content) => {
+                let oid = ObjectId::from_hex(content.trim_ascii_end())
+                    .with_context(|| format!("{name} does not hold an object id"))?;
+                loose.insert(id, oid);
+            }
+            // Pruned since the listing (it is packed now), or a directory
+            // of deeper refs.
+            Err(e) if matches!(e.kind(), NotFound | IsADirectory) => {}
+            Err(e) => return Err(e).with_context(|| format!("reading {name}")),
+        }
     }
     let mut all = loose;
     if let Some(packed) = fresh_packed(repo)? {
@@ -226,7 +316,9 @@ pub(super) fn list(repo: &gix::Repository, prefix: &str) -> Result<Vec<(String, 
             let Some(id) = name.strip_prefix(prefix).filter(|id| !id.contains('/')) else {
                 continue;
             };
-            all.entry(id.to_string()).or_insert_with(|| entry.target());
+            if !symbolic.contains(id) {
+                all.entry(id.to_string()).or_insert_with(|| entry.target());
+            }
         }
     }
     Ok(all.into_iter().collect())
@@ -280,18 +372,6 @@ fn is_packed(packed: Option<&Buffer>, name: &str) -> Result<bool> {
     })
 }
 
-/// Remove the directories of a deleted ref that it leaves empty, up to
-/// `boundary`, as git does.
-fn remove_empty_parents(path: &Path, boundary: &Path) {
-    let mut dir = path.parent();
-    while let Some(d) = dir.filter(|d| d.starts_with(boundary) && *d != boundary) {
-        if std::fs::remove_dir(d).is_err() {
-            break;
-        }
-        dir = d.parent();
-    }
-}
-
 /// Refuse unless `current` is what `expected` asks for.
 fn check(name: &str, expected: &PreviousValue, current: Option<ObjectId>) -> Result<()> {
     let object = |target: &Target| match target {
@@ -334,6 +414,14 @@ mod tests {
         (dir, repo, a, b)
     }
 
+    fn me() -> gix::actor::Signature {
+        gix::actor::Signature {
+            name: "tester".into(),
+            email: "tester@localhost".into(),
+            time: gix::date::Time::new(1_700_000_000, 3600),
+        }
+    }
+
     fn update(name: &str, new: ObjectId, expected: PreviousValue) -> RefEdit {
         ref_update(name.into(), new, expected, "test").unwrap()
     }
@@ -374,7 +462,7 @@ mod tests {
         // gix would wait for this lock; git's files backend does not need it.
         let packed_lock = dir.path().join(".git/packed-refs.lock");
         std::fs::write(&packed_lock, "").unwrap();
-        commit(&repo, vec![update(name, b, matching(a))], WAIT).unwrap();
+        commit(&repo, vec![update(name, b, matching(a))], WAIT, &me()).unwrap();
         assert_eq!(git_value(dir.path(), name), b.to_string());
         assert_eq!(find(&repo, name).unwrap(), Some(b));
         std::fs::remove_file(packed_lock).unwrap();
@@ -389,21 +477,22 @@ mod tests {
             &repo,
             vec![update(one, a, PreviousValue::MustNotExist)],
             WAIT,
+            &me(),
         )
         .unwrap();
         let stale = vec![
             update(two, a, PreviousValue::MustNotExist),
             update(one, b, matching(b)),
         ];
-        let err = commit(&repo, stale, WAIT).unwrap_err().to_string();
+        let err = commit(&repo, stale, WAIT, &me()).unwrap_err().to_string();
         assert!(err.contains("refs/agent/tasks/t-a moved"), "{err}");
         assert_eq!(git_value(dir.path(), one), a.to_string());
         assert_eq!(git_value(dir.path(), two), "");
         let again = vec![update(one, b, PreviousValue::MustNotExist)];
-        let err = commit(&repo, again, WAIT).unwrap_err().to_string();
+        let err = commit(&repo, again, WAIT, &me()).unwrap_err().to_string();
         assert!(err.contains("already exists"), "{err}");
         let missing = vec![update(two, b, matching(a))];
-        let err = commit(&repo, missing, WAIT).unwrap_err().to_string();
+        let err = commit(&repo, missing, WAIT, &me()).unwrap_err().to_string();
         assert!(err.contains("does not exist"), "{err}");
         assert!(leftovers(dir.path()).is_empty());
     }
@@ -416,11 +505,12 @@ mod tests {
             &repo,
             vec![update(name, a, PreviousValue::MustNotExist)],
             WAIT,
+            &me(),
         )
         .unwrap();
         let lock = dir.path().join(".git/refs/agent/tasks/t-a.lock");
         std::fs::write(&lock, "").unwrap();
-        let err = commit(&repo, vec![update(name, b, matching(a))], WAIT).unwrap_err();
+        let err = commit(&repo, vec![update(name, b, matching(a))], WAIT, &me()).unwrap_err();
         assert!(
             err.to_string().contains("locking refs/agent/tasks/t-a"),
             "{err}"
@@ -457,11 +547,17 @@ mod tests {
         ];
         crate::store::packed_refs::create(&repo, creations).unwrap();
         // A newer loose value over the packed one, as after any update.
-        commit(&repo, vec![update(gone, b, matching(a))], WAIT).unwrap();
+        commit(&repo, vec![update(gone, b, matching(a))], WAIT, &me()).unwrap();
         let stale = vec![ref_delete(gone.into(), a).unwrap()];
-        let err = commit(&repo, stale, WAIT).unwrap_err().to_string();
+        let err = commit(&repo, stale, WAIT, &me()).unwrap_err().to_string();
         assert!(err.contains("moved"), "{err}");
-        commit(&repo, vec![ref_delete(gone.into(), b).unwrap()], WAIT).unwrap();
+        commit(
+            &repo,
+            vec![ref_delete(gone.into(), b).unwrap()],
+            WAIT,
+            &me(),
+        )
+        .unwrap();
         assert_eq!(git_value(dir.path(), gone), "", "neither value comes back");
         assert_eq!(git_value(dir.path(), kept), a.to_string());
         let packed = std::fs::read_to_string(dir.path().join(".git/packed-refs")).unwrap();
@@ -479,11 +575,18 @@ mod tests {
             &repo,
             vec![update(name, a, PreviousValue::MustNotExist)],
             WAIT,
+            &me(),
         )
         .unwrap();
         let packed_lock = dir.path().join(".git/packed-refs.lock");
         std::fs::write(&packed_lock, "").unwrap();
-        let err = commit(&repo, vec![ref_delete(name.into(), a).unwrap()], WAIT).unwrap_err();
+        let err = commit(
+            &repo,
+            vec![ref_delete(name.into(), a).unwrap()],
+            WAIT,
+            &me(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("packed-refs"), "{err}");
         assert_eq!(git_value(dir.path(), name), a.to_string());
         assert_eq!(leftovers(dir.path()), vec![".git/packed-refs.lock"]);
@@ -503,7 +606,7 @@ mod tests {
             update("refs/agent/tasks/t-b", b, PreviousValue::MustNotExist),
             update("refs/agent/tasks/more/t-e", b, PreviousValue::MustNotExist),
         ];
-        commit(&repo, loose, WAIT).unwrap();
+        commit(&repo, loose, WAIT, &me()).unwrap();
         std::fs::write(dir.path().join(".git/refs/agent/tasks/t-f.lock"), "").unwrap();
         let listed = list(&repo, "refs/agent/tasks/").unwrap();
         let expected = [("t-a", b), ("t-b", b), ("t-c", a)];
@@ -516,8 +619,46 @@ mod tests {
     }
 
     #[test]
-    fn other_refs_and_reflogs_are_left_to_gix() {
+    fn a_listing_skips_symbolic_refs_and_a_ref_in_place_of_the_directory() {
         let (dir, repo, a, _) = repo();
+        let refs = dir.path().join(".git/refs/agent");
+        std::fs::create_dir_all(refs.join("tasks")).unwrap();
+        std::fs::write(refs.join("tasks/t-a"), format!("{a}\n")).unwrap();
+        std::fs::write(refs.join("tasks/link"), "ref: refs/agent/tasks/t-a\n").unwrap();
+        let listed = list(&repo, "refs/agent/tasks/").unwrap();
+        assert_eq!(listed, vec![("t-a".to_string(), a)]);
+        std::fs::write(refs.join("plans"), format!("{a}\n")).unwrap();
+        assert_eq!(list(&repo, "refs/agent/plans/").unwrap(), vec![]);
+    }
+
+    /// Were the loose file removed before the packed entry, a failure in
+    /// between would bring the old packed value back.
+    #[test]
+    fn a_deletion_that_cannot_rewrite_packed_refs_keeps_the_ref() {
+        let (dir, repo, a, b) = repo();
+        let name = "refs/agent/leases/t-a";
+        let packed: Vec<RefEdit> = std::iter::once(name.to_string())
+            .chain((0..30).map(|i| format!("refs/agent/tasks/t-{i:02}")))
+            .map(|n| update(&n, a, PreviousValue::MustNotExist))
+            .collect();
+        crate::store::packed_refs::create(&repo, packed).unwrap();
+        commit(&repo, vec![update(name, b, matching(a))], WAIT, &me()).unwrap();
+        // A damaged line at the end: the rewrite fails when it reaches it.
+        let path = dir.path().join(".git/packed-refs");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"0123 refs/zzz\n").unwrap();
+        let deletion = vec![ref_delete(name.into(), b).unwrap()];
+        assert!(commit(&repo, deletion, WAIT, &me()).is_err());
+        assert_eq!(find(&repo, name).unwrap(), Some(b));
+        assert!(dir.path().join(".git").join(name).exists());
+    }
+
+    #[test]
+    fn other_refs_and_reflog_only_edits_are_left_to_gix() {
+        let (_dir, repo, a, _) = repo();
         let ours = "refs/agent/tasks/t-a";
         assert!(handles(
             &repo,
@@ -528,9 +669,53 @@ mod tests {
         assert!(!handles(&repo, &[heads]));
         let twice = update(ours, a, PreviousValue::Any);
         assert!(!handles(&repo, &[twice.clone(), twice]));
-        let log = dir.path().join(".git/logs/refs/agent/tasks/t-a");
-        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
-        std::fs::write(&log, "").unwrap();
-        assert!(!handles(&repo, &[update(ours, a, PreviousValue::Any)]));
+        let mut log_only = update(ours, a, PreviousValue::Any);
+        if let Change::Update { log, .. } = &mut log_only.change {
+            log.mode = RefLog::Only;
+        }
+        assert!(!handles(&repo, &[log_only]));
+    }
+
+    #[test]
+    fn reflogs_are_kept_where_git_keeps_them_and_go_with_their_ref() {
+        let (dir, _, a, b) = repo();
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        git(&["config", "core.logAllRefUpdates", "always"]);
+        let repo = gix::open(dir.path()).unwrap();
+        let name = "refs/agent/tasks/t-a";
+        commit(
+            &repo,
+            vec![update(name, a, PreviousValue::MustNotExist)],
+            WAIT,
+            &me(),
+        )
+        .unwrap();
+        commit(&repo, vec![update(name, b, matching(a))], WAIT, &me()).unwrap();
+        let raw = std::fs::read_to_string(dir.path().join(".git/logs").join(name)).unwrap();
+        let null = ObjectId::null(a.kind());
+        let who = "tester <tester@localhost> 1700000000 +0100";
+        assert_eq!(
+            raw,
+            format!("{null} {a} {who}\tgit-agent: test\n{a} {b} {who}\tgit-agent: test\n")
+        );
+        // git reads it as the ref's reflog.
+        let previous = git(&["rev-parse", &format!("{name}@{{1}}")]);
+        assert_eq!(previous.trim(), a.to_string());
+        commit(
+            &repo,
+            vec![ref_delete(name.into(), b).unwrap()],
+            WAIT,
+            &me(),
+        )
+        .unwrap();
+        assert!(!dir.path().join(".git/logs").join(name).exists());
+        assert_eq!(git_value(dir.path(), name), "");
     }
 }

@@ -11,6 +11,7 @@ mod loose_refs;
 pub mod notes;
 mod objects;
 mod pack;
+mod packed_lock;
 mod packed_refs;
 pub mod plans;
 pub mod queue;

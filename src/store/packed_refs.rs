@@ -3,8 +3,8 @@
 //! A gix ref transaction takes a lock file per ref even when the refs go
 //! into `packed-refs`: for a 10,000-task plan that is 10,000 files created
 //! and deleted, seconds on a slow disk. Here only `packed-refs.lock` is
-//! taken, the file is rewritten with the new refs merged in, and the lock is
-//! renamed over it: all refs appear at once, or none do.
+//! taken, and the file is rewritten with the new refs merged in and renamed
+//! into place: all refs appear at once, or none do.
 
 use anyhow::{bail, Context, Result};
 use gix::bstr::{BStr, BString, ByteSlice};
@@ -13,6 +13,8 @@ use gix::refs::transaction::{Change, PreviousValue, RefEdit};
 use gix::refs::{FullName, Target};
 use gix::ObjectId;
 use std::collections::BTreeSet;
+
+use super::packed_lock::PackedLock;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,25 +46,15 @@ pub(super) fn create(repo: &gix::Repository, edits: Vec<RefEdit>) -> Result<()> 
         bail!("{} is created twice in one transaction", w[0].0.as_bstr());
     }
     let path = repo.refs.packed_refs_path();
-    // A lock a killed writer left behind is broken, as for task refs.
-    super::tasks::break_if_stale(&path.with_extension("lock"));
-    let mut lock = gix::lock::File::acquire_to_update_resource(
-        &path,
-        gix::lock::acquire::Fail::AfterDurationWithBackoff(LOCK_WAIT),
-        None,
-        0,
-    )
-    .map_err(|e| anyhow::anyhow!("locking {}: {e}", path.display()))?;
+    let wait = gix::lock::acquire::Fail::AfterDurationWithBackoff(LOCK_WAIT);
+    let lock = PackedLock::acquire(repo, wait)?;
     // Read under the lock: this is the content the new file replaces.
     let existing = repo
         .refs
         .open_packed_buffer()
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
     check_free(repo.common_dir(), existing.as_ref(), &new)?;
-    lock.with_mut(|file| write_merged(file, existing.as_ref(), &new, &BTreeSet::new()))
-        .with_context(|| format!("writing {}", path.display()))?;
-    lock.commit()
-        .map_err(|e| anyhow::anyhow!("replacing {}: {}", path.display(), e.error))?;
+    lock.replace(|file| write_merged(file, existing.as_ref(), &new, &BTreeSet::new()))?;
     Ok(())
 }
 
@@ -135,37 +127,9 @@ fn creation(edit: RefEdit) -> Result<(FullName, ObjectId)> {
     }
 }
 
-/// Replace `packed-refs` with `existing` less the refs named in `gone`, while
-/// the caller holds `packed-refs.lock`, as git does when it deletes a packed
-/// ref: the new file is written beside it and renamed into place, so the
-/// lock stays held until the caller has removed the loose files too.
-pub(super) fn rewrite_without(
-    repo: &gix::Repository,
-    existing: &Buffer,
-    gone: &BTreeSet<BString>,
-) -> Result<()> {
-    let path = repo.refs.packed_refs_path();
-    let dir = path.parent().context("packed-refs has a directory")?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix("packed-refs.new")
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    write_merged(tmp.as_file_mut(), Some(existing), &[], gone)
-        .with_context(|| format!("writing {}", tmp.path().display()))?;
-    tmp.persist(&path)
-        .with_context(|| format!("replacing {}", path.display()))?;
-    Ok(())
-}
-
 /// Write the refs of `existing` (less those in `gone`) and `new` (sorted,
 /// disjoint) in name order.
-fn write_merged(
+pub(super) fn write_merged(
     file: &mut std::fs::File,
     existing: Option<&Buffer>,
     new: &[(FullName, ObjectId)],
@@ -249,12 +213,14 @@ mod tests {
     }
 
     #[test]
-    fn a_lock_left_by_a_killed_writer_is_broken() {
+    fn a_lock_left_by_a_killed_git_agent_is_broken() {
         let (dir, repo, id) = repo_with_a_blob();
         let lock = dir.path().join(".git/packed-refs.lock");
-        let file = std::fs::File::create(&lock).unwrap();
-        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-        file.set_modified(old).unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let host = crate::store::lease::hostname();
+        std::fs::write(&lock, format!("git-agent {dead} {host}\n")).unwrap();
         create(&repo, vec![creation_of("refs/agent/tasks/t-a", id)]).unwrap();
         assert!(!lock.exists());
         let packed = std::fs::read_to_string(repo.refs.packed_refs_path()).unwrap();

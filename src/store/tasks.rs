@@ -184,10 +184,10 @@ impl Store {
             let names: Vec<String> = edits.iter().map(|e| e.name.as_bstr().to_string()).collect();
             match self.transact(edits) {
                 Ok(()) => return Ok(TaskRecord { task, tip }),
-                // gix commits a transaction's updates before its deletions and
-                // does not roll back: a failed deletion (e.g. git briefly
-                // holding packed-refs.lock) leaves the task ref moved. Then the
-                // write landed; only the lease cleanup is left to do.
+                // A transaction's updates land before its deletions, and are
+                // not rolled back: a failed deletion (e.g. git holding
+                // packed-refs.lock) leaves the task ref moved. Then the write
+                // landed; only the lease cleanup is left to do.
                 Err(_) if self.load(id).is_ok_and(|now| now.tip == tip) => {
                     if task.state != State::InProgress {
                         if let Some(cleanup) = self.lease_cleanup(id)? {
@@ -253,11 +253,11 @@ impl Store {
     pub(crate) fn transact(&self, edits: Vec<RefEdit>) -> Result<()> {
         use gix::lock::acquire::Fail;
         let lock_wait = Fail::AfterDurationWithBackoff(Duration::from_millis(100));
+        let signature = self.signature()?;
         if super::loose_refs::handles(&self.repo, &edits) {
-            return super::loose_refs::commit(&self.repo, edits, lock_wait);
+            return super::loose_refs::commit(&self.repo, edits, lock_wait, &signature);
         }
         let transaction = self.repo.refs.transaction();
-        let signature = self.signature()?;
         transaction
             .prepare(edits, lock_wait, lock_wait)
             .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -275,15 +275,13 @@ const STALE_LOCK: Duration = Duration::from_secs(10);
 
 impl Store {
     /// Remove lock files of `refs` (and of `packed-refs`) that a killed
-    /// process left behind, so that a kill -9 never blocks a task for good.
+    /// git-agent left behind, so that a kill -9 never blocks a task for good.
     fn break_stale_locks(&self, refs: &[String]) {
-        let locks = refs
-            .iter()
-            .map(|r| self.common_dir.join(format!("{r}.lock")))
-            .chain(std::iter::once(self.common_dir.join("packed-refs.lock")));
-        for lock in locks {
-            break_if_stale(&lock);
+        for r in refs {
+            break_if_stale(&self.common_dir.join(format!("{r}.lock")));
         }
+        // git's own packed-refs.lock is never broken: see packed_lock.
+        super::packed_lock::break_if_abandoned(&self.common_dir.join("packed-refs.lock"));
     }
 }
 
@@ -305,7 +303,7 @@ pub(super) fn break_if_stale(lock: &std::path::Path) -> bool {
 
 /// Remove `lock` if it is still the file `judged` describes; put back
 /// whatever else was there.
-fn remove_if_same(lock: &std::path::Path, judged: &std::fs::Metadata) -> bool {
+pub(super) fn remove_if_same(lock: &std::path::Path, judged: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
     // Still a `.lock` name, which git never reads as a ref.
     let aside = lock.with_extension(format!("stale-{}.lock", id::generate("x", 8)));
