@@ -426,6 +426,12 @@ mod tests {
         ref_update(name.into(), new, expected, "test").unwrap()
     }
 
+    /// Create ref `name` at `id` through [`commit`].
+    fn create(repo: &gix::Repository, name: &str, id: ObjectId) {
+        let edit = update(name, id, PreviousValue::MustNotExist);
+        commit(repo, vec![edit], WAIT, &me()).unwrap();
+    }
+
     fn matching(id: ObjectId) -> PreviousValue {
         PreviousValue::MustExistAndMatch(Target::Object(id))
     }
@@ -473,13 +479,7 @@ mod tests {
     fn a_stale_expectation_moves_no_ref_of_the_transaction() {
         let (dir, repo, a, b) = repo();
         let (one, two) = ("refs/agent/tasks/t-a", "refs/agent/leases/t-a");
-        commit(
-            &repo,
-            vec![update(one, a, PreviousValue::MustNotExist)],
-            WAIT,
-            &me(),
-        )
-        .unwrap();
+        create(&repo, one, a);
         let stale = vec![
             update(two, a, PreviousValue::MustNotExist),
             update(one, b, matching(b)),
@@ -501,13 +501,7 @@ mod tests {
     fn a_held_ref_lock_refuses_the_write() {
         let (dir, repo, a, b) = repo();
         let name = "refs/agent/tasks/t-a";
-        commit(
-            &repo,
-            vec![update(name, a, PreviousValue::MustNotExist)],
-            WAIT,
-            &me(),
-        )
-        .unwrap();
+        create(&repo, name, a);
         let lock = dir.path().join(".git/refs/agent/tasks/t-a.lock");
         std::fs::write(&lock, "").unwrap();
         let err = commit(&repo, vec![update(name, b, matching(a))], WAIT, &me()).unwrap_err();
@@ -571,13 +565,7 @@ mod tests {
     fn a_deletion_waits_for_packed_refs_lock() {
         let (dir, repo, a, _) = repo();
         let name = "refs/agent/leases/t-a";
-        commit(
-            &repo,
-            vec![update(name, a, PreviousValue::MustNotExist)],
-            WAIT,
-            &me(),
-        )
-        .unwrap();
+        create(&repo, name, a);
         let packed_lock = dir.path().join(".git/packed-refs.lock");
         std::fs::write(&packed_lock, "").unwrap();
         let err = commit(
@@ -690,13 +678,7 @@ mod tests {
         git(&["config", "core.logAllRefUpdates", "always"]);
         let repo = gix::open(dir.path()).unwrap();
         let name = "refs/agent/tasks/t-a";
-        commit(
-            &repo,
-            vec![update(name, a, PreviousValue::MustNotExist)],
-            WAIT,
-            &me(),
-        )
-        .unwrap();
+        create(&repo, name, a);
         commit(&repo, vec![update(name, b, matching(a))], WAIT, &me()).unwrap();
         let raw = std::fs::read_to_string(dir.path().join(".git/logs").join(name)).unwrap();
         let null = ObjectId::null(a.kind());
