@@ -305,10 +305,26 @@ fn git_pack_refs_running_beside_writers_loses_no_event() {
 fn git_pack_refs_beside_writers_with_reflogs_everywhere_loses_no_event() {
     let repo = Repo::new();
     repo.git(&["config", "core.logAllRefUpdates", "always"]);
-    writers_beside_pack_refs(&repo);
-    let some = repo.agent_refs()[0].clone();
-    let log = repo.git_dir().join("logs").join(&some);
-    assert!(log.exists(), "{some} has a reflog");
+    let ids = writers_beside_pack_refs(&repo);
+    // Every task's reflog holds every move, each from where the last one went.
+    for id in &ids {
+        let name = format!("refs/agent/tasks/{id}");
+        let log = std::fs::read_to_string(repo.git_dir().join("logs").join(&name)).unwrap();
+        let moves: Vec<(&str, &str)> = log
+            .lines()
+            .map(|l| {
+                let mut words = l.split(' ');
+                (words.next().unwrap(), words.next().unwrap())
+            })
+            .collect();
+        assert_eq!(moves.len(), repo.kinds(id).len(), "{name}: {log}");
+        assert!(moves[0].0.chars().all(|c| c == '0'), "{name}: {log}");
+        for pair in moves.windows(2) {
+            assert_eq!(pair[1].0, pair[0].1, "{name}: {log}");
+        }
+        let tip = repo.git(&["rev-parse", &name]);
+        assert_eq!(moves.last().unwrap().1, tip.trim(), "{name}");
+    }
     assert!(
         !repo.git_dir().join("logs/refs/agent/leases").exists()
             || std::fs::read_dir(repo.git_dir().join("logs/refs/agent/leases"))
@@ -319,7 +335,8 @@ fn git_pack_refs_beside_writers_with_reflogs_everywhere_loses_no_event() {
     );
 }
 
-fn writers_beside_pack_refs(repo: &Repo) {
+/// Returns the ids of the tasks written.
+fn writers_beside_pack_refs(repo: &Repo) -> Vec<String> {
     const CYCLES: usize = 25;
     let tasks = repo.plan(&flat_plan(4));
     let ids: Vec<String> = tasks
@@ -382,6 +399,7 @@ fn writers_beside_pack_refs(repo: &Repo) {
     let leases = repo.git(&["for-each-ref", "refs/agent/leases/"]);
     assert_eq!(leases, "", "every lease was released");
     repo.git(&["fsck", "--strict", "--no-dangling"]);
+    ids
 }
 
 /// git itself briefly holds packed-refs.lock (e.g. a commit deleting

@@ -195,8 +195,8 @@ fn reflog_path(repo: &gix::Repository, name: &str) -> std::path::PathBuf {
 }
 
 /// Append the reflog line of an update where git would: when the ref has a
-/// reflog, or `core.logAllRefUpdates` is `always` (refs under `refs/agent/`
-/// get none by default).
+/// reflog (whatever `core.logAllRefUpdates` says), or that setting is
+/// `always` (refs under `refs/agent/` get none by default).
 fn log_update(
     repo: &gix::Repository,
     name: &str,
@@ -207,11 +207,7 @@ fn log_update(
 ) -> Result<()> {
     use gix::refs::store::WriteReflog;
     let path = reflog_path(repo, name);
-    let wanted = match repo.refs.write_reflog {
-        WriteReflog::Always => true,
-        WriteReflog::Normal => path.exists(),
-        WriteReflog::Disable => false,
-    };
+    let wanted = matches!(repo.refs.write_reflog, WriteReflog::Always) || path.exists();
     if !wanted {
         return Ok(());
     }
@@ -219,13 +215,22 @@ fn log_update(
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let old = old.unwrap_or_else(|| ObjectId::null(new.kind()));
     let mut time = gix::date::parse::TimeBuf::default();
-    let line = format!(
-        "{old} {new} {} <{}> {}\t{}\n",
-        committer.name,
-        committer.email,
+    // As git writes it: no newline or angle bracket in the identity, the
+    // message on one line with its spaces squeezed, no tab when empty.
+    let ident = |s: &gix::bstr::BStr| s.to_string().replace(['\n', '<', '>'], "");
+    let message = message.to_string();
+    let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut line = format!(
+        "{old} {new} {} <{}> {}",
+        ident(committer.name.as_ref()),
+        ident(committer.email.as_ref()),
         committer.time.to_str(&mut time),
-        message.to_string().replace('\n', " "),
     );
+    if !message.is_empty() {
+        line.push('\t');
+        line.push_str(&message);
+    }
+    line.push('\n');
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

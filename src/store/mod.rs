@@ -7,6 +7,7 @@
 
 mod cache;
 pub mod lease;
+mod locks;
 mod loose_refs;
 pub mod notes;
 mod objects;

@@ -6,50 +6,61 @@
 //! merely slow (a `reference-transaction` hook, a `git gc` stopped with
 //! Ctrl-Z, `git update-ref --stdin` between prepare and commit) leaves a
 //! lock that looks just like an abandoned one, so no age makes it safe to
-//! break. git-agent therefore does the same as git, and writes into its
-//! lock file who holds it: a lock naming a git-agent process of this
-//! machine that is gone is broken; any other lock is waited for, and then
-//! reported.
+//! break. git-agent's lock is born with who holds it written in it (it is
+//! written first, then linked into place, so there is never an empty one):
+//! a lock naming a git-agent process that is gone, of this boot of this
+//! machine and of this process namespace, and owned by this user, is
+//! broken. Any other lock is waited for, then reported with its holder.
 
 use anyhow::{Context, Result};
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::lease::{hostname, pid_is_running};
 
-/// What git-agent writes into the lock it holds.
+/// The first word of what git-agent writes into the lock it holds.
 const MARK: &str = "git-agent";
 
 /// `packed-refs.lock`, held until dropped.
 pub(super) struct PackedLock {
-    /// Never committed: dropping it removes the lock file.
-    _lock: gix::lock::File,
+    lock: PathBuf,
     packed: PathBuf,
 }
 
 impl PackedLock {
-    /// Take `packed-refs.lock`, waiting as `wait` says, after breaking one
-    /// that a killed git-agent left behind.
+    /// Take `packed-refs.lock`, waiting as `wait` says, breaking one that a
+    /// killed git-agent left behind.
     pub(super) fn acquire(repo: &gix::Repository, wait: gix::lock::acquire::Fail) -> Result<Self> {
+        let common = repo.common_dir();
         let packed = repo.refs.packed_refs_path();
-        let lock_path = packed.with_extension("lock");
-        break_if_abandoned(&lock_path);
-        let mut lock = gix::lock::File::acquire_to_update_resource(&packed, wait, None, 0)
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "locking {}: {e}; if no git process is running, remove {}",
-                    packed.display(),
-                    lock_path.display()
-                )
-            })?;
-        let mark = format!("{MARK} {} {}\n", std::process::id(), hostname());
-        lock.with_mut(|file| file.write_all(mark.as_bytes()))
-            .with_context(|| format!("writing {}", lock_path.display()))?;
-        remove_leftovers(&packed);
-        Ok(PackedLock {
-            _lock: lock,
-            packed,
-        })
+        let lock = packed.with_extension("lock");
+        let mark = format!("{}\n", Holder::me().words().join(" "));
+        let deadline = match wait {
+            gix::lock::acquire::Fail::Immediately => Duration::ZERO,
+            gix::lock::acquire::Fail::AfterDurationWithBackoff(d) => d,
+        };
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            break_if_abandoned(common);
+            match take(&lock, &mark, &common.join("agent")) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if start.elapsed() >= deadline {
+                        anyhow::bail!("{}", held_message(&lock));
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("creating {}", lock.display()));
+                }
+            }
+        }
+        remove_leftovers(&packed, &common.join("agent"));
+        Ok(PackedLock { lock, packed })
     }
 
     /// Replace `packed-refs` with what `write` writes, keeping the lock: the
@@ -74,44 +85,150 @@ impl PackedLock {
     }
 }
 
+impl Drop for PackedLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.lock);
+    }
+}
+
+/// Create `lock` holding `mark`, or fail with `AlreadyExists`: the mark is
+/// written to a file of its own in `scratch` first, then linked into place,
+/// which like an exclusive create fails when the lock exists.
+fn take(lock: &Path, mark: &str, scratch: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(scratch)?;
+    let mut marked = tempfile::Builder::new()
+        .prefix(MARK_PREFIX)
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(scratch)?;
+    marked.write_all(mark.as_bytes())?;
+    std::fs::hard_link(marked.path(), lock)
+    // Dropping `marked` removes its own name; the lock keeps the file.
+}
+
 /// Temporary files that become `packed-refs` start with this; git's own is
 /// `packed-refs.new` exactly, which it creates only under the lock.
 const NEW_PREFIX: &str = "packed-refs.new-";
 
-/// Remove new `packed-refs` files that a killed git-agent never renamed.
-/// Only the lock holder may: no one else writes them now.
-fn remove_leftovers(packed: &Path) {
-    let Some(dir) = packed.parent() else {
-        return;
+/// Remove what a killed git-agent left of its work on `packed-refs`: new
+/// files it never renamed (only the lock holder writes those, so all of
+/// them are leftovers), and marks in `scratch` it never linked (a minute
+/// old: younger ones may be another process's, about to be linked).
+fn remove_leftovers(packed: &Path, scratch: &Path) {
+    let old = |entry: &std::fs::DirEntry| {
+        entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(60))
     };
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(NEW_PREFIX) {
-            let _ = std::fs::remove_file(entry.path());
+    let places = [
+        (packed.parent(), NEW_PREFIX, false),
+        (Some(scratch), MARK_PREFIX, true),
+    ];
+    for (dir, prefix, only_old) in places {
+        let Some(Ok(entries)) = dir.map(std::fs::read_dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let named = entry.file_name().to_string_lossy().starts_with(prefix);
+            if named && (!only_old || old(&entry)) {
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
     }
 }
 
-/// Remove `lock` if a git-agent process of this machine holds it and is
-/// gone. Returns whether it did.
-pub(super) fn break_if_abandoned(lock: &Path) -> bool {
-    let Ok(meta) = std::fs::metadata(lock) else {
+/// The files in which a mark is written before it becomes the lock.
+const MARK_PREFIX: &str = "packed-refs-lock-";
+
+/// Who holds a lock git-agent took: enough to tell, from another process,
+/// whether that holder is gone.
+#[derive(Debug, PartialEq)]
+struct Holder {
+    pid: u32,
+    host: String,
+    /// This boot of the machine: a pid of an earlier boot means nothing.
+    boot: String,
+    /// The process namespace: a pid of another container means nothing.
+    pid_ns: String,
+}
+
+impl Holder {
+    fn me() -> Holder {
+        let read = |path: &str| {
+            std::fs::read_to_string(path)
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "-".to_string())
+        };
+        Holder {
+            pid: std::process::id(),
+            host: hostname(),
+            boot: read("/proc/sys/kernel/random/boot_id"),
+            pid_ns: std::fs::read_link("/proc/self/ns/pid")
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| "-".to_string()),
+        }
+    }
+
+    fn words(&self) -> Vec<String> {
+        let pid = self.pid.to_string();
+        [MARK, &pid, &self.host, &self.boot, &self.pid_ns]
+            .iter()
+            .map(|w| w.replace(char::is_whitespace, "_"))
+            .collect()
+    }
+
+    /// The holder a lock's content names, if git-agent wrote it.
+    fn of(content: &str) -> Option<Holder> {
+        let mut words = content.split_whitespace();
+        (words.next() == Some(MARK)).then_some(())?;
+        Some(Holder {
+            pid: words.next()?.parse().ok()?,
+            host: words.next()?.to_string(),
+            boot: words.next()?.to_string(),
+            pid_ns: words.next()?.to_string(),
+        })
+    }
+}
+
+/// Remove `packed-refs.lock` of the repository whose common dir is
+/// `common` if a git-agent process of this boot, machine, process
+/// namespace and user holds it and is gone. Returns whether it did.
+pub(super) fn break_if_abandoned(common: &Path) -> bool {
+    let lock = common.join("packed-refs.lock");
+    let Ok(meta) = std::fs::metadata(&lock) else {
         return false;
     };
-    let Ok(content) = std::fs::read_to_string(lock) else {
+    let Some(holder) = std::fs::read_to_string(&lock)
+        .ok()
+        .and_then(|c| Holder::of(&c))
+    else {
         return false;
     };
-    let mut words = content.split_whitespace();
-    let ours = words.next() == Some(MARK);
-    let pid = words.next().and_then(|p| p.parse::<u32>().ok());
-    let host = words.next();
-    let gone = match (ours, pid, host) {
-        (true, Some(pid), Some(host)) => host == hostname() && !pid_is_running(pid),
-        _ => false,
-    };
-    gone && super::tasks::remove_if_same(lock, &meta)
+    let me = Holder::me();
+    // Another user's processes may be hidden from us (`hidepid`).
+    let same_user = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == meta.uid());
+    let here = (&holder.host, &holder.boot, &holder.pid_ns) == (&me.host, &me.boot, &me.pid_ns);
+    let gone = here && same_user && !pid_is_running(holder.pid);
+    gone && super::locks::remove_if_same(common, &lock, &meta)
+}
+
+/// Why `lock` could not be taken, and what to do about it.
+fn held_message(lock: &Path) -> String {
+    let content = std::fs::read_to_string(lock).unwrap_or_default();
+    match Holder::of(&content) {
+        Some(h) => format!(
+            "{} is held by git-agent (pid {} on {}); try again when it is done",
+            lock.display(),
+            h.pid,
+            h.host
+        ),
+        None => format!(
+            "{} is held, by git or a program using git; if no such process is running, remove it",
+            lock.display()
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -132,15 +249,23 @@ mod tests {
         pid
     }
 
+    fn mark(holder: &Holder) -> String {
+        format!("{}\n", holder.words().join(" "))
+    }
+
     #[test]
-    fn the_lock_names_its_holder_and_goes_with_it() {
+    fn the_lock_is_born_naming_its_holder_and_goes_with_it() {
         let (dir, repo) = repo();
         let lock_path = dir.path().join(".git/packed-refs.lock");
         let lock = PackedLock::acquire(&repo, Fail::Immediately).unwrap();
         let content = std::fs::read_to_string(&lock_path).unwrap();
-        let pid = std::process::id();
-        assert_eq!(content, format!("git-agent {pid} {}\n", hostname()));
-        assert!(!break_if_abandoned(&lock_path), "its holder is alive");
+        assert_eq!(Holder::of(&content), Some(Holder::me()));
+        assert!(
+            !break_if_abandoned(&dir.path().join(".git")),
+            "its holder is alive"
+        );
+        let err = PackedLock::acquire(&repo, Fail::Immediately).err().unwrap();
+        assert!(err.to_string().contains("held by git-agent (pid"), "{err}");
         lock.replace(|f| f.write_all(b"# pack-refs with: peeled fully-peeled sorted \n"))
             .unwrap();
         assert!(lock_path.exists(), "replacing packed-refs keeps the lock");
@@ -148,34 +273,69 @@ mod tests {
         assert!(!lock_path.exists());
         let packed = std::fs::read_to_string(dir.path().join(".git/packed-refs")).unwrap();
         assert!(packed.starts_with("# pack-refs"), "{packed}");
+        let scratch: Vec<_> = std::fs::read_dir(dir.path().join(".git/agent"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().starts_with(MARK_PREFIX))
+            .collect();
+        assert!(scratch.is_empty(), "{scratch:?}");
     }
 
     #[test]
-    fn only_a_dead_git_agents_lock_is_broken_never_gits() {
+    fn only_a_dead_git_agents_lock_of_this_machine_is_broken_never_gits() {
         let (dir, repo) = repo();
-        let lock_path = dir.path().join(".git/packed-refs.lock");
+        let common = dir.path().join(".git");
+        let lock_path = common.join("packed-refs.lock");
         // git's lock: empty, however old.
         std::fs::write(&lock_path, "").unwrap();
-        assert!(!break_if_abandoned(&lock_path));
+        assert!(!break_if_abandoned(&common));
         let err = PackedLock::acquire(&repo, Fail::Immediately)
             .err()
             .unwrap()
             .to_string();
         assert!(
-            err.contains("if no git process is running, remove"),
+            err.contains("if no such process is running, remove it"),
             "{err}"
         );
         assert!(lock_path.exists());
         // Ours, from a process of this machine that is gone.
-        let dead = format!("git-agent {} {}\n", dead_pid(), hostname());
-        std::fs::write(&lock_path, dead).unwrap();
-        std::fs::write(dir.path().join(".git/packed-refs.new-x1"), "half").unwrap();
+        let dead = Holder {
+            pid: dead_pid(),
+            ..Holder::me()
+        };
+        std::fs::write(&lock_path, mark(&dead)).unwrap();
+        std::fs::write(common.join("packed-refs.new-x1"), "half").unwrap();
         let lock = PackedLock::acquire(&repo, Fail::Immediately).unwrap();
-        assert!(!dir.path().join(".git/packed-refs.new-x1").exists());
+        assert!(!common.join("packed-refs.new-x1").exists());
         drop(lock);
-        // Ours, from another machine: its pid means nothing here.
-        let elsewhere = format!("git-agent {} not-{}\n", dead_pid(), hostname());
-        std::fs::write(&lock_path, elsewhere).unwrap();
-        assert!(!break_if_abandoned(&lock_path));
+        // A dead pid of another machine, boot or container means nothing here.
+        let elsewhere = [
+            Holder {
+                host: format!("not-{}", hostname()),
+                ..Holder {
+                    pid: dead_pid(),
+                    ..Holder::me()
+                }
+            },
+            Holder {
+                boot: "an-earlier-boot".into(),
+                ..Holder {
+                    pid: dead_pid(),
+                    ..Holder::me()
+                }
+            },
+            Holder {
+                pid_ns: "pid:[1]".into(),
+                ..Holder {
+                    pid: dead_pid(),
+                    ..Holder::me()
+                }
+            },
+        ];
+        for holder in elsewhere {
+            std::fs::write(&lock_path, mark(&holder)).unwrap();
+            assert!(!break_if_abandoned(&common), "{holder:?}");
+            assert!(lock_path.exists());
+        }
     }
 }

@@ -213,24 +213,6 @@ mod tests {
     }
 
     #[test]
-    fn a_lock_left_by_a_killed_git_agent_is_broken() {
-        let (dir, repo, id) = repo_with_a_blob();
-        let lock = dir.path().join(".git/packed-refs.lock");
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
-        let host = crate::store::lease::hostname();
-        std::fs::write(&lock, format!("git-agent {dead} {host}\n")).unwrap();
-        create(&repo, vec![creation_of("refs/agent/tasks/t-a", id)]).unwrap();
-        assert!(!lock.exists());
-        let packed = std::fs::read_to_string(repo.refs.packed_refs_path()).unwrap();
-        assert!(
-            packed.ends_with(&format!("{id} refs/agent/tasks/t-a\n")),
-            "{packed}"
-        );
-    }
-
-    #[test]
     fn refuses_a_ref_that_a_loose_ref_or_a_directory_clashes_with() {
         let (dir, repo, id) = repo_with_a_blob();
         let refs = dir.path().join(".git/refs/agent");

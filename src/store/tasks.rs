@@ -269,65 +269,19 @@ impl Store {
     }
 }
 
-/// A ref lock older than this was left by a killed process: a live writer
-/// holds one for microseconds.
-const STALE_LOCK: Duration = Duration::from_secs(10);
-
 impl Store {
     /// Remove lock files of `refs` (and of `packed-refs`) that a killed
     /// git-agent left behind, so that a kill -9 never blocks a task for good.
     fn break_stale_locks(&self, refs: &[String]) {
         for r in refs {
-            break_if_stale(&self.common_dir.join(format!("{r}.lock")));
+            super::locks::break_if_stale(
+                &self.common_dir,
+                &self.common_dir.join(format!("{r}.lock")),
+            );
         }
         // git's own packed-refs.lock is never broken: see packed_lock.
-        super::packed_lock::break_if_abandoned(&self.common_dir.join("packed-refs.lock"));
+        super::packed_lock::break_if_abandoned(&self.common_dir);
     }
-}
-
-/// Remove `lock` if a killed process left it: older than [`STALE_LOCK`].
-/// Returns whether it did.
-///
-/// Two processes may judge the same lock stale at once. Were both to delete
-/// it, the second could delete the fresh lock the first has just taken, and
-/// both would write. So the lock is first renamed aside, which only one of
-/// them can do to that file, and deleted only if it is the very file judged
-/// stale; a fresh lock moved aside by mistake is put back.
-pub(super) fn break_if_stale(lock: &std::path::Path) -> bool {
-    let Ok(meta) = std::fs::metadata(lock) else {
-        return false;
-    };
-    let age = meta.modified().ok().and_then(|t| t.elapsed().ok());
-    age.is_some_and(|age| age > STALE_LOCK) && remove_if_same(lock, &meta)
-}
-
-/// Remove `lock` if it is still the file `judged` describes; put back
-/// whatever else was there.
-pub(super) fn remove_if_same(lock: &std::path::Path, judged: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    // Still a `.lock` name, which git never reads as a ref.
-    let aside = lock.with_extension(format!("stale-{}.lock", id::generate("x", 8)));
-    if std::fs::rename(lock, &aside).is_err() {
-        return false; // someone else moved or removed it
-    }
-    let moved = std::fs::metadata(&aside);
-    // The inode alone does not tell: a lock deleted and taken anew often
-    // gets the same number back. Its modification time does.
-    let same = moved.is_ok_and(|m| {
-        (m.ino(), m.dev(), m.mtime(), m.mtime_nsec())
-            == (
-                judged.ino(),
-                judged.dev(),
-                judged.mtime(),
-                judged.mtime_nsec(),
-            )
-    });
-    if !same {
-        // A live lock: back where it was, unless yet another has been taken.
-        let _ = std::fs::hard_link(&aside, lock);
-    }
-    let _ = std::fs::remove_file(&aside);
-    same
 }
 
 /// An update of ref `name` to `new`, if its value is still `expected`.
@@ -420,53 +374,4 @@ fn event_message(task: &Task, event: &Event) -> String {
             ("Agent-Lamport", event.lamport.to_string()),
         ],
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn age(path: &std::path::Path, seconds: u64) {
-        let then = std::time::SystemTime::now() - Duration::from_secs(seconds);
-        let file = std::fs::File::options().write(true).open(path).unwrap();
-        file.set_modified(then).unwrap();
-    }
-
-    fn files(dir: &std::path::Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-
-    #[test]
-    fn only_a_lock_older_than_the_limit_is_broken() {
-        let dir = tempfile::tempdir().unwrap();
-        let lock = dir.path().join("t-a.lock");
-        std::fs::write(&lock, "").unwrap();
-        age(&lock, 5);
-        assert!(!break_if_stale(&lock));
-        assert_eq!(files(dir.path()), ["t-a.lock"]);
-        age(&lock, 60);
-        assert!(break_if_stale(&lock));
-        assert!(files(dir.path()).is_empty());
-        assert!(!break_if_stale(&lock), "nothing left to break");
-    }
-
-    #[test]
-    fn a_fresh_lock_in_place_of_the_stale_one_is_put_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let lock = dir.path().join("t-a.lock");
-        std::fs::write(&lock, "").unwrap();
-        age(&lock, 60);
-        let judged = std::fs::metadata(&lock).unwrap();
-        // Another process broke it and took the lock in the meantime.
-        std::fs::remove_file(&lock).unwrap();
-        std::fs::write(&lock, "theirs").unwrap();
-        assert!(!remove_if_same(&lock, &judged));
-        assert_eq!(std::fs::read_to_string(&lock).unwrap(), "theirs");
-        assert_eq!(files(dir.path()), ["t-a.lock"]);
-    }
 }
