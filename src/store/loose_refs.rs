@@ -207,7 +207,8 @@ fn log_update(
 ) -> Result<()> {
     use gix::refs::store::WriteReflog;
     let path = reflog_path(repo, name);
-    let wanted = matches!(repo.refs.write_reflog, WriteReflog::Always) || path.exists();
+    // A directory there is no reflog, for git too.
+    let wanted = matches!(repo.refs.write_reflog, WriteReflog::Always) || path.is_file();
     if !wanted {
         return Ok(());
     }
@@ -667,6 +668,37 @@ mod tests {
             log.mode = RefLog::Only;
         }
         assert!(!handles(&repo, &[log_only]));
+    }
+
+    #[test]
+    fn an_existing_reflog_is_kept_even_where_git_would_start_none() {
+        let (dir, _, a, b) = repo();
+        let config = dir.path().join(".git/config");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str("[core]\n\tlogAllRefUpdates = false\n");
+        std::fs::write(&config, text).unwrap();
+        let repo = gix::open(dir.path()).unwrap();
+        let name = "refs/agent/tasks/t-a";
+        create(&repo, name, a);
+        let log = dir.path().join(".git/logs").join(name);
+        assert!(!log.exists(), "none started");
+        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+        std::fs::write(&log, "").unwrap();
+        let who = gix::actor::Signature {
+            name: "Odd\n<Name>".into(),
+            email: "odd@<host>".into(),
+            ..me()
+        };
+        let mut edit = update(name, b, matching(a));
+        if let Change::Update { log, .. } = &mut edit.change {
+            log.message = "".into();
+        }
+        commit(&repo, vec![edit], WAIT, &who).unwrap();
+        let line = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            line,
+            format!("{a} {b} OddName <odd@host> 1700000000 +0100\n")
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! Ctrl-Z, `git update-ref --stdin` between prepare and commit) leaves a
 //! lock that looks just like an abandoned one, so no age makes it safe to
 //! break. git-agent's lock is born with who holds it written in it (it is
-//! written first, then linked into place, so there is never an empty one):
+//! written first, then linked into place, so there is never an empty one
+//! where the file system can link):
 //! a lock naming a git-agent process that is gone, of this boot of this
 //! machine and of this process namespace, and owned by this user, is
 //! broken. Any other lock is waited for, then reported with its holder.
@@ -45,9 +46,14 @@ impl PackedLock {
         let mut pause = Duration::from_millis(1);
         loop {
             break_if_abandoned(common);
-            match take(&lock, &mark, &common.join("agent")) {
+            match take(&lock, &mark) {
                 Ok(()) => break,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::WouldBlock
+                    ) =>
+                {
                     if start.elapsed() >= deadline {
                         anyhow::bail!("{}", held_message(&lock));
                     }
@@ -59,7 +65,7 @@ impl PackedLock {
                 }
             }
         }
-        remove_leftovers(&packed, &common.join("agent"));
+        remove_leftovers(common);
         Ok(PackedLock { lock, packed })
     }
 
@@ -91,17 +97,41 @@ impl Drop for PackedLock {
     }
 }
 
-/// Create `lock` holding `mark`, or fail with `AlreadyExists`: the mark is
-/// written to a file of its own in `scratch` first, then linked into place,
-/// which like an exclusive create fails when the lock exists.
-fn take(lock: &Path, mark: &str, scratch: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(scratch)?;
+/// Create `lock` holding `mark`, or fail with `AlreadyExists` (or
+/// `WouldBlock`: try again). The mark is written to a file of its own beside
+/// the lock first, then linked into place, which like an exclusive create
+/// fails when the lock exists; so the lock is never seen empty. Where the
+/// file system refuses the link, the lock is created and then marked.
+fn take(lock: &Path, mark: &str) -> std::io::Result<()> {
+    use std::io::ErrorKind::{AlreadyExists, NotFound, WouldBlock};
+    let dir = lock.parent().expect("the lock has a directory");
     let mut marked = tempfile::Builder::new()
         .prefix(MARK_PREFIX)
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(scratch)?;
+        .tempfile_in(dir)?;
     marked.write_all(mark.as_bytes())?;
-    std::fs::hard_link(marked.path(), lock)
+    match std::fs::hard_link(marked.path(), lock) {
+        Ok(()) => Ok(()),
+        // Over NFS a link that worked can still answer "exists", when the
+        // server's reply was lost and the request sent again.
+        Err(e) if e.kind() == AlreadyExists => {
+            let ours = std::fs::metadata(marked.path()).is_ok_and(|m| m.nlink() == 2);
+            if ours {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+        // Our mark was reaped as a leftover while we were stopped.
+        Err(e) if e.kind() == NotFound => Err(WouldBlock.into()),
+        Err(_) => {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(lock)?;
+            file.write_all(mark.as_bytes())
+        }
+    }
     // Dropping `marked` removes its own name; the lock keeps the file.
 }
 
@@ -109,11 +139,15 @@ fn take(lock: &Path, mark: &str, scratch: &Path) -> std::io::Result<()> {
 /// `packed-refs.new` exactly, which it creates only under the lock.
 const NEW_PREFIX: &str = "packed-refs.new-";
 
-/// Remove what a killed git-agent left of its work on `packed-refs`: new
-/// files it never renamed (only the lock holder writes those, so all of
-/// them are leftovers), and marks in `scratch` it never linked (a minute
-/// old: younger ones may be another process's, about to be linked).
-fn remove_leftovers(packed: &Path, scratch: &Path) {
+/// Remove what a killed git-agent left of its work on `packed-refs`, in
+/// the common dir `common`: new files it never renamed (only the lock holder
+/// writes those, so all of them are leftovers), and marks it never linked
+/// (a minute old: younger ones may be another process's, about to be
+/// linked; one reaped too early only makes its writer try again).
+fn remove_leftovers(common: &Path) {
+    let Ok(entries) = std::fs::read_dir(common) else {
+        return;
+    };
     let old = |entry: &std::fs::DirEntry| {
         entry
             .metadata()
@@ -122,25 +156,17 @@ fn remove_leftovers(packed: &Path, scratch: &Path) {
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age > Duration::from_secs(60))
     };
-    let places = [
-        (packed.parent(), NEW_PREFIX, false),
-        (Some(scratch), MARK_PREFIX, true),
-    ];
-    for (dir, prefix, only_old) in places {
-        let Some(Ok(entries)) = dir.map(std::fs::read_dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let named = entry.file_name().to_string_lossy().starts_with(prefix);
-            if named && (!only_old || old(&entry)) {
-                let _ = std::fs::remove_file(entry.path());
-            }
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(NEW_PREFIX) || (name.starts_with(MARK_PREFIX) && old(&entry)) {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
 }
 
 /// The files in which a mark is written before it becomes the lock.
-const MARK_PREFIX: &str = "packed-refs-lock-";
+const MARK_PREFIX: &str = "packed-refs.mark-";
 
 /// Who holds a lock git-agent took: enough to tell, from another process,
 /// whether that holder is gone.
@@ -197,21 +223,22 @@ impl Holder {
 /// namespace and user holds it and is gone. Returns whether it did.
 pub(super) fn break_if_abandoned(common: &Path) -> bool {
     let lock = common.join("packed-refs.lock");
-    let Ok(meta) = std::fs::metadata(&lock) else {
-        return false;
+    let abandoned = |meta: &std::fs::Metadata| {
+        let Some(holder) = std::fs::read_to_string(&lock)
+            .ok()
+            .and_then(|c| Holder::of(&c))
+        else {
+            return false;
+        };
+        let me = Holder::me();
+        let here = (&holder.host, &holder.boot, &holder.pid_ns) == (&me.host, &me.boot, &me.pid_ns);
+        // SAFETY: geteuid cannot fail and touches no memory.
+        let same_user = meta.uid() == unsafe { libc::geteuid() };
+        here && same_user && !pid_is_running(holder.pid)
     };
-    let Some(holder) = std::fs::read_to_string(&lock)
-        .ok()
-        .and_then(|c| Holder::of(&c))
-    else {
-        return false;
-    };
-    let me = Holder::me();
-    // Another user's processes may be hidden from us (`hidepid`).
-    let same_user = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == meta.uid());
-    let here = (&holder.host, &holder.boot, &holder.pid_ns) == (&me.host, &me.boot, &me.pid_ns);
-    let gone = here && same_user && !pid_is_running(holder.pid);
-    gone && super::locks::remove_if_same(common, &lock, &meta)
+    // A first look outside the breakers' turn spares the turn to live locks.
+    let first_look = std::fs::metadata(&lock).is_ok_and(|m| abandoned(&m));
+    first_look && super::locks::remove_in_turn(common, &lock, abandoned)
 }
 
 /// Why `lock` could not be taken, and what to do about it.
@@ -273,12 +300,12 @@ mod tests {
         assert!(!lock_path.exists());
         let packed = std::fs::read_to_string(dir.path().join(".git/packed-refs")).unwrap();
         assert!(packed.starts_with("# pack-refs"), "{packed}");
-        let scratch: Vec<_> = std::fs::read_dir(dir.path().join(".git/agent"))
+        let marks: Vec<_> = std::fs::read_dir(dir.path().join(".git"))
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .filter(|n| n.to_string_lossy().starts_with(MARK_PREFIX))
             .collect();
-        assert!(scratch.is_empty(), "{scratch:?}");
+        assert!(marks.is_empty(), "{marks:?}");
     }
 
     #[test]
