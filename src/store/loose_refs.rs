@@ -167,13 +167,14 @@ pub(super) fn commit(
     }
     for locked in deleted {
         let log = reflog_path(repo, &locked.name);
-        for file in [&log, &locked.path] {
-            match std::fs::remove_file(file) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(e).with_context(|| format!("deleting {}", file.display()));
-                }
-                _ => {}
+        if log.is_file() {
+            std::fs::remove_file(&log).with_context(|| format!("deleting {}", log.display()))?;
+        }
+        match std::fs::remove_file(&locked.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("deleting {}", locked.name));
             }
+            _ => {}
         }
         // Dropping the lock also removes the directories it leaves empty.
         drop(locked.lock);
