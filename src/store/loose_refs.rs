@@ -259,8 +259,7 @@ pub(super) fn find(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId
     }
     // Validated as gix would, so that no name reads outside the refs.
     gix::refs::FullName::try_from(name).with_context(|| format!("{name:?} is no ref name"))?;
-    let path = repo.common_dir().join(name);
-    match read_loose(&path, name)? {
+    match value(&repo.common_dir().join(name), name, None)? {
         Some(id) => Ok(Some(id)),
         // Read packed-refs only now: `git pack-refs` writes it before it
         // removes a loose file, so a ref is always in one of the two.
@@ -276,9 +275,9 @@ pub(super) fn find(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId
 /// while we list is found in `packed-refs`, which is read last for that
 /// reason: pack-refs writes it before it removes the loose files.
 pub(super) fn list(repo: &gix::Repository, prefix: &str) -> Result<Vec<(String, ObjectId)>> {
-    use std::io::ErrorKind::{IsADirectory, NotADirectory, NotFound};
+    use std::io::ErrorKind::{NotADirectory, NotFound};
     let dir = repo.common_dir().join(prefix);
-    let mut loose = std::collections::BTreeMap::new();
+    let mut all = std::collections::BTreeMap::new();
     // Symbolic refs are not listed, and hide any packed entry of their name.
     let mut symbolic = BTreeSet::new();
     let entries = match std::fs::read_dir(&dir) {
@@ -297,22 +296,18 @@ pub(super) fn list(repo: &gix::Repository, prefix: &str) -> Result<Vec<(String, 
         if id.ends_with(".lock") || gix::refs::FullName::try_from(name.as_str()).is_err() {
             continue;
         }
-        match std::fs::read(entry.path()) {
-            Ok(content) if content.starts_with(b"ref:") => {
-                symbolic.insert(id);
+        match read_loose(&entry.path(), &name)? {
+            Loose::Object(oid) => {
+                all.insert(id, oid);
             }
-            Ok(content) => {
-                let oid = ObjectId::from_hex(content.trim_ascii_end())
-                    .with_context(|| format!("{name} does not hold an object id"))?;
-                loose.insert(id, oid);
+            Loose::Symbolic => {
+                symbolic.insert(id);
             }
             // Pruned since the listing (it is packed now), or a directory
             // of deeper refs.
-            Err(e) if matches!(e.kind(), NotFound | IsADirectory) => {}
-            Err(e) => return Err(e).with_context(|| format!("reading {name}")),
+            Loose::Missing => {}
         }
     }
-    let mut all = loose;
     if let Some(packed) = fresh_packed(repo)? {
         let entries = packed
             .iter_prefixed(BString::from(prefix))
@@ -344,23 +339,28 @@ fn fresh_packed(repo: &gix::Repository) -> Result<Option<Buffer>> {
 /// `packed`.
 fn value(path: &Path, name: &str, packed: Option<&Buffer>) -> Result<Option<ObjectId>> {
     match read_loose(path, name)? {
-        Some(id) => Ok(Some(id)),
-        None => Ok(packed.map(|p| packed_value(p, name)).transpose()?.flatten()),
+        Loose::Object(id) => Ok(Some(id)),
+        Loose::Symbolic => bail!("{name} is a symbolic ref"),
+        Loose::Missing => Ok(packed.map(|p| packed_value(p, name)).transpose()?.flatten()),
     }
 }
 
-fn read_loose(path: &Path, name: &str) -> Result<Option<ObjectId>> {
+/// What the loose file of a ref holds.
+enum Loose {
+    /// No file, or a directory of deeper refs: for git, no loose ref.
+    Missing,
+    Symbolic,
+    Object(ObjectId),
+}
+
+fn read_loose(path: &Path, name: &str) -> Result<Loose> {
+    use std::io::ErrorKind::{IsADirectory, NotFound};
     match std::fs::read(path) {
-        Ok(content) => {
-            let hex = content.trim_ascii_end();
-            if hex.starts_with(b"ref:") {
-                bail!("{name} is a symbolic ref");
-            }
-            ObjectId::from_hex(hex)
-                .map(Some)
-                .with_context(|| format!("{name} does not hold an object id"))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Ok(content) if content.starts_with(b"ref:") => Ok(Loose::Symbolic),
+        Ok(content) => ObjectId::from_hex(content.trim_ascii_end())
+            .map(Loose::Object)
+            .with_context(|| format!("{name} does not hold an object id")),
+        Err(e) if matches!(e.kind(), NotFound | IsADirectory) => Ok(Loose::Missing),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }
