@@ -7,6 +7,7 @@ pub mod board;
 pub mod id;
 pub mod plan;
 pub mod task;
+pub mod usage;
 
 /// A duration like `90s`, `10m`, `2h`, `1d` (or bare seconds).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod model;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -168,10 +170,16 @@ impl Repo {
     }
 }
 
-/// `PATH` with the directory of the binary under test in front.
+/// Where `.ci/agent-clis` installs the pinned agent CLIs.
+pub fn agent_clis_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/agent-clis/bin")
+}
+
+/// `PATH` with the directory of the binary under test in front, then the
+/// pinned agent CLIs (when `.ci/agent-clis` installed them).
 pub fn path_with_bin() -> std::ffi::OsString {
     let bin_dir = Path::new(BIN).parent().expect("the binary has a directory");
-    let mut dirs = vec![bin_dir.to_path_buf()];
+    let mut dirs = vec![bin_dir.to_path_buf(), agent_clis_dir()];
     dirs.extend(std::env::split_paths(
         &std::env::var_os("PATH").unwrap_or_default(),
     ));
@@ -251,4 +259,25 @@ pub fn wait_for(seconds: u64, mut check: impl FnMut() -> bool) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     check()
+}
+
+/// The real agent CLI `name` (`claude`, `codex`, `gemini`, `aider`,
+/// `opencode`) on the tests' `PATH`. Where it is missing the test is skipped
+/// with a note saying how to install it; under `CI=true` a missing CLI
+/// fails the test instead.
+pub fn cli(name: &str) -> Option<PathBuf> {
+    let found = std::env::split_paths(&path_with_bin())
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        let how = format!(
+            "the {name} CLI is not installed: `.ci/agent-clis` installs the pinned agent CLIs into {}",
+            agent_clis_dir().display()
+        );
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{how} (CI=true: a missing CLI fails the run)");
+        }
+        eprintln!("skipped: {how}");
+    }
+    found
 }

@@ -1,0 +1,55 @@
+//! What an agent's attempt cost, as the agent or its CLI reported it.
+
+use serde::{Deserialize, Serialize};
+
+/// Tokens and money one agent run used; a field the agent did not report is
+/// left out (never guessed).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct Usage {
+    /// All tokens, when only a total is known or as the sum of the parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+}
+
+impl Usage {
+    /// Usage from input and output counts; the total is their sum.
+    pub fn from_tokens(input: Option<u64>, output: Option<u64>) -> Usage {
+        let tokens = match (input, output) {
+            (None, None) => None,
+            (i, o) => Some(i.unwrap_or(0) + o.unwrap_or(0)),
+        };
+        Usage {
+            tokens,
+            input_tokens: input,
+            output_tokens: output,
+            cost_usd: None,
+        }
+    }
+
+    /// Whether nothing at all was reported.
+    pub fn is_empty(&self) -> bool {
+        *self == Usage::default()
+    }
+
+    /// `1,234 tokens (1,000 in, 234 out), $0.0123`, for people.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(t) = self.tokens {
+            let split = match (self.input_tokens, self.output_tokens) {
+                (Some(i), Some(o)) => format!(" ({i} in, {o} out)"),
+                _ => String::new(),
+            };
+            parts.push(format!("{t} tokens{split}"));
+        }
+        if let Some(c) = self.cost_usd {
+            parts.push(format!("${c:.4}"));
+        }
+        parts.join(", ")
+    }
+}
