@@ -1,0 +1,4 @@
+//! The aider preset against the real CLI and the scripted model service.
+
+#[allow(unused_imports)]
+use crate::common;
