@@ -21,6 +21,12 @@ pub fn exit_code(error: &anyhow::Error) -> i32 {
     }
 }
 
+/// The configuration cannot work as it is (exit 2): a missing program, a
+/// role that is not configured.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Config(pub String);
+
 /// The command was interrupted (Ctrl-C) and stopped cleanly (exit 130, as a
 /// shell reports SIGINT).
 #[derive(Debug, thiserror::Error)]

@@ -128,6 +128,44 @@ pub fn unresolved(dir: &Path) -> Result<Vec<String>> {
     Ok(paths)
 }
 
+/// Stage each unmerged path at `dir` whose file no longer holds conflict
+/// markers (or is gone): an agent that can only edit files resolves a
+/// conflict by writing the file, and this is its `git add`.
+pub fn stage_resolved(dir: &Path) -> Result<()> {
+    for path in unmerged(dir)? {
+        let resolved = match std::fs::read_to_string(dir.join(&path)) {
+            Ok(text) => !text.lines().any(is_conflict_marker),
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        };
+        if resolved {
+            quiet(dir, &["add", "-A", "--", &path])?;
+        }
+    }
+    Ok(())
+}
+
+fn is_conflict_marker(line: &str) -> bool {
+    ["<<<<<<<", ">>>>>>>"].iter().any(|m| {
+        line.strip_prefix(m)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+    })
+}
+
+/// Paths where `from..to` adds conflict markers, as `git diff --check`
+/// finds them (other whitespace complaints are not counted).
+pub fn conflict_markers(dir: &Path, from: &str, to: &str) -> Result<Vec<String>> {
+    let (_, report) = run_status(dir, &["diff", "--check", from, to])?;
+    let mut paths: Vec<String> = Vec::new();
+    for line in report.lines() {
+        if let Some((path, rest)) = line.split_once(':') {
+            if rest.ends_with("leftover conflict marker") && !paths.iter().any(|p| p == path) {
+                paths.push(path.to_string());
+            }
+        }
+    }
+    Ok(paths)
+}
+
 /// Whether the worktree at `dir` has changes, staged or not, or untracked files.
 pub fn has_changes(dir: &Path) -> Result<bool> {
     Ok(!run(dir, &["status", "--porcelain", "--untracked-files=all"])?.is_empty())

@@ -14,6 +14,7 @@ fn record_merged(repo: &Repo, id: &str, commit: &str) {
             let draft = Draft {
                 change: Change::Merged {
                     commit: Some(commit.to_string()),
+                    usage: None,
                 },
                 actor: "integrator@test".into(),
                 role: "integrator".into(),
@@ -32,7 +33,7 @@ fn approved_task(repo: &Repo, title: &str) -> String {
 }
 
 fn worktree(repo: &Repo, id: &str) -> PathBuf {
-    repo.git_dir().join("agent/worktrees").join(id)
+    repo.worktree(id)
 }
 
 fn branch_exists(repo: &Repo, id: &str) -> bool {
@@ -200,7 +201,7 @@ fn gc_leaves_live_tasks_running_reviews_and_unknown_branches_alone() {
     let id = repo.add("Still in review", &[]);
     repo.ok(&["work", &id]);
     repo.git(&["branch", "agent/mine"]);
-    let reviews = repo.git_dir().join("agent/reviews");
+    let reviews = repo.reviews();
     std::fs::create_dir_all(&reviews).unwrap();
     let (left, busy) = (reviews.join("r-left"), reviews.join("r-busy"));
     for dir in [&left, &busy] {

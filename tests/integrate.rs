@@ -157,7 +157,7 @@ fn a_conflict_goes_back_to_the_implementer_with_the_branch_brought_up() {
             .contains("merge conflict with main in: shared.txt"),
         "{task}"
     );
-    let worktree = repo.git_dir().join("agent/worktrees").join(&second);
+    let worktree = repo.worktree(&second);
     let mut git = std::process::Command::new("git");
     repo.env(&mut git);
     let merging = git

@@ -207,7 +207,7 @@ fn a_verdict_on_another_commit_does_not_move_the_task() {
     let repo = Repo::new();
     with_reviewer(&repo, 3, &[]);
     let (id, head) = submitted_task(&repo, "Moving target");
-    let worktree = repo.git_dir().join("agent/worktrees").join(&id);
+    let worktree = repo.worktree(&id);
     std::fs::write(worktree.join("later.txt"), "later\n").unwrap();
     let git = |args: &[&str]| {
         let mut cmd = std::process::Command::new("git");
@@ -340,7 +340,7 @@ fn a_failing_or_silent_reviewer_records_nothing() {
         assert_eq!(repo.state(&id), "in_review");
         assert_eq!(repo.kinds(&id).last().unwrap(), "submitted");
         assert_eq!(repo.git(&["for-each-ref", "refs/notes/agent-review"]), "");
-        let reviews = repo.git_dir().join("agent/reviews");
+        let reviews = repo.reviews();
         let left: Vec<_> = std::fs::read_dir(&reviews).unwrap().collect();
         assert!(left.is_empty(), "review worktree left behind: {left:?}");
         assert_eq!(
@@ -373,7 +373,10 @@ fn the_reviewer_runs_in_a_detached_checkout_of_the_head_with_the_range() {
         assert!(env.lines().any(|l| l == line), "no {line} in:\n{env}");
     }
     let pwd = env.lines().find_map(|l| l.strip_prefix("PWD_IS=")).unwrap();
-    assert!(pwd.contains("/agent/reviews/r-"), "{pwd}");
+    assert!(
+        pwd.starts_with(&repo.reviews().display().to_string()),
+        "{pwd}"
+    );
     let prompt = std::fs::read_to_string(repo.logs(&id).join("1-reviewer.prompt.md")).unwrap();
     for part in [
         format!("## Task {id}: Look closely"),

@@ -102,8 +102,9 @@ fn attempts_used_up_go_to_a_human_who_answers_with_resolve() {
         &["--spec", "always-fail", "--max-attempts", "2"],
     );
     let ok = repo.add("Fine", &[]);
-    let out = repo.ok(&["run"]);
-    assert!(out.contains("wait for a human"), "{out}");
+    // Exit 1: the run left a task for a person, and says how many.
+    let err = repo.fails(1, &["run"]);
+    assert!(err.contains("1 task(s) wait for a human"), "{err}");
     let task = repo.task(&id);
     assert_eq!(
         (task["state"].as_str(), task["attempts"].as_u64()),

@@ -29,12 +29,7 @@ fn work_submits_the_agents_commits_with_provenance_notes() {
         (Some(id.as_str()), Some("implementer"), Some("sh"))
     );
     assert_eq!(note["attempt"], 1);
-    assert!(repo
-        .git_dir()
-        .join("agent/worktrees")
-        .join(&id)
-        .join(format!("work-{id}.txt"))
-        .exists());
+    assert!(repo.worktree(&id).join(format!("work-{id}.txt")).exists());
     let log = std::fs::read_to_string(repo.logs(&id).join("1-implementer.log")).unwrap();
     assert!(log.contains(&format!("done with {id}")), "{log}");
     assert!(

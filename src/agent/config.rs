@@ -3,8 +3,11 @@
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
+
+use super::preset::Preset;
 
 /// The config file's name at the root of the main working tree.
 pub const FILE: &str = ".git-agent.yaml";
@@ -28,7 +31,8 @@ pub struct Config {
     pub review: Review,
     #[serde(default)]
     pub integrate: Integrate,
-    /// Where task worktrees go [default: `<git-common-dir>/agent/worktrees`].
+    /// Where task worktrees go, relative to the main working tree
+    /// [default: `<main working tree>.agent-worktrees`, beside it].
     #[serde(default)]
     pub worktrees: Option<String>,
 }
@@ -43,17 +47,60 @@ pub struct Roles {
     pub integrator: Option<Role>,
 }
 
-/// How to run one role's agent.
+/// How to run one role's agent: a preset (`agent:`) or a `command:`.
 #[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct Role {
+    /// A preset's name: `claude`, `codex`, `gemini`, `aider` or `opencode`.
+    #[serde(default)]
+    pub agent: Option<String>,
     /// An argv list, or a string split as a shell would (but never run by one).
-    #[serde(deserialize_with = "argv")]
+    #[serde(default, deserialize_with = "argv")]
     pub command: Vec<String>,
+    /// Arguments added after the preset's (or the command's) own.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Variables added to the agent's environment (after the preset's).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
     #[serde(default, deserialize_with = "timeout")]
     pub timeout: Option<Duration>,
     #[serde(default)]
     pub max_attempts: Option<u32>,
+}
+
+/// How one role's agent is started, presets resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// The program and arguments; placeholders (`{prompt_file}`, …) not yet expanded.
+    pub argv: Vec<String>,
+    /// Variables added to the agent's environment.
+    pub env: Vec<(String, String)>,
+    /// The preset, whose output format the final message is read in.
+    pub preset: Option<Preset>,
+}
+
+impl Role {
+    /// The argv and environment this role runs as `role` (a validated
+    /// config always has one).
+    pub fn launch(&self, role: &str) -> Launch {
+        let preset = self.agent.as_deref().and_then(Preset::named);
+        let (mut argv, mut env) = match preset.and_then(|p| p.invocation(role)) {
+            Some(invocation) => (invocation.argv, invocation.env),
+            None => (self.command.clone(), Vec::new()),
+        };
+        argv.extend(self.args.iter().cloned());
+        for (name, value) in &self.env {
+            env.retain(|(n, _)| n != name);
+            env.push((name.clone(), value.clone()));
+        }
+        Launch { argv, env, preset }
+    }
+
+    /// The program this role runs (the first argv element).
+    pub fn program(&self, role: &str) -> String {
+        self.launch(role).argv.first().cloned().unwrap_or_default()
+    }
 }
 
 /// When reviews happen.
@@ -170,12 +217,11 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
     ];
     for (name, role) in roles {
         if let Some(role) = role {
-            if role.command.is_empty() {
-                return Err(fault(name, "command is empty".into()));
-            }
-            if role.max_attempts == Some(0) {
-                return Err(fault(name, "max_attempts must be at least 1".into()));
-            }
+            check_role(text, name, role).map_err(|(line, message)| ConfigError {
+                file: file.to_string(),
+                line,
+                message,
+            })?;
         }
     }
     if let Some(strategy) = &config.integrate.strategy {
@@ -187,6 +233,76 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         }
     }
     Ok(config)
+}
+
+/// A role names a preset it may play, or a command that is not empty;
+/// `Err` is the line and the message.
+fn check_role(text: &str, name: &str, role: &Role) -> Result<(), (usize, String)> {
+    let at = |key: &str| line_in_section(text, name, key);
+    match (&role.agent, role.command.is_empty()) {
+        (Some(_), false) => Err((
+            at("command"),
+            format!("roles.{name}: give either agent or command, not both"),
+        )),
+        (None, true) => Err((
+            at(""),
+            format!(
+                "roles.{name}: no agent and no command (name a preset: {}, or give a command)",
+                Preset::names()
+            ),
+        )),
+        (Some(agent), true) => match Preset::named(agent) {
+            None => Err((
+                at("agent"),
+                format!(
+                    "roles.{name}.agent: \"{agent}\" is not a preset (the presets: {})",
+                    Preset::names()
+                ),
+            )),
+            Some(p) if p.invocation(name).is_none() => Err((
+                at("agent"),
+                format!("roles.{name}.agent: {agent} cannot play the {name} role"),
+            )),
+            Some(_) => Ok(()),
+        },
+        (None, false) => Ok(()),
+    }?;
+    if role.max_attempts == Some(0) {
+        return Err((
+            at("max_attempts"),
+            format!("roles.{name}: max_attempts must be at least 1"),
+        ));
+    }
+    Ok(())
+}
+
+/// The line of `key:` inside the `name:` block of the config (or of the
+/// block's own line when `key` is empty or not found), else 1.
+fn line_in_section(text: &str, name: &str, key: &str) -> usize {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(start) = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with(&format!("{name}:")))
+    else {
+        return 1;
+    };
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let own = indent(lines[start]);
+    if !key.is_empty() {
+        // The flow form `name: { agent: x }` holds its keys on its own line.
+        if lines[start].contains(&format!("{key}:")) {
+            return start + 1;
+        }
+        for (i, l) in lines.iter().enumerate().skip(start + 1) {
+            if !l.trim().is_empty() && indent(l) <= own {
+                break;
+            }
+            if l.trim_start().starts_with(&format!("{key}:")) {
+                return i + 1;
+            }
+        }
+    }
+    start + 1
 }
 
 /// Read the config of the main working tree at `root`; a missing file is the
@@ -365,6 +481,43 @@ mod tests {
         assert_eq!(e.line, 2, "{e}");
         let e = parse("f", "integrate:\n  strategy: octopus\n").unwrap_err();
         assert!(e.to_string().contains("octopus"), "{e}");
+    }
+
+    #[test]
+    fn presets_resolve_to_their_argv_with_args_and_env_added() {
+        let config = parse(
+            "x",
+            "roles:\n  implementer:\n    agent: claude\n    args: [--model, sonnet]\n    env: {A: b}\n  reviewer: { agent: codex }\n",
+        )
+        .unwrap();
+        let launch = config.roles.implementer.unwrap().launch("implementer");
+        assert_eq!(launch.preset, Some(Preset::Claude));
+        assert_eq!(launch.argv.first().map(String::as_str), Some("claude"));
+        assert_eq!(&launch.argv[launch.argv.len() - 2..], ["--model", "sonnet"]);
+        assert!(launch.env.contains(&("A".into(), "b".into())));
+        let reviewer = config.roles.reviewer.unwrap().launch("reviewer");
+        assert_eq!(reviewer.preset, Some(Preset::Codex));
+    }
+
+    #[test]
+    fn an_unknown_preset_is_refused_on_its_line_with_the_list() {
+        let e = parse(
+            ".git-agent.yaml",
+            "target: main\nroles:\n  implementer:\n    timeout: 5m\n    agent: cursor\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 5, "{e}");
+        let text = e.to_string();
+        assert!(text.contains("roles.implementer.agent"), "{text}");
+        assert!(
+            text.contains("claude, codex, gemini, aider, opencode"),
+            "{text}"
+        );
+        let e = parse("f", "roles:\n  reviewer: { agent: claude, command: [x] }\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        assert!(e.to_string().contains("not both"), "{e}");
+        let e = parse("f", "roles:\n  reviewer: { timeout: 5m }\n").unwrap_err();
+        assert!(e.to_string().contains("no agent and no command"), "{e}");
     }
 
     #[test]

@@ -1,31 +1,42 @@
-//! Running one agent: its argv (never through a shell), its prompt on stdin,
-//! its `GIT_AGENT_*` environment, its own process group, its timeout, and its
-//! output in a log file whose tail goes into the task's history.
+//! Running one agent: its argv (never through a shell, placeholders
+//! expanded), its prompt on stdin (a file, so an agent that does not read it
+//! never blocks or kills git-agent), its `GIT_AGENT_*` environment, its own
+//! process group, its timeout, and its output: stdout and stderr together in
+//! a log whose tail goes into the task's history, stdout alone for results.
 
 use anyhow::{bail, Context, Result};
 use std::fs::File;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::config::Launch;
 use crate::git::LOCAL_ENV_VARS;
+use crate::model::usage::Usage;
 
 /// How much of the log's end goes into an event.
 const TAIL_LINES: usize = 30;
 const TAIL_BYTES: usize = 4000;
 /// How long a stopped agent's group gets between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_secs(2);
+/// How long output is still read after the agent's group is gone (a
+/// process that left the group may hold the pipes open).
+const DRAIN: Duration = Duration::from_secs(2);
 
 /// One agent run, fully described.
 #[derive(Debug, Clone)]
 pub struct AgentRun {
     pub role: String,
-    pub command: Vec<String>,
+    /// The argv, the added environment and the preset, as the config says.
+    pub launch: Launch,
     pub cwd: PathBuf,
     pub prompt: String,
     pub timeout: Duration,
     /// `<git-common-dir>/agent/logs/<task>/<attempt>-<role>`: `.log`,
-    /// `.prompt.md`, `.task.json` and `.output` are made from it.
+    /// `.stdout`, `.prompt.md`, `.task.json` and `.output` are made from it.
     pub files: PathBuf,
     /// `GIT_AGENT_*` variables (name without the prefix, value).
     pub env: Vec<(String, String)>,
@@ -54,8 +65,11 @@ pub struct Outcome {
     pub tail: String,
     /// What the agent wrote to `$GIT_AGENT_OUTPUT`, if anything.
     pub output: Option<String>,
-    /// Everything the agent printed (stdout and stderr, interleaved).
-    pub printed: String,
+    /// The agent's final message: read from stdout in its preset's output
+    /// format, or all of stdout. Never anything from stderr.
+    pub message: String,
+    /// Tokens and cost, where the agent's output reported them.
+    pub usage: Option<Usage>,
 }
 
 impl Outcome {
@@ -79,88 +93,135 @@ impl AgentRun {
     /// Run the agent to its end, its timeout, or until `stop` is set; the
     /// whole process group is gone when this returns.
     pub fn run(&self, stop: &AtomicBool) -> Result<Outcome> {
-        let Some((program, args)) = self.command.split_first() else {
-            bail!("the {} command is empty", self.role);
-        };
         let dir = self.files.parent().context("log path has a directory")?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let log = self.path("log");
         let prompt_file = self.path("prompt.md");
         let output_file = self.path("output");
+        let task_file = self.path("task.json");
         std::fs::write(&prompt_file, &self.prompt)?;
         let _ = std::fs::remove_file(&output_file);
-        let mut expression = duct::cmd(program, args)
-            .dir(&self.cwd)
-            .stdin_bytes(self.prompt.clone())
-            // duct applies the outer redirection first: stdout goes to the log,
-            // then stderr joins it there (the other order sends stderr to ours).
-            .stderr_to_stdout()
-            .stdout_file(File::create(&log).with_context(|| format!("creating {}", log.display()))?)
-            .unchecked()
+        if let Some(json) = &self.task_json {
+            std::fs::write(&task_file, json)?;
+        }
+        let cwd = std::path::absolute(&self.cwd)?;
+        let argv = self.expanded_argv(&cwd, &prompt_file, &task_file, &output_file);
+        let Some((program, args)) = argv.split_first() else {
+            bail!("the {} command is empty", self.role);
+        };
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .current_dir(&cwd)
+            // Some agents (opencode) work where $PWD says, not in their cwd.
+            .env("PWD", &cwd)
+            .stdin(File::open(&prompt_file)?)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .env("GIT_AGENT_ROLE", &self.role)
             .env("GIT_AGENT_PROMPT_FILE", &prompt_file)
             .env("GIT_AGENT_OUTPUT", &output_file);
-        if let Some(json) = &self.task_json {
-            let task_file = self.path("task.json");
-            std::fs::write(&task_file, json)?;
-            expression = expression.env("GIT_AGENT_TASK_FILE", &task_file);
+        if self.task_json.is_some() {
+            command.env("GIT_AGENT_TASK_FILE", &task_file);
         }
         for (name, value) in &self.env {
-            expression = expression.env(format!("GIT_AGENT_{name}"), value);
+            command.env(format!("GIT_AGENT_{name}"), value);
         }
         for var in LOCAL_ENV_VARS {
-            expression = expression.env_remove(var);
+            command.env_remove(var);
         }
-        let expression = expression.before_spawn(|command| {
+        command.envs(self.launch.env.iter().map(|(n, v)| (n, v)));
+        {
             use std::os::unix::process::CommandExt;
             command.process_group(0);
-            Ok(())
-        });
+        }
+        let log_file = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let log_file = Arc::new(Mutex::new(log_file));
         let started = Instant::now();
-        let handle = expression
-            .start()
+        let mut child = command
+            .spawn()
             .with_context(|| format!("starting the {} agent `{program}`", self.role))?;
-        let group = handle
-            .pids()
-            .first()
-            .copied()
-            .context("the agent has no pid")?;
+        let group = child.id();
+        let stdout = copy_into_log(child.stdout.take(), &log_file, true);
+        let stderr = copy_into_log(child.stderr.take(), &log_file, false);
         // A killed orchestrator leaves its agents running (their own group);
         // the next run reads this file to stop them before it retries.
         let group_file = self.path("pgid");
         std::fs::write(&group_file, group.to_string())?;
         let ending = loop {
-            if let Some(output) = handle.try_wait()? {
-                break match output.status.code() {
+            if let Some(status) = child.try_wait()? {
+                break match status.code() {
                     Some(code) => Ending::Exited(code),
                     None => Ending::Signalled,
                 };
             }
             if started.elapsed() >= self.timeout {
-                stop_group(group, &handle);
+                stop_group(group, &mut child);
                 break Ending::TimedOut;
             }
             if stop.load(Ordering::Relaxed) {
-                stop_group(group, &handle);
+                stop_group(group, &mut child);
                 break Ending::Interrupted;
             }
             std::thread::sleep(Duration::from_millis(10));
         };
         // Whatever the agent left running in its group goes with it.
         signal_group(group, libc::SIGKILL);
-        let _ = handle.wait();
+        let _ = child.wait();
         let _ = std::fs::remove_file(&group_file);
-        let printed = std::fs::read_to_string(&log).unwrap_or_default();
+        let duration = started.elapsed();
+        let printed = drain(stdout);
+        drain(stderr);
+        let _ = std::fs::write(self.path("stdout"), &printed);
+        let logged = std::fs::read_to_string(&log).unwrap_or_default();
+        let (message, usage) = match self.launch.preset {
+            Some(preset) => {
+                let reading = preset.read(&printed);
+                (reading.message, reading.usage)
+            }
+            None => (printed, None),
+        };
         Ok(Outcome {
             ending,
-            duration: started.elapsed(),
-            tail: tail(&printed),
+            duration,
+            tail: tail(&logged),
             output: std::fs::read_to_string(&output_file)
                 .ok()
                 .filter(|s| !s.trim().is_empty()),
-            printed,
+            message,
+            usage,
             log,
         })
+    }
+
+    /// The argv with `{prompt_file}`, `{task_file}`, `{output_file}`,
+    /// `{worktree}`, `{base}` and `{branch}` expanded in each element; any
+    /// other braces are left as they are.
+    fn expanded_argv(&self, cwd: &Path, prompt: &Path, task: &Path, output: &Path) -> Vec<String> {
+        let var = |name: &str| {
+            self.env
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let values = [
+            ("{prompt_file}", prompt.display().to_string()),
+            ("{task_file}", task.display().to_string()),
+            ("{output_file}", output.display().to_string()),
+            ("{worktree}", cwd.display().to_string()),
+            ("{base}", var("BASE")),
+            ("{branch}", var("BRANCH")),
+        ];
+        self.launch
+            .argv
+            .iter()
+            .map(|arg| {
+                values
+                    .iter()
+                    .fold(arg.clone(), |a, (key, value)| a.replace(key, value))
+            })
+            .collect()
     }
 
     fn path(&self, extension: &str) -> PathBuf {
@@ -171,12 +232,58 @@ impl AgentRun {
     }
 }
 
+/// A thread that copies one of the agent's pipes into the log as it comes
+/// (so the log interleaves stdout and stderr) and, for stdout, keeps it.
+fn copy_into_log(
+    pipe: Option<impl Read + Send + 'static>,
+    log: &Arc<Mutex<File>>,
+    keep: bool,
+) -> Option<std::thread::JoinHandle<Vec<u8>>> {
+    let mut pipe = pipe?;
+    let log = log.clone();
+    Some(std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut buffer = [0u8; 8192];
+        while let Ok(n) = pipe.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut log) = log.lock() {
+                let _ = log.write_all(&buffer[..n]);
+            }
+            if keep {
+                kept.extend_from_slice(&buffer[..n]);
+            }
+        }
+        kept
+    }))
+}
+
+/// What a copying thread kept, waiting at most `DRAIN` for it to finish.
+fn drain(thread: Option<std::thread::JoinHandle<Vec<u8>>>) -> String {
+    let Some(thread) = thread else {
+        return String::new();
+    };
+    let deadline = Instant::now() + DRAIN;
+    while !thread.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if !thread.is_finished() {
+        // Left to end with the pipe; what it read so far is in the log.
+        return String::new();
+    }
+    thread
+        .join()
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default()
+}
+
 /// SIGTERM the group, give it a moment, then SIGKILL it.
-fn stop_group(group: u32, handle: &duct::Handle) {
+fn stop_group(group: u32, child: &mut std::process::Child) {
     signal_group(group, libc::SIGTERM);
     let deadline = Instant::now() + GRACE;
     while Instant::now() < deadline {
-        if matches!(handle.try_wait(), Ok(Some(_))) {
+        if matches!(child.try_wait(), Ok(Some(_))) {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));

@@ -11,7 +11,9 @@ pub fn feedback(events: &[Event]) -> Vec<String> {
         .iter()
         .filter_map(|e| {
             let text = match &e.change {
-                Change::Failed { reason, log_tail } => match log_tail {
+                Change::Failed {
+                    reason, log_tail, ..
+                } => match log_tail {
                     Some(tail) => format!("failed: {reason}\n{tail}"),
                     None => format!("failed: {reason}"),
                 },
@@ -23,7 +25,7 @@ pub fn feedback(events: &[Event]) -> Vec<String> {
                     "review asked for changes:\n{}",
                     summary.as_deref().unwrap_or("(no summary)")
                 ),
-                Change::IntegrationFailed { reason, detail } => match detail {
+                Change::IntegrationFailed { reason, detail, .. } => match detail {
                     Some(d) => format!("integration failed: {reason}\n{d}"),
                     None => format!("integration failed: {reason}"),
                 },

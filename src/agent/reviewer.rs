@@ -5,18 +5,11 @@
 //! the reviewer printed (`VERDICT: APPROVE` / `VERDICT: CHANGES`, everything
 //! before it being the summary).
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::model::task::{Task, Verdict};
 
-/// What an agent may report about its own cost.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
-pub struct Usage {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tokens: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost_usd: Option<f64>,
-}
+pub use crate::model::usage::Usage;
 
 /// A reviewer's answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -245,7 +238,8 @@ mod tests {
             a.usage,
             Some(Usage {
                 tokens: Some(12),
-                cost_usd: Some(0.5)
+                cost_usd: Some(0.5),
+                ..Usage::default()
             })
         );
         let a = read(Some(r#"{"verdict": "APPROVE", "extra": 1}"#), "").unwrap();

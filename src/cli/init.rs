@@ -10,23 +10,72 @@ pub struct Args {
     /// Also fetch the agent refs and notes of this remote into their own namespace.
     #[arg(long, value_name = "REMOTE")]
     remote: Option<String>,
+    /// The agent CLI every role uses (a preset), unless named per role below.
+    #[arg(long, value_name = "PRESET", value_parser = PRESETS)]
+    agent: Option<String>,
+    /// The planner's preset [default: --agent].
+    #[arg(long, value_name = "PRESET", value_parser = PRESETS, requires = "agent")]
+    planner: Option<String>,
+    /// The reviewer's preset [default: --agent].
+    #[arg(long, value_name = "PRESET", value_parser = PRESETS, requires = "agent")]
+    reviewer: Option<String>,
+    /// The integrator's preset (it resolves merge conflicts) [default: --agent].
+    #[arg(long, value_name = "PRESET", value_parser = PRESETS, requires = "agent")]
+    integrator: Option<String>,
 }
 
-/// The default config `init` writes: every key, with what it means.
-pub const DEFAULT_CONFIG: &str = "\
+/// The preset names, as clap offers them.
+const PRESETS: [&str; 5] = ["claude", "codex", "gemini", "aider", "opencode"];
+
+/// The top of every config `init` writes: the keys besides the roles.
+macro_rules! header {
+    () => {
+        "\
 # git-agent team config: read from the main working tree (never a task branch).
 # Durations: 90s, 10m, 2h. Commands are argv lists, never run through a shell.
 
 target: main            # the branch the integrator advances
 test: \"\"                # the integration gate, run with sh -c in the merged tree
 parallel: 4             # implementers at once
+# worktrees: ../work    # where task worktrees go [default: <this folder>.agent-worktrees, beside it]
 
+# A role names a preset (agent: claude | codex | gemini | aider | opencode, with
+# args: and env: to add) or any program (command: [my-agent, \"{prompt_file}\"]).
+# Placeholders in argv: {prompt_file} {task_file} {output_file} {worktree} {base} {branch}.
+# `git agent roles` shows the exact command line and environment of each role.
 roles:
-  # planner:     { command: [claude, -p], timeout: 10m }
-  # implementer: { command: [claude, -p, --permission-mode, acceptEdits], timeout: 30m, max_attempts: 3 }
-  # reviewer:    { command: [codex, exec], timeout: 10m }
-  # integrator:  { command: [claude, -p], timeout: 20m }   # optional: resolves merge conflicts
-";
+"
+    };
+}
+
+const HEADER: &str = header!();
+
+/// The default config `init` writes: every key, with what it means.
+pub const DEFAULT_CONFIG: &str = concat!(
+    header!(),
+    "  # planner:     { agent: claude, timeout: 10m }
+  # implementer: { agent: claude, timeout: 30m, max_attempts: 3 }
+  # reviewer:    { agent: codex, timeout: 10m }
+  # integrator:  { agent: claude, timeout: 20m }   # optional: resolves merge conflicts
+  # or any program: { command: [my-agent, --prompt, \"{prompt_file}\"], env: {MY_MODE: fast} }
+"
+);
+
+/// The config `init --agent` writes: the header, and each role on a preset.
+fn preset_config(args: &Args) -> String {
+    let all = args.agent.as_deref().unwrap_or("claude");
+    let pick = |one: &Option<String>| one.clone().unwrap_or_else(|| all.to_string());
+    format!(
+        "{HEADER}  planner:     {{ agent: {}, timeout: 10m }}
+  implementer: {{ agent: {all}, timeout: 30m, max_attempts: 3 }}
+  reviewer:    {{ agent: {}, timeout: 10m }}
+  integrator:  {{ agent: {}, timeout: 20m }}   # resolves merge conflicts; remove to send them back
+",
+        pick(&args.planner),
+        pick(&args.reviewer),
+        pick(&args.integrator),
+    )
+}
 
 /// Notes refs whose notes follow a commit through `git commit --amend` and
 /// `git rebase`: provenance only. A review verdict or a gate run holds for
@@ -41,8 +90,11 @@ pub fn run(args: Args) -> Result<()> {
         if path.exists() {
             println!("kept {}", path.display());
         } else {
-            std::fs::write(&path, DEFAULT_CONFIG)
-                .with_context(|| format!("writing {}", path.display()))?;
+            let text = match args.agent {
+                Some(_) => preset_config(&args),
+                None => DEFAULT_CONFIG.to_string(),
+            };
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
             println!("wrote {}", path.display());
         }
     }

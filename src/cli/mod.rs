@@ -15,6 +15,7 @@ mod ready;
 mod release;
 mod resolve;
 mod review;
+mod roles;
 mod run;
 mod self_install;
 mod show;
@@ -57,6 +58,7 @@ pub enum Command {
     Run(run::Args),
     Integrate(integrate::Args),
     Resolve(resolve::Args),
+    Roles(roles::Args),
     Hooks(hooks::Args),
     Hook(hook::Args),
     Review(review::Args),
@@ -83,6 +85,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run(args) => run::run(args),
         Command::Integrate(args) => integrate::run(args),
         Command::Resolve(args) => resolve::run(args),
+        Command::Roles(args) => roles::run(args),
         Command::Hooks(args) => hooks::run(args),
         Command::Hook(args) => hook::run(args),
         Command::Review(args) => review::run(args),

@@ -37,6 +37,8 @@ pub fn run(args: Args) -> Result<()> {
         }
         (None, Some(goal)) => {
             let ctx = Context::open(catch_interrupts())?;
+            ctx.role("planner")?;
+            ctx.check_programs(&["planner"])?;
             let planned = planner::plan_goal(&ctx, goal)?;
             (ctx.store, planned.plan, planned.yaml)
         }

@@ -53,6 +53,9 @@ pub fn run(args: Args) -> Result<()> {
         },
         summary: args.message.clone().unwrap_or_default(),
     });
+    if person.is_none() {
+        ctx.check_programs(&["reviewer"])?;
+    }
     let options = ReviewOptions {
         base: args.base,
         again: args.again,

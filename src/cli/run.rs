@@ -4,7 +4,7 @@ use anyhow::Result;
 use std::time::Duration;
 
 use crate::agent::process::catch_interrupts;
-use crate::error::Interrupted;
+use crate::error::{Interrupted, No};
 use crate::orchestrate::run::{self, Options};
 use crate::orchestrate::Context;
 
@@ -28,6 +28,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let stop = catch_interrupts();
     let ctx = Context::open(stop)?;
+    ctx.check_programs(&["implementer", "reviewer", "integrator"])?;
     let options = Options {
         parallel: args.jobs.map_or(ctx.config.parallel, |j| j as usize),
         watch: args.watch,
@@ -63,15 +64,18 @@ pub fn run(args: Args) -> Result<()> {
         .into());
     }
     println!("{line}");
-    if waiting > 0 {
-        println!("{waiting} task(s) wait for a human: see `git agent status`, answer with `git agent resolve`");
-    }
     for e in &summary.errors {
         eprintln!("error: {e}");
     }
-    if summary.errors.is_empty() {
-        Ok(())
-    } else {
+    if !summary.errors.is_empty() {
         anyhow::bail!("{} task(s) hit an error", summary.errors.len())
     }
+    if waiting > 0 {
+        // Exit 1: scripts and CI can tell a run that left work for a person.
+        return Err(No(format!(
+            "{waiting} task(s) wait for a human: see `git agent status`, answer with `git agent resolve`"
+        ))
+        .into());
+    }
+    Ok(())
 }

@@ -84,15 +84,21 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// One line for an event: when, what, who, and its gist.
+/// One line for an event: when, what, who, its gist, and what the agent
+/// used (tokens, cost) where it reported it.
 pub fn event_line(e: &Event) -> String {
-    let gist = serde_json::to_value(&e.change)
+    let data = serde_json::to_value(&e.change)
         .ok()
-        .and_then(|v| v.get("data").cloned())
-        .map(|d| gist(&d))
+        .and_then(|v| v.get("data").cloned());
+    let gist = data.as_ref().map(gist).unwrap_or_default();
+    let usage = data
+        .as_ref()
+        .and_then(|d| d.get("usage").cloned())
+        .and_then(|u| serde_json::from_value::<crate::model::usage::Usage>(u).ok())
+        .map(|u| format!("  [{}]", u.describe()))
         .unwrap_or_default();
     format!(
-        "{}  {:<18} {:<12} {}  {}",
+        "{}  {:<18} {:<12} {}  {}{usage}",
         e.at,
         e.change.kind(),
         e.role,
@@ -112,7 +118,7 @@ fn gist(data: &serde_json::Value) -> String {
     fields.sort_by_key(|(k, _)| FIRST.iter().position(|f| f == k).unwrap_or(FIRST.len()));
     fields
         .into_iter()
-        .filter(|(k, v)| !v.is_null() && *k != "spec" && *k != "log_tail")
+        .filter(|(k, v)| !v.is_null() && !["spec", "log_tail", "usage"].contains(&k.as_str()))
         .map(|(k, v)| match v {
             serde_json::Value::String(s) => format!("{k}={s}"),
             other => format!("{k}={other}"),

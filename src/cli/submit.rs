@@ -62,6 +62,7 @@ pub fn run(args: Args) -> Result<()> {
             head: head.clone(),
             branch: Some(branch.clone()),
             base: None,
+            usage: None,
         };
         Ok((
             vec![Draft {

@@ -89,6 +89,7 @@ fn mark_merged(ctx: &HookContext, landed: &Landed) -> Result<()> {
         wrote = true;
         let change = Change::Merged {
             commit: Some(landed.commit.clone()),
+            usage: None,
         };
         let draft = Draft {
             change,

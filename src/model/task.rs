@@ -1,6 +1,7 @@
 //! The task, its events, and the state machine that folds events into a
 //! snapshot. Pure: `apply` is the only way a task changes.
 
+use crate::model::usage::Usage;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -179,6 +180,9 @@ pub enum Change {
         reason: String,
         #[serde(default)]
         log_tail: Option<String>,
+        /// What the attempt's agent used, where it reported it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<Usage>,
     },
     Submitted {
         head: String,
@@ -186,21 +190,30 @@ pub enum Change {
         branch: Option<String>,
         #[serde(default)]
         base: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<Usage>,
     },
     Reviewed {
         verdict: Verdict,
         head: String,
         #[serde(default)]
         summary: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<Usage>,
     },
     IntegrationFailed {
         reason: String,
         #[serde(default)]
         detail: Option<String>,
+        /// What the integrator agent used, if one ran.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<Usage>,
     },
     Merged {
         #[serde(default)]
         commit: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<Usage>,
     },
     Escalated {
         reason: String,
@@ -401,7 +414,9 @@ fn record_details(task: &mut Task, change: &Change) {
             task.assignee = None;
             task.reason = Some(reason.clone());
         }
-        Change::Submitted { head, branch, base } => {
+        Change::Submitted {
+            head, branch, base, ..
+        } => {
             task.head = Some(head.clone());
             task.branch = branch.clone().or(task.branch.take());
             task.base = base.clone().or(task.base.take());
@@ -566,6 +581,7 @@ mod tests {
                 Change::Failed {
                     reason: "x".into(),
                     log_tail: None,
+                    usage: None,
                 },
             ),
             (
@@ -574,6 +590,7 @@ mod tests {
                     head: "h".into(),
                     branch: None,
                     base: None,
+                    usage: None,
                 },
             ),
             (
@@ -582,6 +599,7 @@ mod tests {
                     verdict: Verdict::Approve,
                     head: "h".into(),
                     summary: None,
+                    usage: None,
                 },
             ),
             (
@@ -590,6 +608,7 @@ mod tests {
                     verdict: Verdict::Changes,
                     head: "h".into(),
                     summary: None,
+                    usage: None,
                 },
             ),
             (
@@ -597,9 +616,16 @@ mod tests {
                 Change::IntegrationFailed {
                     reason: "x".into(),
                     detail: None,
+                    usage: None,
                 },
             ),
-            ("merged", Change::Merged { commit: None }),
+            (
+                "merged",
+                Change::Merged {
+                    commit: None,
+                    usage: None,
+                },
+            ),
             ("escalated", Change::Escalated { reason: "x".into() }),
             (
                 "retry",
@@ -698,6 +724,7 @@ mod tests {
         let fail = event(Change::Failed {
             reason: "exit 3".into(),
             log_tail: None,
+            usage: None,
         });
         let t = apply(Some(&t), &fail, "t-abcdef").unwrap();
         assert_eq!((t.state, t.attempts), (Open, 2));
@@ -744,6 +771,7 @@ mod tests {
             head: "abc".into(),
             branch: Some("agent/t-abcdef".into()),
             base: None,
+            usage: None,
         });
         let t = apply(Some(&t), &sub, "t-abcdef").unwrap();
         assert_eq!(t.state, InReview);

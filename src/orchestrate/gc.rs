@@ -185,6 +185,7 @@ fn unreached(ctx: &Context, task: &Task, tip: &str, target_tip: &str) -> Result<
         for event in ctx.store.events(&task.id)? {
             if let Change::Merged {
                 commit: Some(commit),
+                ..
             } = event.change
             {
                 reached.push(commit);
@@ -208,7 +209,7 @@ fn unreached(ctx: &Context, task: &Task, tip: &str, target_tip: &str) -> Result<
 /// Remove review worktrees whose review ended (a killed review leaves its
 /// worktree; a running one holds its lock file).
 fn sweep_reviews(ctx: &Context, options: &GcOptions, swept: &mut Swept) -> Result<()> {
-    let dir = review::reviews_dir(&ctx.store);
+    let dir = review::reviews_dir(ctx);
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Ok(());
     };

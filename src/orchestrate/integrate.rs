@@ -213,7 +213,7 @@ fn resolve_with_agent(
     );
     let run = AgentRun {
         role: ROLE.into(),
-        command: role.command.clone(),
+        launch: role.launch(ROLE),
         cwd: dir.to_path_buf(),
         prompt,
         timeout: role.timeout(),
@@ -293,7 +293,11 @@ fn gate(ctx: &Context, dir: &Path, task: &Task, commit: &str, base: &str) -> Res
     let timeout = ctx.config.integrate.test_timeout();
     let run = AgentRun {
         role: "gate".into(),
-        command: vec!["sh".into(), "-c".into(), test.clone()],
+        launch: crate::agent::config::Launch {
+            argv: vec!["sh".into(), "-c".into(), test.clone()],
+            env: Vec::new(),
+            preset: None,
+        },
         cwd: dir.to_path_buf(),
         prompt: String::new(),
         timeout,
@@ -424,6 +428,7 @@ fn record_merged(ctx: &Context, task: &Task, commit: &str) -> Result<Landing> {
         task,
         Change::Merged {
             commit: Some(commit.to_string()),
+            usage: None,
         },
     )?;
     Ok(Landing::Merged {
@@ -438,6 +443,7 @@ fn send_back(ctx: &Context, task: &Task, reason: &str, detail: Option<String>) -
         Change::IntegrationFailed {
             reason: reason.to_string(),
             detail,
+            usage: None,
         },
     )?;
     Ok(Landing::Failed {
@@ -512,10 +518,13 @@ fn merge_message(ctx: &Context, task: &Task) -> String {
     worktree::trailered(&subject, &body, task, ROLE)
 }
 
-/// The queue's scratch worktree (detached), created on first use.
+/// The queue's scratch worktree (detached), created on first use; named
+/// for this repository, so that repositories sharing a `worktrees:` folder
+/// each have their own.
 fn scratch_worktree(ctx: &Context) -> Result<PathBuf> {
-    let path = worktree::worktrees_dir(ctx).join("queue");
+    let path = worktree::worktrees_dir(ctx).join(format!("queue-{}", worktree::repo_key(ctx)));
     if path.join(".git").exists() {
+        worktree::check_ours(ctx, &path)?;
         let _ = git::quiet(&path, &["merge", "--abort"]);
         let _ = git::quiet(&path, &["rebase", "--abort"]);
         return Ok(path);

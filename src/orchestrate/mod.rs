@@ -34,6 +34,24 @@ pub(crate) fn lock_file(path: &std::path::Path) -> Result<std::fs::File> {
         .with_context(|| format!("opening {}", path.display()))
 }
 
+/// Where `program` is: itself if it names a path (has a `/`), else the
+/// first executable file of that name on `PATH`.
+pub fn find_program(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return executable(&path).then_some(path);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| executable(p))
+}
+
 /// A context to be opened in another thread.
 pub struct Seed {
     root: PathBuf,
@@ -115,10 +133,39 @@ impl Context {
         };
         found.as_ref().with_context(|| {
             format!(
-                "{}: no {role} configured (set roles.{role}.command)",
-                config::FILE
+                "{}: no {role} configured (set roles.{role}.agent to a preset: {}, or roles.{role}.command)",
+                config::FILE,
+                crate::agent::preset::Preset::names()
             )
         })
+    }
+
+    /// Refuse to start when the program of a configured role among `roles`
+    /// cannot be found, before anything is claimed or written: the error
+    /// names the role, the program and how to install it.
+    pub fn check_programs(&self, roles: &[&str]) -> Result<()> {
+        for &name in roles {
+            let Ok(role) = self.role(name) else {
+                continue;
+            };
+            let launch = role.launch(name);
+            let Some(program) = launch.argv.first() else {
+                continue;
+            };
+            if find_program(program).is_some() {
+                continue;
+            }
+            let how = match launch.preset {
+                Some(preset) => format!("install it with `{}`", preset.install_hint()),
+                None => format!("install it, or fix roles.{name}.command"),
+            };
+            return Err(crate::error::Config(format!(
+                "{}: roles.{name}: the program `{program}` is not on PATH: {how}",
+                config::FILE
+            ))
+            .into());
+        }
+        Ok(())
     }
 
     /// Record `change` on task `id` as `actor`, if the task is still ours:

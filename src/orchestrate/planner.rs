@@ -45,7 +45,7 @@ pub fn plan_goal(ctx: &Context, goal: &str) -> Result<Planned> {
         ];
         let run = AgentRun {
             role: ROLE.into(),
-            command: role.command.clone(),
+            launch: role.launch(ROLE),
             cwd: ctx.root.clone(),
             prompt: prompt::with_override(Some(&ctx.root), ROLE, built_in, &vars),
             timeout: role.timeout(),
@@ -68,7 +68,7 @@ pub fn plan_goal(ctx: &Context, goal: &str) -> Result<Planned> {
                 outcome.tail
             );
         }
-        let yaml = prompt::plan_text(outcome.output.as_deref(), &outcome.printed);
+        let yaml = prompt::plan_text(outcome.output.as_deref(), &outcome.message);
         let existing = |dep: &str| ctx.store.resolve(dep).ok();
         let source = format!("planner output (attempt {attempt})");
         match plan::parse(&source, &yaml, &existing) {

@@ -277,8 +277,8 @@ pub fn reviewer_name(command: &[String]) -> String {
 
 /// Where review worktrees live while a reviewer runs: `<agent dir>/reviews/`,
 /// each `<run>` next to a `<run>.lock` held for as long as the review runs.
-pub fn reviews_dir(store: &Store) -> PathBuf {
-    store.agent_dir().join("reviews")
+pub fn reviews_dir(ctx: &Context) -> PathBuf {
+    worktree::worktrees_dir(ctx).join(format!("reviews-{}", worktree::repo_key(ctx)))
 }
 
 fn verdicts_on(store: &Store, commit: gix::ObjectId) -> Result<Vec<VerdictNote>> {
@@ -416,7 +416,7 @@ fn run_reviewer(ctx: &Context, range: &Range, agent: &Role) -> Result<(Answer, P
     let files = log_files(ctx, range, attempt);
     let run = AgentRun {
         role: ROLE.into(),
-        command: agent.command.clone(),
+        launch: agent.launch(ROLE),
         cwd: tree.path.clone(),
         prompt: text,
         timeout: agent.timeout(),
@@ -468,13 +468,17 @@ fn run_reviewer(ctx: &Context, range: &Range, agent: &Role) -> Result<(Answer, P
             outcome.tail
         );
     }
-    let answer = reviewer::read(outcome.output.as_deref(), &outcome.printed).map_err(|why| {
-        ctx.view.finished(&shown, ROLE, "no verdict");
-        anyhow!(
-            "the reviewer gave no verdict: {why}; nothing recorded. Its log: {}",
-            outcome.log.display()
-        )
-    })?;
+    let mut answer =
+        reviewer::read(outcome.output.as_deref(), &outcome.message).map_err(|why| {
+            ctx.view.finished(&shown, ROLE, "no verdict");
+            anyhow!(
+                "the reviewer gave no verdict: {why}; nothing recorded. Its log: {}",
+                outcome.log.display()
+            )
+        })?;
+    if answer.usage.is_none() {
+        answer.usage = outcome.usage.clone();
+    }
     ctx.view
         .finished(&shown, ROLE, &describe(answer.verdict, &answer.summary));
     Ok((answer, outcome.log))
@@ -558,6 +562,7 @@ fn record_event(
             verdict: note.verdict,
             head: head.to_string(),
             summary: (!note.summary.is_empty()).then(|| note.summary.clone()),
+            usage: note.usage.clone(),
         };
         let draft = Draft {
             change,
@@ -581,7 +586,7 @@ struct ReviewTree {
 
 impl ReviewTree {
     fn create(ctx: &Context, head: &str) -> Result<ReviewTree> {
-        let dir = reviews_dir(&ctx.store);
+        let dir = reviews_dir(ctx);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let run = id::generate("r", 8);
         let lock_path = dir.join(format!("{run}.lock"));

@@ -49,7 +49,7 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
     let run_id = crate::model::id::generate("r", 8);
     let run = AgentRun {
         role: ROLE.into(),
-        command: role.command.clone(),
+        launch: role.launch(ROLE),
         cwd: prepared.path.clone(),
         prompt: implementer_prompt(ctx, &task)?,
         timeout: role.timeout(),
@@ -76,6 +76,7 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
     // A merge of the target left to resolve is committed only once resolved:
     // conflict markers never land on the branch.
     let unresolved = if worktree::merging(&prepared.path) {
+        git::stage_resolved(&prepared.path)?;
         git::unresolved(&prepared.path)?
     } else {
         Vec::new()
@@ -84,7 +85,9 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
         git::commit_all(&prepared.path, &leftover)?;
     }
     let head = git::run(&prepared.path, &["rev-parse", "HEAD"])?;
-    note_provenance(ctx, &prepared.path, &start, &task, &role.command, &run_id)?;
+    let agent = agent_name(&run.launch);
+    note_provenance(ctx, &prepared.path, &start, &task, &agent, &run_id)?;
+    let markers = git::conflict_markers(&prepared.path, &prepared.base, &head)?;
 
     let finished = if outcome.ending == Ending::Interrupted {
         let change = Change::Released {
@@ -98,6 +101,10 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
             "the agent left conflicts unresolved in: {}",
             unresolved.join(", ")
         )),
+        None if !markers.is_empty() => Some(format!(
+            "the branch adds conflict markers in: {}",
+            markers.join(", ")
+        )),
         // Nothing beyond the base, or nothing since the head submitted last
         // time (commits kept from a killed attempt were never submitted, so
         // they still count).
@@ -108,6 +115,7 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
         let change = Change::Failed {
             reason: reason.clone(),
             log_tail: Some(outcome.tail.clone()),
+            usage: outcome.usage.clone(),
         };
         if ctx.record_as_holder(id, actor, ROLE, change)? {
             Finished::Failed { reason }
@@ -119,6 +127,7 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
             head: head.clone(),
             branch: Some(prepared.branch.clone()),
             base: Some(prepared.base.clone()),
+            usage: outcome.usage.clone(),
         };
         if ctx.record_as_holder(id, actor, ROLE, change)? {
             Finished::Submitted { head }
@@ -155,14 +164,9 @@ fn note_provenance(
     dir: &Path,
     start: &str,
     task: &Task,
-    command: &[String],
+    agent: &str,
     run: &str,
 ) -> Result<()> {
-    let agent = command
-        .first()
-        .and_then(|p| Path::new(p).file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let line = serde_json::json!({
         "task": task.id, "role": ROLE, "agent": agent, "attempt": task.attempts + 1, "run": run,
     })
@@ -173,6 +177,19 @@ fn note_provenance(
         ctx.store.append_note(notes::PROVENANCE, oid, &line)?;
     }
     Ok(())
+}
+
+/// The agent's name for provenance: the preset's, else the program's file name.
+pub fn agent_name(launch: &crate::agent::config::Launch) -> String {
+    match launch.preset {
+        Some(preset) => preset.name().to_string(),
+        None => launch
+            .argv
+            .first()
+            .and_then(|p| Path::new(p).file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    }
 }
 
 pub fn describe(finished: &Finished) -> String {

@@ -1,5 +1,7 @@
-//! Task worktrees: `agent/<id>` checked out under
-//! `<git-common-dir>/agent/worktrees/<id>`, never inside the main working tree.
+//! Task worktrees: `agent/<id>` checked out in `<worktrees>/<id>`, by default
+//! `<main working tree>.agent-worktrees/`: beside the repository, outside
+//! `.git` (agent CLIs such as Claude Code refuse to edit files under `.git/`)
+//! and outside the main working tree (whose status and tools would see them).
 //! A retry reuses the worktree, and work a killed run left uncommitted is
 //! committed before anything else happens in it.
 
@@ -21,12 +23,68 @@ pub struct Prepared {
     pub recovered: Option<String>,
 }
 
-/// The directory that holds the task worktrees.
+/// The directory that holds the task worktrees: `worktrees:` from the
+/// config (relative to the main working tree), else a folder beside the
+/// repository named after it (`<root>.agent-worktrees`).
 pub fn worktrees_dir(ctx: &Context) -> PathBuf {
     match &ctx.config.worktrees {
         Some(dir) => ctx.root.join(dir),
-        None => ctx.store.agent_dir().join("worktrees"),
+        None => {
+            let mut name = ctx.root.file_name().unwrap_or_default().to_os_string();
+            name.push(".agent-worktrees");
+            ctx.root.with_file_name(name)
+        }
     }
+}
+
+/// A name for this repository's own folders in a `worktrees:` folder that
+/// several repositories may share: 8 hex digits of a hash of its (common)
+/// git dir's canonical path.
+pub fn repo_key(ctx: &Context) -> String {
+    let agent_dir = ctx.store.agent_dir();
+    let dir = agent_dir.parent().unwrap_or(&agent_dir);
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    // FNV-1a: stable across Rust versions, unlike the std hasher.
+    let hash = dir
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    format!("{:08x}", hash as u32)
+}
+
+/// Refuse a worktree at `path` that belongs to another repository (a
+/// `worktrees:` folder shared by several): using it would work on their files.
+pub fn check_ours(ctx: &Context, path: &std::path::Path) -> Result<()> {
+    let Some(theirs) = git::try_run(
+        path,
+        &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+    )?
+    else {
+        return Ok(());
+    };
+    let ours = git::run(
+        &ctx.root,
+        &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+    )?;
+    let same = |a: &str, b: &str| {
+        let canon = |p: &str| {
+            std::path::Path::new(p)
+                .canonicalize()
+                .unwrap_or_else(|_| p.into())
+        };
+        canon(a) == canon(b)
+    };
+    if !same(&theirs, &ours) {
+        anyhow::bail!(
+            "{} is a worktree of another repository ({theirs}), not of this one: \
+             give this repository a worktrees: folder of its own",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// The worktree and branch for `task`: created from the target's tip the
@@ -38,6 +96,9 @@ pub fn prepare(ctx: &Context, task: &Task) -> Result<Prepared> {
     let target_tip = git::resolve_commit(&ctx.root, &format!("refs/heads/{target}"))
         .with_context(|| format!("the target branch {target} does not exist"))?;
     let mut recovered = None;
+    if is_worktree(&path) {
+        check_ours(ctx, &path)?;
+    }
     if is_worktree(&path) && merging(&path) {
         // A merge of the target left for this attempt to resolve: leave it.
     } else if is_worktree(&path) {

@@ -333,7 +333,9 @@ fn event_message(task: &Task, event: &Event) -> String {
         Change::Created(new) => Some(new.spec.clone()),
         Change::Claimed { assignee } => Some(format!("Claimed by {assignee}.")),
         Change::Released { reason } => reason.clone(),
-        Change::Failed { reason, log_tail } => Some(match log_tail {
+        Change::Failed {
+            reason, log_tail, ..
+        } => Some(match log_tail {
             Some(tail) => format!("{reason}\n\n{tail}"),
             None => reason.clone(),
         }),
@@ -345,6 +347,7 @@ fn event_message(task: &Task, event: &Event) -> String {
             verdict,
             head,
             summary,
+            ..
         } => Some(format!(
             "Verdict {} on {head}.\n\n{}",
             serde_json::to_value(verdict)
@@ -353,10 +356,10 @@ fn event_message(task: &Task, event: &Event) -> String {
                 .unwrap_or_default(),
             summary.as_deref().unwrap_or("")
         )),
-        Change::IntegrationFailed { reason, detail } => {
+        Change::IntegrationFailed { reason, detail, .. } => {
             Some(format!("{reason}\n\n{}", detail.as_deref().unwrap_or("")))
         }
-        Change::Merged { commit } => commit.as_ref().map(|c| format!("Merged as {c}.")),
+        Change::Merged { commit, .. } => commit.as_ref().map(|c| format!("Merged as {c}.")),
         Change::Escalated { reason } => Some(reason.clone()),
         Change::Resolved { message, .. } => message.clone(),
         Change::Edited(edit) => serde_json::to_string(edit).ok(),

@@ -224,6 +224,32 @@ impl Repo {
             .collect()
     }
 
+    /// Where the task worktrees live by default: beside the repository.
+    pub fn worktrees(&self) -> PathBuf {
+        self.root.with_file_name("repo.agent-worktrees")
+    }
+
+    /// The worktree of task `id`.
+    pub fn worktree(&self, id: &str) -> PathBuf {
+        self.worktrees().join(id)
+    }
+
+    /// Where this repository's review worktrees go: `reviews-<key>` in the
+    /// worktrees folder, the key a hash of the git dir's path (FNV-1a, as
+    /// git-agent computes it).
+    pub fn reviews(&self) -> PathBuf {
+        let dir = self.git_dir().canonicalize().unwrap();
+        let hash = dir
+            .as_os_str()
+            .as_encoded_bytes()
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        self.worktrees()
+            .join(format!("reviews-{:08x}", hash as u32))
+    }
+
     /// The log directory of a task's agent runs.
     pub fn logs(&self, id: &str) -> PathBuf {
         self.git_dir().join("agent/logs").join(id)
