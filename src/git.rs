@@ -172,9 +172,12 @@ pub fn has_changes(dir: &Path) -> Result<bool> {
 }
 
 /// Commit everything in the worktree at `dir` (hooks off) with `message`;
-/// returns the new commit, or `None` if there was nothing to commit.
+/// returns the new commit, or `None` if there was nothing to commit. A
+/// merge in progress is committed even when its result equals `HEAD`'s tree
+/// (a conflict resolved as "ours").
 pub fn commit_all(dir: &Path, message: &str) -> Result<Option<String>> {
-    if !has_changes(dir)? {
+    let merging = try_run(dir, &["rev-parse", "--quiet", "--verify", "MERGE_HEAD"])?.is_some();
+    if !merging && !has_changes(dir)? {
         return Ok(None);
     }
     quiet(dir, &["add", "-A"])?;

@@ -149,9 +149,11 @@ fn attempts_used_up_go_to_a_human_who_answers_with_resolve() {
         context.contains("a human answered: try the other approach"),
         "{context}"
     );
-    repo.ok(&["run"]);
+    repo.fails(1, &["run"]);
     assert_eq!(repo.state(&id), "needs_human");
     repo.ok(&["resolve", &id, "--abandon"]);
+    // Nothing waits for a human any more: a run with nothing to do exits 0.
+    repo.ok(&["run"]);
     assert_eq!(repo.state(&id), "abandoned");
 }
 

@@ -2,6 +2,7 @@
 
 mod common;
 
+mod agents;
 mod audit;
 mod board;
 mod claim;

@@ -57,7 +57,7 @@ pub fn read(output: Option<&str>, printed: &str) -> Result<Answer, String> {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("(nothing)");
     let printed_part = format!(
-        "its last line is not `VERDICT: APPROVE` or `VERDICT: CHANGES` but \"{}\"",
+        "its final message has no `VERDICT: APPROVE` or `VERDICT: CHANGES` line (its last line: \"{}\")",
         crate::model::one_line(last, 80)
     );
     Err(match from_file {
@@ -83,21 +83,34 @@ fn from_output(text: &str) -> Result<Answer, String> {
     })
 }
 
+/// The last `VERDICT:` line of the final message decides; the lines before
+/// it are the summary (a sign-off after it is dropped).
 fn from_printed(printed: &str) -> Option<Answer> {
     let lines: Vec<&str> = printed.lines().collect();
-    let last = lines.iter().rposition(|l| !l.trim().is_empty())?;
+    let (at, verdict) = lines
+        .iter()
+        .enumerate()
+        .rev()
+        .find_map(|(i, l)| verdict_line(l).map(|v| (i, v)))?;
+    Some(Answer {
+        verdict,
+        summary: lines[..at].join("\n").trim().to_string(),
+        usage: None,
+    })
+}
+
+/// The verdict a `VERDICT: APPROVE` / `VERDICT: CHANGES` line gives.
+fn verdict_line(line: &str) -> Option<Verdict> {
     // Agents that write Markdown tend to dress the line up: **VERDICT: APPROVE**.
-    let line = lines[last].trim().trim_matches(|c| c == '*' || c == '`');
+    let line = line.trim().trim_matches(|c| c == '*' || c == '`');
     let (key, word) = line.split_once(':')?;
     if !key.trim().eq_ignore_ascii_case("verdict") {
         return None;
     }
-    let verdict = verdict_word(word.trim().trim_matches(|c| c == '*' || c == '`'))?;
-    Some(Answer {
-        verdict,
-        summary: lines[..last].join("\n").trim().to_string(),
-        usage: None,
-    })
+    verdict_word(
+        word.trim()
+            .trim_matches(|c| c == '*' || c == '`' || c == '.'),
+    )
 }
 
 /// Patch text a prompt carries at most; the rest is cut, with a note saying
@@ -260,11 +273,14 @@ mod tests {
 
     #[test]
     fn no_verdict_anywhere_is_an_error_that_says_where_it_looked() {
-        let e = read(None, "VERDICT: APPROVE\nthen more talk").unwrap_err();
+        let e = read(None, "VERDICT: maybe later\nthen more talk").unwrap_err();
         assert!(
             e.contains("no $GIT_AGENT_OUTPUT") && e.contains("then more talk"),
             "{e}"
         );
+        // The last verdict line counts, whatever follows it.
+        let a = read(None, "VERDICT: CHANGES\nVERDICT: APPROVE.\nthanks").unwrap();
+        assert_eq!(a.verdict, Verdict::Approve);
         let e = read(Some("verdict: maybe"), "").unwrap_err();
         assert!(e.contains("\"maybe\""), "{e}");
     }

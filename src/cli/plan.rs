@@ -26,21 +26,21 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let (store, plan, text) = match (&args.file, &args.goal) {
+    let (store, plan, text, usage) = match (&args.file, &args.goal) {
         (Some(file), None) => {
             let store = super::open()?;
             let name = file.display().to_string();
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("{name}: cannot read the plan file"))?;
             let plan = validate(&store, &name, &text)?;
-            (store, plan, text)
+            (store, plan, text, None)
         }
         (None, Some(goal)) => {
             let ctx = Context::open(catch_interrupts())?;
             ctx.role("planner")?;
             ctx.check_programs(&["planner"])?;
             let planned = planner::plan_goal(&ctx, goal)?;
-            (ctx.store, planned.plan, planned.yaml)
+            (ctx.store, planned.plan, planned.yaml, planned.usage)
         }
         (Some(_), Some(_)) => bail!("give a goal or --file, not both"),
         (None, None) => {
@@ -57,6 +57,7 @@ pub fn run(args: Args) -> Result<()> {
         &super::default_actor(),
         &super::role_or("human"),
         attempts,
+        usage.as_ref(),
     )?;
     if args.json {
         let tasks: BTreeMap<&str, &str> = stored
@@ -66,7 +67,8 @@ pub fn run(args: Args) -> Result<()> {
             .collect();
         super::print_json(&serde_json::json!({ "plan": stored.plan, "tasks": tasks }))?;
     } else {
-        println!("plan {}: {} tasks", stored.plan, stored.tasks.len());
+        let spent = usage.map_or(String::new(), |u| format!(" (planner: {})", u.describe()));
+        println!("plan {}: {} tasks{spent}", stored.plan, stored.tasks.len());
         for ((key, id), task) in stored.tasks.iter().zip(&plan.tasks) {
             println!("  {id}  {key:<16}  {}", super::one_line(&task.title, 60));
         }

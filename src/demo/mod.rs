@@ -45,7 +45,7 @@ pub fn run(stop: &'static AtomicBool, parent: Option<&Path>) -> Result<PathBuf> 
     let plan = crate::model::plan::parse("plan.yaml", PLAN, &|_| None)?;
     let stored = ctx
         .store
-        .store_plan(&plan, PLAN, "demo@git-agent", "human", 3)?;
+        .store_plan(&plan, PLAN, "demo@git-agent", "human", 3, None)?;
     say(&format!(
         "Imported plan {} with {} tasks; running the pipeline (-j 2):\n",
         stored.plan,

@@ -32,6 +32,23 @@ impl Usage {
         }
     }
 
+    /// The sum of two reports; a field either side lacks counts as the
+    /// other's (and stays out when both lack it).
+    pub fn plus(&self, other: &Usage) -> Usage {
+        fn add<T: std::ops::Add<Output = T> + Copy>(a: Option<T>, b: Option<T>) -> Option<T> {
+            match (a, b) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            }
+        }
+        Usage {
+            tokens: add(self.tokens, other.tokens),
+            input_tokens: add(self.input_tokens, other.input_tokens),
+            output_tokens: add(self.output_tokens, other.output_tokens),
+            cost_usd: add(self.cost_usd, other.cost_usd),
+        }
+    }
+
     /// Whether nothing at all was reported.
     pub fn is_empty(&self) -> bool {
         *self == Usage::default()

@@ -18,6 +18,7 @@ use super::Context;
 use crate::agent::process::{self, AgentRun, Ending};
 use crate::git;
 use crate::model::task::{Change, State, Task};
+use crate::model::usage::Usage;
 use crate::store::{notes, Draft};
 
 /// How many times the queue starts over on a target that moved meanwhile.
@@ -89,32 +90,34 @@ pub fn land(ctx: &Context, task: &Task) -> Result<Landing> {
         .with_context(|| format!("task {} is approved but has no head", task.id))?;
     let target = ctx.config.target.clone();
     let scratch = scratch_worktree(ctx)?;
+    // What the integrator agent used on this entry, recorded with its outcome.
+    let mut spent = None;
     for _ in 0..MOVED_RETRIES {
         let tip = git::resolve_commit(&ctx.root, &format!("refs/heads/{target}"))?;
         if git::is_ancestor(&ctx.root, &head, &tip)? {
             // Already there (e.g. merged by hand): record it, land nothing new.
-            return record_merged(ctx, task, &tip);
+            return record_merged(ctx, task, &tip, spent);
         }
-        let merged = match merge(ctx, &scratch, task, &head, &tip)? {
+        let merged = match merge(ctx, &scratch, task, &head, &tip, &mut spent)? {
             Merge::Clean(commit) => commit,
             Merge::Conflict(_) if stopped(ctx) => return Ok(interrupted()),
-            Merge::Conflict(paths) => return send_back_conflict(ctx, task, &tip, &paths),
+            Merge::Conflict(paths) => return send_back_conflict(ctx, task, &tip, &paths, spent),
         };
         match gate(ctx, &scratch, task, &merged, &tip)? {
             Gate::Passed | Gate::NotConfigured => {}
             Gate::Failed { tail } => {
                 let reason = format!("the tests failed on {head} merged onto {target}");
-                return send_back(ctx, task, &reason, Some(tail));
+                return send_back(ctx, task, &reason, Some(tail), spent);
             }
             // Stopped by Ctrl-C: not the work's fault; it stays approved.
             Gate::DidNotRun { .. } if stopped(ctx) => return Ok(interrupted()),
             Gate::DidNotRun { why } => {
                 let reason = format!("the gate did not run: {why}");
-                return send_back(ctx, task, &reason, None);
+                return send_back(ctx, task, &reason, None, spent);
             }
         }
         match advance(ctx, &target, &tip, &merged)? {
-            Advance::Done => return record_merged(ctx, task, &merged),
+            Advance::Done => return record_merged(ctx, task, &merged, spent),
             Advance::Moved => continue,
             Advance::Blocked(why) => return wait_or_escalate(ctx, task, why),
         }
@@ -143,14 +146,21 @@ enum Merge {
 
 /// Merge `head` onto `tip` in the scratch worktree with the configured
 /// strategy; a conflict goes to the integrator agent if there is one.
-fn merge(ctx: &Context, dir: &Path, task: &Task, head: &str, tip: &str) -> Result<Merge> {
+fn merge(
+    ctx: &Context,
+    dir: &Path,
+    task: &Task,
+    head: &str,
+    tip: &str,
+    spent: &mut Option<Usage>,
+) -> Result<Merge> {
     git::quiet(dir, &["checkout", "--quiet", "--force", "--detach", tip])?;
     git::quiet(dir, &["clean", "--quiet", "-fd"])?;
     let message = merge_message(ctx, task);
     let strategy = ctx.config.integrate.strategy().to_string();
     let clean = match strategy.as_str() {
         "squash" => git::quiet_succeeds(dir, &["merge", "--squash", head])?,
-        "rebase" => return rebase(ctx, dir, task, head, tip),
+        "rebase" => return rebase(ctx, dir, task, head, tip, spent),
         _ => git::quiet_succeeds(dir, &["merge", "--no-ff", "--no-commit", head])?,
     };
     if !clean {
@@ -158,7 +168,7 @@ fn merge(ctx: &Context, dir: &Path, task: &Task, head: &str, tip: &str) -> Resul
         if paths.is_empty() {
             bail!("merging {head} onto {tip} failed without a conflict");
         }
-        if !resolve_with_agent(ctx, dir, task, tip, &paths)? {
+        if !resolve_with_agent(ctx, dir, task, tip, &paths, spent)? {
             let _ = git::quiet(dir, &["merge", "--abort"]);
             let _ = git::quiet(dir, &["reset", "--quiet", "--hard"]);
             return Ok(Merge::Conflict(paths));
@@ -173,12 +183,19 @@ fn merge(ctx: &Context, dir: &Path, task: &Task, head: &str, tip: &str) -> Resul
 
 /// Replay `head`'s commits onto `tip`. Each commit that conflicts goes to
 /// the integrator agent (if there is one) before the rebase continues.
-fn rebase(ctx: &Context, dir: &Path, task: &Task, head: &str, tip: &str) -> Result<Merge> {
+fn rebase(
+    ctx: &Context,
+    dir: &Path,
+    task: &Task,
+    head: &str,
+    tip: &str,
+    spent: &mut Option<Usage>,
+) -> Result<Merge> {
     git::quiet(dir, &["checkout", "--quiet", "--force", "--detach", head])?;
     let mut clean = git::quiet_succeeds(dir, &["rebase", "--quiet", tip])?;
     while !clean {
         let paths = git::unmerged(dir)?;
-        if paths.is_empty() || !resolve_with_agent(ctx, dir, task, tip, &paths)? {
+        if paths.is_empty() || !resolve_with_agent(ctx, dir, task, tip, &paths, spent)? {
             let _ = git::quiet(dir, &["rebase", "--abort"]);
             return Ok(Merge::Conflict(paths));
         }
@@ -188,13 +205,15 @@ fn rebase(ctx: &Context, dir: &Path, task: &Task, head: &str, tip: &str) -> Resu
 }
 
 /// Let the integrator agent resolve a conflict in progress. Whether the
-/// conflict is gone: no unmerged paths and no conflict markers left.
+/// conflict is gone: no unmerged paths and no conflict markers left. What
+/// the agent used is added to `spent`.
 fn resolve_with_agent(
     ctx: &Context,
     dir: &Path,
     task: &Task,
     tip: &str,
     paths: &[String],
+    spent: &mut Option<Usage>,
 ) -> Result<bool> {
     let Ok(role) = ctx.role(ROLE).cloned() else {
         return Ok(false);
@@ -202,8 +221,9 @@ fn resolve_with_agent(
     let attempt = task.attempts + 1;
     let prompt = format!(
         "# Resolve a merge conflict\n\nTask {}: {}\n\n{}\n\nMerging `agent/{}` onto `{}` conflicts in:\n{}\n\
-         Resolve every conflict in this worktree (keep the intent of both sides), `git add` the files, \
-         and exit 0. Do not commit; git-agent commits the merge. Exit non-zero if you cannot.\n",
+         Resolve every conflict in this worktree by editing the files so that no conflict markers remain \
+         (keep the intent of both sides), and exit 0. Do not commit: git-agent stages and commits the merge. \
+         Exit non-zero if you cannot.\n",
         task.id,
         task.title,
         task.spec.trim(),
@@ -233,6 +253,9 @@ fn resolve_with_agent(
         &format!("resolve conflict in {}", paths.join(", ")),
     );
     let outcome = run.run(ctx.stop)?;
+    if let Some(usage) = &outcome.usage {
+        *spent = Some(spent.as_ref().map_or(usage.clone(), |s| s.plus(usage)));
+    }
     if !outcome.succeeded() {
         ctx.view.say(&format!(
             "{}: the integrator could not resolve the conflict",
@@ -422,13 +445,18 @@ fn checked_out(ctx: &Context, refname: &str) -> Result<Option<PathBuf>> {
         .map(|w| w.path))
 }
 
-fn record_merged(ctx: &Context, task: &Task, commit: &str) -> Result<Landing> {
+fn record_merged(
+    ctx: &Context,
+    task: &Task,
+    commit: &str,
+    usage: Option<Usage>,
+) -> Result<Landing> {
     record(
         ctx,
         task,
         Change::Merged {
             commit: Some(commit.to_string()),
-            usage: None,
+            usage,
         },
     )?;
     Ok(Landing::Merged {
@@ -436,14 +464,20 @@ fn record_merged(ctx: &Context, task: &Task, commit: &str) -> Result<Landing> {
     })
 }
 
-fn send_back(ctx: &Context, task: &Task, reason: &str, detail: Option<String>) -> Result<Landing> {
+fn send_back(
+    ctx: &Context,
+    task: &Task,
+    reason: &str,
+    detail: Option<String>,
+    usage: Option<Usage>,
+) -> Result<Landing> {
     record(
         ctx,
         task,
         Change::IntegrationFailed {
             reason: reason.to_string(),
             detail,
-            usage: None,
+            usage,
         },
     )?;
     Ok(Landing::Failed {
@@ -454,7 +488,13 @@ fn send_back(ctx: &Context, task: &Task, reason: &str, detail: Option<String>) -
 /// A conflict goes back to the implementer with the conflicting paths, its
 /// branch first brought up to the new target: the merge of the target is
 /// left in progress in its worktree, for the next attempt to resolve.
-fn send_back_conflict(ctx: &Context, task: &Task, tip: &str, paths: &[String]) -> Result<Landing> {
+fn send_back_conflict(
+    ctx: &Context,
+    task: &Task,
+    tip: &str,
+    paths: &[String],
+    usage: Option<Usage>,
+) -> Result<Landing> {
     let target = &ctx.config.target;
     worktree::bring_up_to(ctx, task, tip)?;
     let reason = format!("merge conflict with {target} in: {}", paths.join(", "));
@@ -464,7 +504,7 @@ fn send_back_conflict(ctx: &Context, task: &Task, tip: &str, paths: &[String]) -
         &tip[..tip.len().min(10)],
         paths.join(", ")
     );
-    send_back(ctx, task, &reason, Some(detail))
+    send_back(ctx, task, &reason, Some(detail), usage)
 }
 
 fn wait_or_escalate(ctx: &Context, task: &Task, why: String) -> Result<Landing> {

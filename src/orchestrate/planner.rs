@@ -20,6 +20,8 @@ const README_LINES: usize = 40;
 pub struct Planned {
     pub plan: Plan,
     pub yaml: String,
+    /// What the planner agent used over its tries, where it reported it.
+    pub usage: Option<crate::model::usage::Usage>,
 }
 
 /// Ask the planner for a plan for `goal`: at most two tries.
@@ -36,6 +38,7 @@ pub fn plan_goal(ctx: &Context, goal: &str) -> Result<Planned> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let mut refusal: Option<String> = None;
+    let mut usage: Option<crate::model::usage::Usage> = None;
     for attempt in 1..=2u32 {
         let built_in = prompt::planner(goal, &picture, &open, refusal.as_deref());
         let vars = [
@@ -68,6 +71,9 @@ pub fn plan_goal(ctx: &Context, goal: &str) -> Result<Planned> {
                 outcome.tail
             );
         }
+        if let Some(spent) = &outcome.usage {
+            usage = Some(usage.map_or(spent.clone(), |u| u.plus(spent)));
+        }
         let yaml = prompt::plan_text(outcome.output.as_deref(), &outcome.message);
         let existing = |dep: &str| ctx.store.resolve(dep).ok();
         let source = format!("planner output (attempt {attempt})");
@@ -75,7 +81,7 @@ pub fn plan_goal(ctx: &Context, goal: &str) -> Result<Planned> {
             Ok(plan) => {
                 ctx.view
                     .finished("plan", ROLE, &format!("{} tasks", plan.tasks.len()));
-                return Ok(Planned { plan, yaml });
+                return Ok(Planned { plan, yaml, usage });
             }
             Err(e) => {
                 ctx.view

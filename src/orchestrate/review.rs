@@ -187,7 +187,7 @@ pub fn review(ctx: &Context, subject: &Subject, options: &ReviewOptions) -> Resu
         }
         None => {
             let agent = ctx.role(ROLE)?.clone();
-            let name = reviewer_name(&agent.command);
+            let name = reviewer_label(&agent);
             let earlier = match options.again {
                 true => None,
                 false => latest(
@@ -254,6 +254,17 @@ pub fn verdict_of(store: &Store, commit: &str) -> Result<Option<Verdict>> {
 /// place in the note): who gave it, on which range, and why.
 pub fn latest_verdict(store: &Store, commit: &str) -> Result<Option<VerdictNote>> {
     Ok(latest(verdicts(store, commit)?))
+}
+
+/// A configured reviewer's name in its verdicts: a preset's name and the
+/// arguments added to it (`codex`, `claude --model opus`), else its command.
+pub fn reviewer_label(role: &Role) -> String {
+    let mut words = match &role.agent {
+        Some(preset) => vec![preset.clone()],
+        None => role.command.clone(),
+    };
+    words.extend(role.args.iter().cloned());
+    reviewer_name(&words)
 }
 
 /// How a reviewer agent is named in its verdicts: its command, with paths

@@ -59,7 +59,8 @@ impl Store {
     /// Store `plan` (as imported from `yaml`) and all of its tasks in one
     /// transaction: every ref is created with "must not exist", so a clash
     /// with a concurrent writer leaves nothing behind. Tasks that name no
-    /// `max_attempts` get `default_attempts`.
+    /// `max_attempts` get `default_attempts`. `usage` is what the planner
+    /// agent used, recorded in the plan's event.
     pub fn store_plan(
         &self,
         plan: &Plan,
@@ -67,6 +68,7 @@ impl Store {
         actor: &str,
         role: &str,
         default_attempts: u32,
+        usage: Option<&crate::model::usage::Usage>,
     ) -> Result<StoredPlan> {
         let (plan_id, ids) = self.assign_ids(plan)?;
         let mut batch = Batch::new(&self.repo);
@@ -99,7 +101,7 @@ impl Store {
             tasks: plan.tasks.iter().map(|t| t.key.clone()).zip(ids).collect(),
         };
         let goal = plan.goal.as_deref();
-        edits.push(self.plan_commit(&mut batch, &stored, goal, yaml, actor, role)?);
+        edits.push(self.plan_commit(&mut batch, &stored, goal, yaml, (actor, role), usage)?);
         // Objects first: should the refs not move, they are only garbage.
         batch.write(&self.repo)?;
         if plan.tasks.len() > PACK_REFS_ABOVE {
@@ -118,8 +120,8 @@ impl Store {
         stored: &StoredPlan,
         goal: Option<&str>,
         yaml: &str,
-        actor: &str,
-        role: &str,
+        (actor, role): (&str, &str),
+        usage: Option<&crate::model::usage::Usage>,
     ) -> Result<gix::refs::transaction::RefEdit> {
         let at = super::now();
         let plan_id = &stored.plan;
@@ -133,10 +135,14 @@ impl Store {
                 .collect(),
             created_at: &at,
         };
+        let mut data = serde_json::json!({ "goal": goal, "tasks": stored.tasks.len() });
+        if let Some(usage) = usage {
+            data["usage"] = serde_json::to_value(usage)?;
+        }
         let event = serde_json::json!({
             "id": id::generate("e", 10),
             "kind": "created",
-            "data": { "goal": goal, "tasks": stored.tasks.len() },
+            "data": data,
             "at": at,
             "actor": actor,
             "role": role,
@@ -190,7 +196,9 @@ mod tests {
             .map(|i| format!("  - key: k{i}\n    title: Task {i}\n"))
             .fold("tasks:\n".to_string(), |all, task| all + &task);
         let plan = crate::model::plan::parse("plan.yaml", &yaml, &|_| None).unwrap();
-        let stored = store.store_plan(&plan, &yaml, "me", "planner", 3).unwrap();
+        let stored = store
+            .store_plan(&plan, &yaml, "me", "planner", 3, None)
+            .unwrap();
         let tasks = store.load_all().unwrap();
         assert_eq!(tasks.len(), 150);
         let (_, first) = &stored.tasks[0];

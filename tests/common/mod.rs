@@ -287,6 +287,13 @@ pub fn wait_for(seconds: u64, mut check: impl FnMut() -> bool) -> bool {
     check()
 }
 
+/// `PATH` with the binary under test but without the pinned agent CLIs.
+pub fn path_without_agent_clis() -> std::ffi::OsString {
+    let clis = agent_clis_dir();
+    std::env::join_paths(std::env::split_paths(&path_with_bin()).filter(|d| *d != clis))
+        .expect("PATH entries without ':'")
+}
+
 /// The real agent CLI `name` (`claude`, `codex`, `gemini`, `aider`,
 /// `opencode`) on the tests' `PATH`. Where it is missing the test is skipped
 /// with a note saying how to install it; under `CI=true` a missing CLI
