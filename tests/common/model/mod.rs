@@ -299,7 +299,7 @@ fn answer(method: &str, path: &str, _headers: &Headers, body: &str, script: &Scr
         Api::Anthropic => anthropic::turn(&json),
         Api::OpenAiChat => openai_chat::turn(&json),
         Api::OpenAiResponses => openai_responses::turn(&json),
-        Api::Gemini => gemini::turn(&json),
+        Api::Gemini => gemini::turn(path, &json),
     };
     let reply = script(&turn);
     match api {
@@ -324,6 +324,13 @@ fn other(method: &str, path: &str) -> Response {
         (_, p) if p.ends_with("/messages/count_tokens") => {
             Response::json(&serde_json::json!({"input_tokens": 100}))
         }
+        // Claude Code's connection warm-up (`HEAD /`): an empty 200, as a
+        // HEAD answer has no body.
+        ("HEAD", _) => Response {
+            status: 200,
+            content_type: "text/plain",
+            body: Vec::new(),
+        },
         _ => Response::not_found(&format!("{method} {path}")),
     }
 }
