@@ -219,3 +219,28 @@ fn two_repositories_sharing_a_worktrees_folder_each_merge() {
         .count();
     assert_eq!(queues, 2, "a merge worktree per repository");
 }
+
+#[test]
+fn a_worktree_an_older_git_agent_made_in_git_dir_keeps_its_work() {
+    let repo = Repo::new();
+    implementer_script(&repo, "echo more > more.txt", "");
+    let id = repo.add("Upgraded", &[]);
+    let old = repo.git_dir().join("agent/worktrees").join(&id);
+    repo.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        &format!("agent/{id}"),
+        old.to_str().unwrap(),
+        "main",
+    ]);
+    std::fs::write(old.join("left.txt"), "left by a killed run\n").unwrap();
+    repo.ok(&["work", &id]);
+    let head = repo.task(&id)["head"].as_str().unwrap().to_string();
+    let files = repo.git(&["ls-tree", "--name-only", &head]);
+    assert!(
+        files.contains("left.txt") && files.contains("more.txt"),
+        "{files}"
+    );
+}

@@ -36,7 +36,7 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
     let attempt = task.attempts + 1;
     let files = process::log_base(&ctx.store.agent_dir(), id, attempt, ROLE);
     if let Some(dir) = files.parent() {
-        process::stop_orphans(dir, &worktree::worktrees_dir(ctx).join(id));
+        process::stop_orphans(dir, &worktree::task_path(ctx, id)?);
     }
     let prepared = worktree::prepare(ctx, &task)?;
     if let Some(commit) = &prepared.recovered {

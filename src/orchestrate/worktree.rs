@@ -87,10 +87,25 @@ pub fn check_ours(ctx: &Context, path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// Where task `id` is worked on: the worktree that has `agent/<id>` checked
+/// out, wherever it is (one made before `worktrees:` changed, or in
+/// `.git/agent/worktrees` by an older git-agent, keeps its work), else
+/// `<worktrees>/<id>`.
+pub fn task_path(ctx: &Context, id: &str) -> Result<PathBuf> {
+    let branch = format!("refs/heads/agent/{id}");
+    let existing = list(ctx)?
+        .into_iter()
+        .find(|w| w.branch.as_deref() == Some(branch.as_str()) && w.path.exists());
+    Ok(match existing {
+        Some(w) => w.path,
+        None => worktrees_dir(ctx).join(id),
+    })
+}
+
 /// The worktree and branch for `task`: created from the target's tip the
 /// first time, reused (with leftover work committed) after that.
 pub fn prepare(ctx: &Context, task: &Task) -> Result<Prepared> {
-    let path = worktrees_dir(ctx).join(&task.id);
+    let path = task_path(ctx, &task.id)?;
     let branch = format!("agent/{}", task.id);
     let target = &ctx.config.target;
     let target_tip = git::resolve_commit(&ctx.root, &format!("refs/heads/{target}"))
