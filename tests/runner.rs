@@ -16,6 +16,7 @@ mod gc;
 mod hooks;
 mod install;
 mod integrate;
+mod pipelines;
 mod plan;
 mod planner;
 mod review;
