@@ -79,7 +79,34 @@ fn agents(url: &str) -> Vec<Agent> {
         ".gemini/settings.json".into(),
         r#"{"security":{"auth":{"selectedType":"gemini-api-key"}},"privacy":{"usageStatisticsEnabled":false},"telemetry":{"enabled":false}}"#.into(),
     )];
-    vec![sh, claude, codex, gemini]
+    let mut aider = base("aider");
+    aider.env = vec![
+        ("AIDER_MODEL".into(), "openai/scripted".into()),
+        ("OPENAI_API_BASE".into(), format!("{url}/v1")),
+        ("OPENAI_API_KEY".into(), "sk-scripted".into()),
+    ];
+    let mut opencode = base("opencode");
+    opencode.env = vec![
+        (
+            "OPENCODE_CONFIG_CONTENT".into(),
+            format!(
+                r#"{{"provider":{{"scripted":{{"npm":"@ai-sdk/openai-compatible","name":"Scripted","options":{{"baseURL":"{url}/v1","apiKey":"sk-scripted"}},"models":{{"scripted":{{"name":"Scripted"}}}}}}}},"model":"scripted/scripted"}}"#
+            ),
+        ),
+        ("OPENCODE_DISABLE_MODELS_FETCH".into(), "1".into()),
+    ];
+    // What the tests do so that opencode does not fetch its plugin at start.
+    opencode.home_files = vec![
+        (
+            ".config/opencode/package-lock.json".into(),
+            r#"{"packages": {"": {"dependencies": {"@opencode-ai/plugin": "*"}}}}"#.into(),
+        ),
+        (
+            ".config/opencode/node_modules/@opencode-ai/plugin/.keep".into(),
+            String::new(),
+        ),
+    ];
+    vec![sh, claude, codex, gemini, aider, opencode]
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
