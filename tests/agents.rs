@@ -244,3 +244,27 @@ fn a_worktree_an_older_git_agent_made_in_git_dir_keeps_its_work() {
         "{files}"
     );
 }
+
+#[test]
+fn a_verdict_is_kept_when_a_detached_child_holds_stdout_open() {
+    let repo = Repo::new();
+    implementer_script(
+        &repo,
+        "echo one > one.txt",
+        "  reviewer:\n    command: [sh, -c, 'setsid -f sh -c \"sleep 5\"; echo \"VERDICT: APPROVE\"']\n",
+    );
+    let id = repo.add("Daemon", &[]);
+    repo.ok(&["work", &id]);
+    repo.ok(&["review", &id]);
+    assert_eq!(repo.state(&id), "approved");
+}
+
+#[test]
+fn init_with_a_preset_refuses_to_keep_an_existing_config_silently() {
+    let repo = Repo::new();
+    repo.write(".git-agent.yaml", "target: main\n");
+    let err = repo.fails(2, &["init", "--agent", "codex"]);
+    assert!(err.contains(".git-agent.yaml exists already"), "{err}");
+    let config = std::fs::read_to_string(repo.path().join(".git-agent.yaml")).unwrap();
+    assert_eq!(config, "target: main\n");
+}

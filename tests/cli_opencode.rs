@@ -204,3 +204,230 @@ fn read_only_argv_refuses_the_models_write() {
         run.report()
     );
 }
+
+// git-agent itself running the opencode preset in each role.
+
+/// `.git-agent.yaml` with the opencode preset in every role (no gate).
+fn configure_opencode(repo: &Repo) {
+    repo.write(
+        ".git-agent.yaml",
+        "target: main\n\
+         roles:\n  \
+           planner: { agent: opencode, timeout: 120s }\n  \
+           implementer: { agent: opencode, timeout: 120s, max_attempts: 2 }\n  \
+           reviewer: { agent: opencode, timeout: 120s }\n  \
+           integrator: { agent: opencode, timeout: 120s }\n",
+    );
+}
+
+/// `git-agent <args>` with the user's set-up in its environment, which the
+/// agents it starts inherit; it must exit with `code`. Its stdout.
+fn git_agent_exits(repo: &Repo, service: &ModelService, code: i32, args: &[&str]) -> String {
+    let mut cmd = repo.cmd(args);
+    user_setup(repo, service, &mut cmd);
+    let out = cmd.output().expect("run git-agent");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "git-agent {args:?}\nstdout: {stdout}\nstderr: {}\nunanswered: {:?}",
+        String::from_utf8_lossy(&out.stderr),
+        service.unanswered()
+    );
+    stdout
+}
+
+/// Start opencode once, so that its database exists: two first starts at
+/// once race on creating it (1.18.33: one fails with "Failed query: CREATE
+/// TABLE"), which would cost a parallel implementer an attempt.
+fn started_once(repo: &Repo, service: &ModelService) {
+    let mut cmd = Command::new(common::cli("opencode").expect("opencode is installed"));
+    repo.env(&mut cmd);
+    user_setup(repo, service, &mut cmd);
+    let out = cmd
+        .args(["db", "path"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run opencode");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A task whose spec is `spec`, implemented by opencode: its id.
+fn implemented(repo: &Repo, service: &ModelService, title: &str, spec: &str) -> String {
+    let id = repo.add(title, &["--spec", spec]);
+    git_agent_exits(repo, service, 0, &["work", &id]);
+    assert_eq!(repo.state(&id), "in_review");
+    id
+}
+
+/// The last event of `kind` of a task.
+fn last_event(repo: &Repo, id: &str, kind: &str) -> serde_json::Value {
+    repo.json(&["show", id])["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|e| e["kind"] == kind)
+        .cloned()
+        .unwrap_or_else(|| panic!("{id} has no {kind} event"))
+}
+
+#[test]
+fn opencode_as_planner_writes_a_plan_that_is_imported() {
+    let Some(_) = common::cli("opencode") else {
+        return;
+    };
+    let service = ModelService::scripted();
+    let repo = Repo::new();
+    configure_opencode(&repo);
+    let out = git_agent_exits(
+        &repo,
+        &service,
+        0,
+        &["plan", "goal MODEL-PLAN a,b", "--json"],
+    );
+    let out: serde_json::Value = serde_json::from_str(&out).expect("plan --json");
+    let tasks = out["tasks"].as_object().expect("the imported tasks");
+    let mut keys: Vec<&String> = tasks.keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["a", "b"]);
+    assert_eq!(
+        repo.task(tasks["a"].as_str().unwrap())["title"],
+        "Write a.txt"
+    );
+    assert_eq!(
+        repo.git(&["status", "--porcelain", "--untracked-files=all"]),
+        "?? .git-agent.yaml"
+    );
+}
+
+#[test]
+fn opencode_as_implementer_commits_the_file_on_the_task_branch() {
+    let Some(_) = common::cli("opencode") else {
+        return;
+    };
+    let service = ModelService::scripted();
+    let repo = Repo::new();
+    configure_opencode(&repo);
+    let id = implemented(
+        &repo,
+        &service,
+        "Greet",
+        "MODEL-WRITE hello.txt hello from opencode",
+    );
+    let branch = format!("agent/{id}");
+    assert_eq!(
+        repo.git(&["show", &format!("{branch}:hello.txt")]),
+        "hello from opencode"
+    );
+    assert_eq!(
+        repo.git(&["diff", "--name-only", "main", &branch]),
+        "hello.txt"
+    );
+    let usage = &last_event(&repo, &id, "submitted")["data"]["usage"];
+    assert_eq!(
+        usage["input_tokens"],
+        2 * INPUT_TOKENS,
+        "two steps: {usage}"
+    );
+    assert_eq!(
+        usage["output_tokens"],
+        2 * OUTPUT_TOKENS,
+        "two steps: {usage}"
+    );
+}
+
+#[test]
+fn opencode_as_reviewer_approves_and_the_task_is_approved() {
+    let Some(_) = common::cli("opencode") else {
+        return;
+    };
+    let service = ModelService::scripted();
+    let repo = Repo::new();
+    configure_opencode(&repo);
+    let id = implemented(
+        &repo,
+        &service,
+        "Write x",
+        "MODEL-WRITE x.txt x\nMODEL-APPROVE-IF x.txt",
+    );
+    let out = git_agent_exits(&repo, &service, 0, &["review", &id]);
+    assert!(out.contains(&format!("task {id}: approved")), "{out}");
+    assert_eq!(repo.state(&id), "approved");
+    let head = repo.task(&id)["head"].as_str().unwrap().to_string();
+    let note = repo.git(&["notes", "--ref=agent-review", "show", &head]);
+    assert!(note.contains("\"approve\""), "{note}");
+    let usage = &last_event(&repo, &id, "reviewed")["data"]["usage"];
+    assert_eq!(usage["input_tokens"], INPUT_TOKENS, "{usage}");
+}
+
+#[test]
+fn opencode_as_reviewer_asks_for_changes_and_the_task_goes_back() {
+    let Some(_) = common::cli("opencode") else {
+        return;
+    };
+    let service = ModelService::scripted();
+    let repo = Repo::new();
+    configure_opencode(&repo);
+    let id = implemented(
+        &repo,
+        &service,
+        "Write y, not x",
+        "MODEL-WRITE y.txt y\nMODEL-APPROVE-IF x.txt",
+    );
+    git_agent_exits(&repo, &service, 1, &["review", &id]);
+    let task = repo.task(&id);
+    assert_eq!(task["state"], "open");
+    assert!(
+        task["reason"]
+            .as_str()
+            .unwrap()
+            .contains("x.txt is missing"),
+        "{task}"
+    );
+    let head = task["head"].as_str().unwrap().to_string();
+    let note = repo.git(&["notes", "--ref=agent-review", "show", &head]);
+    assert!(note.contains("\"changes\""), "{note}");
+}
+
+#[test]
+fn opencode_as_integrator_resolves_a_conflict_and_both_tasks_land() {
+    let Some(_) = common::cli("opencode") else {
+        return;
+    };
+    let service = ModelService::scripted();
+    let repo = Repo::new();
+    configure_opencode(&repo);
+    let first = implemented(&repo, &service, "Shared A", "MODEL-WRITE shared.txt from a");
+    let second = implemented(&repo, &service, "Shared B", "MODEL-WRITE shared.txt from b");
+    for id in [&first, &second] {
+        repo.ok(&["review", id, "--approve"]);
+    }
+    git_agent_exits(&repo, &service, 0, &["integrate"]);
+    assert_eq!(repo.state(&first), "merged");
+    assert_eq!(repo.state(&second), "merged");
+    assert_eq!(repo.git(&["show", "main:shared.txt"]), "from b");
+    let log = std::fs::read_to_string(repo.logs(&second).join("1-integrator.log"))
+        .expect("the integrator's log");
+    assert!(log.contains("\"tool\":\"write\""), "{log}");
+    assert!(log.contains("Done: wrote 1 file(s)."), "{log}");
+}
+
+#[test]
+fn opencode_in_every_role_takes_a_plan_to_main() {
+    let Some(_) = common::cli("opencode") else {
+        return;
+    };
+    let service = ModelService::scripted();
+    let repo = Repo::new();
+    configure_opencode(&repo);
+    started_once(&repo, &service);
+    git_agent_exits(&repo, &service, 0, &["plan", "goal MODEL-PLAN a,b"]);
+    let out = git_agent_exits(&repo, &service, 0, &["run", "--once"]);
+    assert!(out.contains("2 merged"), "{out}");
+    assert_eq!(repo.git(&["show", "main:a.txt"]), "a");
+    assert_eq!(repo.git(&["show", "main:b.txt"]), "b");
+}

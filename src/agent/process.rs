@@ -170,8 +170,9 @@ impl AgentRun {
         let _ = child.wait();
         let _ = std::fs::remove_file(&group_file);
         let duration = started.elapsed();
-        let printed = drain(stdout);
-        drain(stderr);
+        let deadline = Instant::now() + DRAIN;
+        let printed = drain(stdout, deadline);
+        drain(stderr, deadline);
         let _ = std::fs::write(self.path("stdout"), &printed);
         let logged = std::fs::read_to_string(&log).unwrap_or_default();
         let (message, usage) = match self.launch.preset {
@@ -232,17 +233,25 @@ impl AgentRun {
     }
 }
 
+/// A pipe being copied into the log by a thread of its own, and (for
+/// stdout) what it read so far.
+struct Copying {
+    thread: std::thread::JoinHandle<()>,
+    kept: Arc<Mutex<Vec<u8>>>,
+}
+
 /// A thread that copies one of the agent's pipes into the log as it comes
 /// (so the log interleaves stdout and stderr) and, for stdout, keeps it.
 fn copy_into_log(
     pipe: Option<impl Read + Send + 'static>,
     log: &Arc<Mutex<File>>,
     keep: bool,
-) -> Option<std::thread::JoinHandle<Vec<u8>>> {
+) -> Option<Copying> {
     let mut pipe = pipe?;
     let log = log.clone();
-    Some(std::thread::spawn(move || {
-        let mut kept = Vec::new();
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let into = kept.clone();
+    let thread = std::thread::spawn(move || {
         let mut buffer = [0u8; 8192];
         while let Ok(n) = pipe.read(&mut buffer) {
             if n == 0 {
@@ -252,30 +261,27 @@ fn copy_into_log(
                 let _ = log.write_all(&buffer[..n]);
             }
             if keep {
-                kept.extend_from_slice(&buffer[..n]);
+                if let Ok(mut kept) = into.lock() {
+                    kept.extend_from_slice(&buffer[..n]);
+                }
             }
         }
-        kept
-    }))
+    });
+    Some(Copying { thread, kept })
 }
 
-/// What a copying thread kept, waiting at most `DRAIN` for it to finish.
-fn drain(thread: Option<std::thread::JoinHandle<Vec<u8>>>) -> String {
-    let Some(thread) = thread else {
+/// What a copying thread kept by the time it finished or `deadline` came:
+/// a process that left the agent's group may hold the pipe open for
+/// ever, and what the agent itself printed is all there by then.
+fn drain(copying: Option<Copying>, deadline: Instant) -> String {
+    let Some(copying) = copying else {
         return String::new();
     };
-    let deadline = Instant::now() + DRAIN;
-    while !thread.is_finished() && Instant::now() < deadline {
+    while !copying.thread.is_finished() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    if !thread.is_finished() {
-        // Left to end with the pipe; what it read so far is in the log.
-        return String::new();
-    }
-    thread
-        .join()
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or_default()
+    let kept = copying.kept.lock().map(|k| k.clone()).unwrap_or_default();
+    String::from_utf8_lossy(&kept).into_owned()
 }
 
 /// SIGTERM the group, give it a moment, then SIGKILL it.

@@ -87,7 +87,12 @@ pub fn run(args: Args) -> Result<()> {
     let dir = store.work_dir().to_path_buf();
     if let Some(root) = store.repo().workdir() {
         let path = root.join(".git-agent.yaml");
-        if path.exists() {
+        if path.exists() && args.agent.is_some() {
+            anyhow::bail!(
+                "{} exists already: --agent writes a new config only; edit its roles: (see `git agent roles`)",
+                path.display()
+            );
+        } else if path.exists() {
             println!("kept {}", path.display());
         } else {
             let text = match args.agent {

@@ -152,7 +152,12 @@ impl Context {
             let Some(program) = launch.argv.first() else {
                 continue;
             };
-            if find_program(program).is_some() {
+            // A relative path names a program of the repository's own.
+            let program = match program.contains('/') && !program.starts_with('/') {
+                true => self.root.join(program).display().to_string(),
+                false => program.clone(),
+            };
+            if find_program(&program).is_some() {
                 continue;
             }
             let how = match launch.preset {

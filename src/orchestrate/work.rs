@@ -112,9 +112,15 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
             || git::commits_in(&prepared.path, &format!("{}..HEAD", prepared.base))?.is_empty())
         .then(|| "the agent changed nothing".to_string()),
     } {
+        // What the next attempt is shown: the agent's final message, else
+        // (it printed nothing on stdout) the end of its log.
+        let said = match outcome.message.trim().is_empty() {
+            true => outcome.tail.clone(),
+            false => process::tail(&outcome.message),
+        };
         let change = Change::Failed {
             reason: reason.clone(),
-            log_tail: Some(outcome.tail.clone()),
+            log_tail: Some(said),
             usage: outcome.usage.clone(),
         };
         if ctx.record_as_holder(id, actor, ROLE, change)? {

@@ -29,6 +29,8 @@ pub struct Prepared {
 pub fn worktrees_dir(ctx: &Context) -> PathBuf {
     match &ctx.config.worktrees {
         Some(dir) => ctx.root.join(dir),
+        // A bare hub: inside its own folder, whose parent may not be ours to write.
+        None if ctx.store.repo().workdir().is_none() => ctx.root.join("agent-worktrees"),
         None => {
             let mut name = ctx.root.file_name().unwrap_or_default().to_os_string();
             name.push(".agent-worktrees");
@@ -63,7 +65,10 @@ pub fn check_ours(ctx: &Context, path: &std::path::Path) -> Result<()> {
         &["rev-parse", "--path-format=absolute", "--git-common-dir"],
     )?
     else {
-        return Ok(());
+        anyhow::bail!(
+            "{} is not a worktree git can read: remove it, or give this repository a worktrees: folder of its own",
+            path.display()
+        );
     };
     let ours = git::run(
         &ctx.root,
