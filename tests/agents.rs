@@ -268,3 +268,21 @@ fn init_with_a_preset_refuses_to_keep_an_existing_config_silently() {
     let config = std::fs::read_to_string(repo.path().join(".git-agent.yaml")).unwrap();
     assert_eq!(config, "target: main\n");
 }
+
+#[test]
+fn submit_refuses_a_branch_that_adds_conflict_markers() {
+    let repo = Repo::new();
+    let id = repo.add("By hand", &[]);
+    repo.ok(&["claim", &id, "--actor", "me"]);
+    repo.git(&["checkout", "-q", "-b", &format!("agent/{id}")]);
+    repo.write(
+        "marked.txt",
+        "<<<<<<< ours\na\n=======\nb\n>>>>>>> theirs\n",
+    );
+    repo.git(&["add", "marked.txt"]);
+    repo.git(&["commit", "-q", "-m", "marked"]);
+    repo.git(&["checkout", "-q", "main"]);
+    let err = repo.fails(1, &["submit", &id, "--actor", "me"]);
+    assert!(err.contains("conflict markers in: marked.txt"), "{err}");
+    assert_eq!(repo.state(&id), "in_progress");
+}

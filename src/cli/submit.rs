@@ -47,6 +47,27 @@ pub fn run(args: Args) -> Result<()> {
         }
         Some(rev) => anyhow!("--head: \"{rev}\" names no commit"),
     })?;
+    // Work that adds conflict markers never goes to review or the gate.
+    let target = super::config(&store)?.target;
+    if let Some(tip) = git::try_run(
+        store.work_dir(),
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("refs/heads/{target}"),
+        ],
+    )? {
+        let base = git::run(store.work_dir(), &["merge-base", &tip, &head])?;
+        let marked = git::conflict_markers(store.work_dir(), &base, &head)?;
+        if !marked.is_empty() {
+            return Err(No(format!(
+                "{head} adds conflict markers in: {}; resolve them and commit before submitting",
+                marked.join(", ")
+            ))
+            .into());
+        }
+    }
     let actor = args.actor.unwrap_or_else(super::default_actor);
     let role = super::role_or("implementer");
     store.update(&id, |current| {
