@@ -166,6 +166,11 @@ pub fn conflict_markers(dir: &Path, from: &str, to: &str) -> Result<Vec<String>>
     Ok(paths)
 }
 
+/// Whether a merge is in progress in the worktree at `dir` (`MERGE_HEAD`).
+pub fn merging(dir: &Path) -> bool {
+    try_run(dir, &["rev-parse", "--quiet", "--verify", "MERGE_HEAD"]).is_ok_and(|o| o.is_some())
+}
+
 /// Whether the worktree at `dir` has changes, staged or not, or untracked files.
 pub fn has_changes(dir: &Path) -> Result<bool> {
     Ok(!run(dir, &["status", "--porcelain", "--untracked-files=all"])?.is_empty())
@@ -176,8 +181,7 @@ pub fn has_changes(dir: &Path) -> Result<bool> {
 /// merge in progress is committed even when its result equals `HEAD`'s tree
 /// (a conflict resolved as "ours").
 pub fn commit_all(dir: &Path, message: &str) -> Result<Option<String>> {
-    let merging = try_run(dir, &["rev-parse", "--quiet", "--verify", "MERGE_HEAD"])?.is_some();
-    if !merging && !has_changes(dir)? {
+    if !merging(dir) && !has_changes(dir)? {
         return Ok(None);
     }
     quiet(dir, &["add", "-A"])?;

@@ -6,6 +6,7 @@
 //! that aider fetches no price list and reports a cost.
 
 use crate::common::model::{ModelService, INPUT_TOKENS, OUTPUT_TOKENS};
+use crate::common::verdict;
 use crate::common::{self, Repo};
 use git_agent::agent::preset::{Preset, Reading};
 use std::process::{Command, Output, Stdio};
@@ -92,15 +93,6 @@ fn changed_paths(repo: &Repo) -> Vec<String> {
         .lines()
         .filter_map(|l| l.split_whitespace().last().map(String::from))
         .collect()
-}
-
-/// The last `VERDICT:` line of a message.
-fn verdict(message: &str) -> Option<String> {
-    message.lines().rev().find_map(|l| {
-        l.trim()
-            .strip_prefix("VERDICT:")
-            .map(|v| v.trim().to_string())
-    })
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! model service (Anthropic Messages API on 127.0.0.1).
 
 use crate::common::model::{ModelService, INPUT_TOKENS, OUTPUT_TOKENS};
+use crate::common::verdict;
 use crate::common::{self, Repo};
 use git_agent::agent::preset::Preset;
 use std::process::{Command, Output, Stdio};
@@ -61,15 +62,6 @@ fn run(repo: &Repo, model: &ModelService, role: &str, prompt: &str) -> Output {
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The last `VERDICT:` line of a message.
-fn verdict(message: &str) -> Option<String> {
-    message
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("VERDICT:"))
-        .map(|v| v.trim().to_string())
-        .next_back()
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 use git_agent::agent::preset::Preset;
 
 use crate::common::model::{ModelService, INPUT_TOKENS, OUTPUT_TOKENS};
+use crate::common::verdict;
 use crate::common::{self, Repo};
 
 /// The variable the provider's API key is read from (any value does for
@@ -74,15 +75,6 @@ fn run(repo: &Repo, service: &ModelService, role: &str, prompt: &str) -> Output 
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The last `VERDICT:` line of a message.
-fn verdict(message: &str) -> Option<String> {
-    message
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("VERDICT:"))
-        .map(|v| v.trim().to_string())
-        .next_back()
 }
 
 /// Run the implementer argv asking for `hello.txt` with the provider set to

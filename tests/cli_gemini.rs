@@ -2,6 +2,7 @@
 //! service (Gemini API on 127.0.0.1).
 
 use crate::common::model::{ModelService, INPUT_TOKENS, OUTPUT_TOKENS};
+use crate::common::verdict;
 use crate::common::{self, Repo};
 use git_agent::agent::preset::Preset;
 use std::process::{Command, Output, Stdio};
@@ -66,15 +67,6 @@ fn run(repo: &Repo, model: &ModelService, role: &str, prompt: &str) -> Output {
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The last `VERDICT:` line of a message.
-fn verdict(message: &str) -> Option<String> {
-    message
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("VERDICT:"))
-        .map(|v| v.trim().to_string())
-        .next_back()
 }
 
 /// How many model turns (main and side requests) the CLI asked for.

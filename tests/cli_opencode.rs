@@ -8,6 +8,7 @@
 //! so that opencode installs nothing from the npm registry.
 
 use crate::common::model::{ModelService, INPUT_TOKENS, OUTPUT_TOKENS};
+use crate::common::verdict;
 use crate::common::{self, Repo};
 use git_agent::agent::preset::{Preset, Reading};
 use std::process::{Command, Output, Stdio};
@@ -96,15 +97,6 @@ fn user_setup(repo: &Repo, service: &ModelService, cmd: &mut Command) {
         .env_remove("XDG_DATA_HOME")
         .env_remove("XDG_CACHE_HOME")
         .env_remove("XDG_STATE_HOME");
-}
-
-/// The last `VERDICT:` line of a message.
-fn verdict(message: &str) -> Option<String> {
-    message.lines().rev().find_map(|l| {
-        l.trim()
-            .strip_prefix("VERDICT:")
-            .map(|v| v.trim().to_string())
-    })
 }
 
 #[test]

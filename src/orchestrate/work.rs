@@ -75,7 +75,7 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
     );
     // A merge of the target left to resolve is committed only once resolved:
     // conflict markers never land on the branch.
-    let unresolved = if worktree::merging(&prepared.path) {
+    let unresolved = if git::merging(&prepared.path) {
         git::stage_resolved(&prepared.path)?;
         git::unresolved(&prepared.path)?
     } else {

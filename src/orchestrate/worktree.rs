@@ -70,19 +70,11 @@ pub fn check_ours(ctx: &Context, path: &std::path::Path) -> Result<()> {
             path.display()
         );
     };
-    let ours = git::run(
-        &ctx.root,
-        &["rev-parse", "--path-format=absolute", "--git-common-dir"],
-    )?;
-    let same = |a: &str, b: &str| {
-        let canon = |p: &str| {
-            std::path::Path::new(p)
-                .canonicalize()
-                .unwrap_or_else(|_| p.into())
-        };
-        canon(a) == canon(b)
-    };
-    if !same(&theirs, &ours) {
+    // Our common dir is where the store keeps `agent/`: no second git call.
+    let agent_dir = ctx.store.agent_dir();
+    let ours = agent_dir.parent().unwrap_or(&agent_dir);
+    let canon = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    if canon(std::path::Path::new(&theirs)) != canon(ours) {
         anyhow::bail!(
             "{} is a worktree of another repository ({theirs}), not of this one: \
              give this repository a worktrees: folder of its own",
@@ -119,7 +111,7 @@ pub fn prepare(ctx: &Context, task: &Task) -> Result<Prepared> {
     if is_worktree(&path) {
         check_ours(ctx, &path)?;
     }
-    if is_worktree(&path) && merging(&path) {
+    if is_worktree(&path) && git::merging(&path) {
         // A merge of the target left for this attempt to resolve: leave it.
     } else if is_worktree(&path) {
         let message = trailered(
@@ -201,12 +193,6 @@ pub fn creation_lock(ctx: &Context) -> Result<std::fs::File> {
     file.lock()
         .with_context(|| format!("locking {}", path.display()))?;
     Ok(file)
-}
-
-/// Whether a merge is in progress in the worktree at `path`.
-pub(crate) fn merging(path: &std::path::Path) -> bool {
-    git::try_run(path, &["rev-parse", "--quiet", "--verify", "MERGE_HEAD"])
-        .is_ok_and(|o| o.is_some())
 }
 
 /// Bring the branch of `task` up to the target's `tip` for its next attempt:

@@ -275,6 +275,15 @@ pub fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// The word after the last `VERDICT:` line of an agent's message, trimmed.
+pub fn verdict(message: &str) -> Option<String> {
+    message
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("VERDICT:"))
+        .map(|v| v.trim().to_string())
+        .next_back()
+}
+
 /// Wait until `check` holds, for at most `seconds`.
 pub fn wait_for(seconds: u64, mut check: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
