@@ -2,6 +2,8 @@
 //! (config writes, revision parsing with git's full syntax, worktrees, merges,
 //! push and fetch).
 
+pub mod refs;
+
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::{Command, Stdio};
