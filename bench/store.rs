@@ -284,7 +284,7 @@ fn bench_claim_in_process(dir: &Path) -> Result<Stats> {
         let request = ClaimRequest {
             actor: format!("bench-{i}"),
             role: "implementer".into(),
-            pid: std::process::id(),
+            pid: Some(std::process::id()),
             ttl: Duration::from_secs(1800),
         };
         let start = Instant::now();

@@ -215,21 +215,47 @@ fn submit_records_the_branch_head_and_ends_the_lease() {
         .any(|r| r.starts_with("refs/agent/leases/")));
 }
 
-#[test]
-fn a_lock_left_by_a_killed_writer_does_not_block_the_task() {
-    let repo = Repo::new();
+/// git-agent never breaks a ref lock: a lock left by a killed writer is
+/// waited for (`core.filesRefLockTimeout` / `reftable.lockTimeout`), then
+/// reported by its path, and the task is left as it was. Once the lock is
+/// gone the claim goes through.
+fn a_held_ref_lock_is_reported_never_broken(format: &str) {
+    let repo = Repo::with_ref_format(format);
+    assert_eq!(repo.ref_format(), format);
     let id = repo.add("Locked", &[]);
-    let lock = repo.git_dir().join(format!("refs/agent/tasks/{id}.lock"));
+    repo.git(&["config", "core.filesRefLockTimeout", "200"]);
+    repo.git(&["config", "reftable.lockTimeout", "200"]);
+    let lock = match format {
+        "reftable" => repo.git_dir().join("reftable/tables.list.lock"),
+        _ => repo.git_dir().join(format!("refs/agent/tasks/{id}.lock")),
+    };
     std::fs::write(&lock, "").unwrap();
-    let old = std::time::SystemTime::now() - Duration::from_secs(60);
-    std::fs::File::options()
-        .write(true)
-        .open(&lock)
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
-    repo.ok(&["claim", &id, "--actor", "a", "--pid", &live_pid()]);
-    assert!(!lock.exists());
+    let started = std::time::Instant::now();
+    let err = repo.fails(2, &["claim", &id, "--actor", "a"]);
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "gave up before the lock timeout"
+    );
+    assert!(
+        err.contains(&lock.display().to_string()),
+        "the lock is not named: {err}"
+    );
+    assert!(lock.exists(), "the lock was broken");
+    assert_eq!(repo.state(&id), "open");
+    assert!(!repo.agent_refs().iter().any(|r| r.contains("leases")));
+    std::fs::remove_file(&lock).unwrap();
+    repo.ok(&["claim", &id, "--actor", "a"]);
+    assert_eq!(repo.state(&id), "in_progress");
+}
+
+#[test]
+fn a_held_ref_lock_is_reported_never_broken_files() {
+    a_held_ref_lock_is_reported_never_broken("files");
+}
+
+#[test]
+fn a_held_ref_lock_is_reported_never_broken_reftable() {
+    a_held_ref_lock_is_reported_never_broken("reftable");
 }
 
 /// Claimers killed with SIGKILL at arbitrary moments leave every ref whole:
@@ -455,29 +481,170 @@ fn a_reader_that_goes_away_ends_git_agent_quietly() {
     );
 }
 
-/// Run as `git agent claim` (git starts us and exits with us), the default
-/// lease holder is git's caller, which lives on: a second claim is refused.
+/// A shell loop of `id=$(git-agent claim --next --actor <actor>)`, each
+/// claim in a subshell that exits at once, printing each id claimed.
+fn subshell_claimer(repo: &Repo, actor: &str) -> Child {
+    let mut cmd = std::process::Command::new("bash");
+    repo.env(&mut cmd);
+    cmd.args([
+        "-c",
+        "while id=$(bash -c '\"$0\" claim --next --actor \"$1\"' \"$0\" \"$1\"); do echo \"$id\"; done",
+        crate::common::BIN,
+        actor,
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap()
+}
+
+/// Claims made from short-lived subshells hold: 16 loopers over 200 tasks
+/// claim each task exactly once, and each task has one `claimed` event.
 #[test]
-fn a_claim_through_git_agent_belongs_to_gits_caller() {
+fn claims_from_subshells_hold_and_each_task_is_claimed_once() {
     let repo = Repo::new();
-    let id = repo.add("Through git", &[]);
-    let bin = repo.home().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::os::unix::fs::symlink(crate::common::BIN, bin.join("git-agent")).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let mut sh = std::process::Command::new("sh");
+    repo.plan(&flat_plan(200));
+    let workers: Vec<Child> = (0..16)
+        .map(|i| subshell_claimer(&repo, &format!("a{i}")))
+        .collect();
+    let mut claimed = Vec::new();
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.lines().all(|l| l.contains("nothing ready to claim")),
+            "only the last claim of a loop may fail, as a no: {stderr}"
+        );
+        claimed.extend(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(String::from),
+        );
+    }
+    let unique: HashSet<&String> = claimed.iter().collect();
+    assert_eq!(claimed.len(), 200, "200 claims");
+    assert_eq!(unique.len(), 200, "200 distinct tasks");
+    let log = repo.git(&[
+        "log",
+        "--glob=refs/agent/tasks",
+        "--grep=^Agent-Event: claimed$",
+        "--format=%H",
+    ]);
+    assert_eq!(log.lines().count(), 200, "one claimed event per task");
+    let leases = repo.git(&["for-each-ref", "--format=%(refname)", "refs/agent/leases/"]);
+    assert_eq!(
+        leases.lines().count(),
+        200,
+        "every claim still holds its lease"
+    );
+    repo.fails(1, &["claim", "--next", "--actor", "late"]);
+}
+
+/// Twelve racers on one task, each from a subshell: one winner, eleven no.
+#[test]
+fn twelve_subshell_racers_on_one_task_have_one_winner() {
+    let repo = Repo::new();
+    let id = repo.add("Contested", &[]);
+    let racers: Vec<Child> = (0..12)
+        .map(|i| {
+            let mut cmd = std::process::Command::new("bash");
+            repo.env(&mut cmd);
+            cmd.args([
+                "-c",
+                "id=$(bash -c '\"$0\" claim \"$1\" --actor \"$2\"' \"$0\" \"$1\" \"$2\") && echo \"$id\"",
+                crate::common::BIN,
+                &id,
+                &format!("r{i}"),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    let outcomes: Vec<_> = racers
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let winners = outcomes.iter().filter(|o| o.status.success()).count();
+    assert_eq!(winners, 1, "one winner");
+    for loser in outcomes.iter().filter(|o| !o.status.success()) {
+        assert_eq!(
+            loser.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&loser.stderr)
+        );
+    }
+    assert_eq!(repo.kinds(&id), ["created", "claimed"]);
+}
+
+/// A claim made from `bash -c` outlives the shell: another actor's claim,
+/// claim --next and `git agent run` leave it alone until it is released.
+#[test]
+fn a_claim_from_a_shell_that_exited_is_left_alone() {
+    let repo = Repo::new();
+    repo.configure("60s", 3, "");
+    let id = repo.add("Held from a shell", &[]);
+    let mut sh = std::process::Command::new("bash");
     repo.env(&mut sh);
-    let script = format!("git agent claim {id} --actor first && git agent claim {id} --actor second; echo \"second: $?\"");
     let out = sh
-        .env("PATH", &path)
-        .args(["-c", &script])
+        .args([
+            "-c",
+            "\"$0\" claim \"$1\" --actor first",
+            crate::common::BIN,
+            &id,
+        ])
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("second: 1"),
-        "{stdout}{}",
+        out.status.success(),
+        "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let lease: serde_json::Value =
+        serde_json::from_str(&repo.git(&["cat-file", "-p", &format!("refs/agent/leases/{id}")]))
+            .unwrap();
+    assert!(lease["pid"].is_null(), "tied to no process: {lease}");
+    let err = repo.fails(1, &["claim", &id, "--actor", "second"]);
+    assert!(err.contains("held by first"), "{err}");
+    repo.fails(1, &["claim", "--next", "--actor", "second"]);
+    repo.run(&["run", "--once"]);
+    assert_eq!(repo.kinds(&id), ["created", "claimed"]);
     assert_eq!(repo.task(&id)["assignee"], "first");
+    repo.ok(&["release", &id, "--actor", "first"]);
+    repo.ok(&["claim", &id, "--actor", "second"]);
+    assert_eq!(repo.task(&id)["assignee"], "second");
+}
+
+/// `renew` extends the holder's lease; anyone else gets exit 1 and the
+/// lease is unchanged.
+#[test]
+fn renew_extends_the_holders_lease_and_refuses_anyone_else() {
+    let repo = Repo::new();
+    let id = repo.add("Long job", &[]);
+    let lease = |repo: &Repo| -> serde_json::Value {
+        serde_json::from_str(&repo.git(&["cat-file", "-p", &format!("refs/agent/leases/{id}")]))
+            .unwrap()
+    };
+    repo.ok(&["claim", &id, "--actor", "me", "--ttl", "1m"]);
+    let before: jiff::Timestamp = lease(&repo)["expires"].as_str().unwrap().parse().unwrap();
+    let err = repo.fails(1, &["renew", &id, "--actor", "other"]);
+    assert!(err.contains("held by me"), "{err}");
+    assert_eq!(
+        lease(&repo)["expires"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap(),
+        before
+    );
+    let out = repo.ok(&["renew", &id, "--actor", "me", "--ttl", "2h"]);
+    let after: jiff::Timestamp = lease(&repo)["expires"].as_str().unwrap().parse().unwrap();
+    assert!(out.contains(&after.to_string()), "{out}");
+    assert!(after.duration_since(before) > jiff::SignedDuration::from_mins(100));
+    repo.ok(&["release", &id, "--actor", "me"]);
+    let err = repo.fails(1, &["renew", &id, "--actor", "me"]);
+    assert!(err.contains("not in progress"), "{err}");
 }

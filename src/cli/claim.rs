@@ -19,11 +19,12 @@ pub struct Args {
     /// Who claims (recorded in the event and the lease).
     #[arg(long)]
     actor: String,
-    /// The process that holds the claim [default: whoever called `git agent`
-    /// or `git-agent` (git's own wrapper process is skipped)].
+    /// Tie the claim to this process as well: once it is gone from this
+    /// host, the claim can be taken over [default: the claim holds until its
+    /// lease expires or it is released or submitted, whoever called claim].
     #[arg(long)]
     pid: Option<u32>,
-    /// How long the lease holds unless renewed.
+    /// How long the lease holds unless renewed (`git agent renew`).
     #[arg(long, default_value = "30m", value_parser = super::parse_duration)]
     ttl: Duration,
 }
@@ -36,9 +37,9 @@ pub fn run(args: Args) -> Result<()> {
     let request = ClaimRequest {
         actor: args.actor.clone(),
         role: super::role_or("implementer"),
-        // The claim outlives this process: by default it belongs to whoever
-        // called us (the agent or its shell).
-        pid: args.pid.unwrap_or_else(caller_pid),
+        // A claim outlives this process and its caller (an agent's tool
+        // call runs each command in a fresh shell): no pid unless asked.
+        pid: args.pid,
         ttl: args.ttl,
     };
     let id = match args.task {
@@ -52,11 +53,9 @@ pub fn run(args: Args) -> Result<()> {
 fn claim_one(store: &Store, id: &str, request: &ClaimRequest) -> Result<String> {
     match store.claim(id, request)? {
         ClaimOutcome::Claimed(record) => Ok(record.task.id),
-        ClaimOutcome::Held(lease) => Err(No(format!(
-            "task {id} is held by {} (pid {} on {}, until {})",
-            lease.holder, lease.pid, lease.host, lease.expires
-        ))
-        .into()),
+        ClaimOutcome::Held(lease) => {
+            Err(No(format!("task {id} is held by {}", lease.describe())).into())
+        }
         ClaimOutcome::NotClaimable(why) => Err(No(why).into()),
     }
 }
@@ -66,22 +65,4 @@ fn claim_next(store: &Store, request: &ClaimRequest) -> Result<String> {
         Some(record) => Ok(record.task.id),
         None => Err(No("nothing ready to claim".into()).into()),
     }
-}
-
-/// The process the claim belongs to by default: our parent, or, when that is
-/// git running us as `git agent claim` (it exits as soon as we do), its parent.
-fn caller_pid() -> u32 {
-    let parent = std::os::unix::process::parent_id();
-    let comm = std::fs::read_to_string(format!("/proc/{parent}/comm")).unwrap_or_default();
-    if comm.trim() != "git" {
-        return parent;
-    }
-    std::fs::read_to_string(format!("/proc/{parent}/stat"))
-        .ok()
-        .and_then(|stat| {
-            // "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
-            let rest = stat.rsplit_once(')')?.1;
-            rest.split_whitespace().nth(1)?.parse().ok()
-        })
-        .unwrap_or(parent)
 }

@@ -13,6 +13,7 @@ mod log;
 mod plan;
 mod ready;
 mod release;
+mod renew;
 mod resolve;
 mod review;
 mod roles;
@@ -52,6 +53,7 @@ pub enum Command {
     Log(log::Args),
     Claim(claim::Args),
     Release(release::Args),
+    Renew(renew::Args),
     Submit(submit::Args),
     Context(context::Args),
     Work(work::Args),
@@ -79,6 +81,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Log(args) => log::run(args),
         Command::Claim(args) => claim::run(args),
         Command::Release(args) => release::run(args),
+        Command::Renew(args) => renew::run(args),
         Command::Submit(args) => submit::run(args),
         Command::Context(args) => context::run(args),
         Command::Work(args) => work::run(args),

@@ -116,15 +116,11 @@ fn section(title: &str, views: &[&TaskView], detail: impl Fn(&TaskView) -> Strin
 fn lease_line(store: &crate::store::Store, view: &TaskView) -> String {
     match store.lease(&view.task.id) {
         Ok(Some((lease, _))) => {
-            let live = if lease.is_live() {
-                ""
+            if lease.is_live() {
+                lease.describe()
             } else {
-                ", lease dead: can be taken over"
-            };
-            format!(
-                "{} (pid {} on {}, until {}{live})",
-                lease.holder, lease.pid, lease.host, lease.expires
-            )
+                format!("{}: lease dead, can be taken over", lease.describe())
+            }
         }
         _ => format!(
             "{} (no lease)",

@@ -1,7 +1,6 @@
 //! `git agent work`: run one implementer on one task in its worktree.
 
 use anyhow::Result;
-use std::time::Duration;
 
 use crate::agent::process::catch_interrupts;
 use crate::error::{Interrupted, No};
@@ -29,8 +28,8 @@ pub fn run(args: Args) -> Result<()> {
     let request = ClaimRequest {
         actor: actor.clone(),
         role: "implementer".into(),
-        pid: std::process::id(),
-        ttl: ctx.role("implementer")?.timeout() + Duration::from_secs(300),
+        pid: Some(std::process::id()),
+        ttl: crate::store::lease::DEFAULT_TTL,
     };
     match ctx.store.claim(&id, &request)? {
         ClaimOutcome::Claimed(_) => {}

@@ -128,8 +128,10 @@ pub fn gc(ctx: &Context, options: &GcOptions) -> Result<Swept> {
                 if !options.dry_run {
                     // Compare-and-swap: a branch that moved meanwhile stays.
                     let name = format!("refs/heads/{branch}");
-                    if let Err(e) = git::run(&ctx.root, &["update-ref", "-d", &name, tip]) {
-                        swept.keep(branch, format!("{e:#}"));
+                    let old = gix::ObjectId::from_hex(tip.as_bytes()).context("bad commit id")?;
+                    let edit = crate::git::refs::Edit::delete(name, old);
+                    if let Err(e) = ctx.store.transact(&[edit], "gc") {
+                        swept.keep(branch, e.to_string());
                         continue;
                     }
                 }

@@ -424,16 +424,11 @@ fn advance(ctx: &Context, target: &str, old: &str, new: &str) -> Result<Advance>
     }
     let new_id = gix::ObjectId::from_hex(new.as_bytes()).context("bad commit id")?;
     let old_id = gix::ObjectId::from_hex(old.as_bytes()).context("bad commit id")?;
-    let edit = crate::store::tasks::ref_update(
-        refname.clone(),
-        new_id,
-        gix::refs::transaction::PreviousValue::MustExistAndMatch(gix::refs::Target::Object(old_id)),
-        "merge queue",
-    )?;
-    match ctx.store.transact(vec![edit]) {
+    let edit = crate::git::refs::Edit::set(refname.clone(), new_id, Some(old_id));
+    match ctx.store.transact(&[edit], "merge queue") {
         Ok(()) => Ok(Advance::Done),
         Err(_) if git::resolve_commit(&ctx.root, &refname)? != old => Ok(Advance::Moved),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -305,8 +305,8 @@ impl Scheduler<'_> {
         Ok(ClaimRequest {
             actor: format!("implementer-{slot}@{}", hostname()),
             role: "implementer".into(),
-            pid: std::process::id(),
-            ttl: self.ctx.role("implementer")?.timeout() + Duration::from_secs(300),
+            pid: Some(std::process::id()),
+            ttl: crate::store::lease::DEFAULT_TTL,
         })
     }
 

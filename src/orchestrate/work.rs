@@ -38,6 +38,10 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
     if let Some(dir) = files.parent() {
         process::stop_orphans(dir, &worktree::task_path(ctx, id)?);
     }
+    // The lease holds while the agent works, however long it takes.
+    let _renewer = ctx
+        .store
+        .keep_renewed(id, actor, crate::store::lease::DEFAULT_TTL);
     let prepared = worktree::prepare(ctx, &task)?;
     if let Some(commit) = &prepared.recovered {
         ctx.view.say(&format!(

@@ -3,17 +3,15 @@
 //! Every task is a ref, `refs/agent/tasks/<id>`, pointing at a chain of event
 //! commits whose tree holds `task.json` (the snapshot) and `event.json` (the
 //! event). Every write is a compare-and-swap on the ref, so concurrent writers
-//! never lose an update: the loser re-reads and tries again.
+//! never lose an update: the loser re-reads and tries again. Refs are read
+//! and moved through git's own implementation of the repository's ref
+//! format ([`crate::git::refs`]); objects are read and written with gix.
 
 mod cache;
 pub mod lease;
-mod locks;
-mod loose_refs;
 pub mod notes;
 mod objects;
 mod pack;
-mod packed_lock;
-mod packed_refs;
 pub mod plans;
 pub mod queue;
 pub mod tasks;
@@ -92,7 +90,26 @@ impl Store {
     /// The refs directly under `prefix` (ending in `/`) as (name less the
     /// prefix, object), in name order; safe to call while `git gc` packs refs.
     pub fn refs_under(&self, prefix: &str) -> Result<Vec<(String, gix::ObjectId)>> {
-        list_refs(&self.repo, prefix)
+        crate::git::refs::list_refs(self.work_dir(), prefix)
+    }
+
+    /// The object ref `name` points at, if it exists.
+    pub fn find_ref(&self, name: &str) -> Result<Option<gix::ObjectId>> {
+        crate::git::refs::find_ref(self.work_dir(), name)
+    }
+
+    /// Carry out `edits` as one ref transaction: all refs move or none do.
+    pub(crate) fn transact(
+        &self,
+        edits: &[crate::git::refs::Edit],
+        why: &str,
+    ) -> Result<(), crate::git::refs::RefError> {
+        crate::git::refs::update_refs(
+            self.work_dir(),
+            &self.common_dir,
+            edits,
+            &format!("git-agent: {why}"),
+        )
     }
 
     /// A signature for a commit made now.
@@ -108,28 +125,6 @@ impl Store {
             time: gix::date::Time::now_local_or_utc(),
         })
     }
-}
-
-/// Ids of refs directly under `prefix` with their targets, in name order.
-fn list_refs(repo: &gix::Repository, prefix: &str) -> Result<Vec<(String, gix::ObjectId)>> {
-    if repo.refs.namespace.is_none() {
-        return loose_refs::list(repo, prefix);
-    }
-    // gix knows where a namespace puts the refs.
-    let platform = repo.references()?;
-    let mut out = Vec::new();
-    for r in platform.prefixed(prefix)? {
-        let r = r.map_err(|e| anyhow::anyhow!("reading refs under {prefix}: {e}"))?;
-        let name = r.name().as_bstr().to_string();
-        let Some(id) = name.strip_prefix(prefix) else {
-            continue;
-        };
-        if let Some(oid) = r.try_id() {
-            out.push((id.to_string(), oid.detach()));
-        }
-    }
-    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
 }
 
 /// Resolve a unique prefix among `ids` (sorted), as git does for hashes.

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use gix::ObjectId;
 
 use super::Store;
+use crate::git::refs::{Edit, Retries};
 
 /// Provenance of commits an agent run produced.
 pub const PROVENANCE: &str = "refs/notes/agent";
@@ -16,54 +17,88 @@ pub const REVIEW: &str = "refs/notes/agent-review";
 /// Gate runs, on the tested commit.
 pub const CI: &str = "refs/notes/agent-ci";
 
-const APPEND_ATTEMPTS: u32 = 100;
-
 impl Store {
     /// The lines of the note on `commit` in `notes_ref` (none if it has no note).
     pub fn note_lines(&self, notes_ref: &str, commit: ObjectId) -> Result<Vec<String>> {
-        let mut notes = self.repo.notes()?.with_refs([notes_ref])?;
-        let found = notes
-            .get(commit)
-            .with_context(|| format!("reading {notes_ref} of {commit}"))?;
-        Ok(found
-            .first()
-            .map(|note| {
-                String::from_utf8_lossy(&note.blob.data)
-                    .lines()
-                    .filter(|l| !l.trim().is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default())
+        let (_, mut notes) = self.notes_at(notes_ref)?;
+        self.lines_in(&mut notes, notes_ref, commit)
+    }
+
+    fn lines_in(
+        &self,
+        notes: &mut gix::note::plumbing::State,
+        notes_ref: &str,
+        commit: ObjectId,
+    ) -> Result<Vec<String>> {
+        let Some(blob) = notes
+            .get(&commit, &self.repo)
+            .with_context(|| format!("reading {notes_ref} of {commit}"))?
+        else {
+            return Ok(Vec::new());
+        };
+        let blob = self
+            .repo
+            .find_blob(blob)
+            .with_context(|| format!("reading the note on {commit} in {notes_ref}"))?;
+        Ok(String::from_utf8_lossy(&blob.data)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(String::from)
+            .collect())
     }
 
     /// Add `line` to the note on `commit` in `notes_ref`, unless the note has
     /// that line already. Returns whether it wrote.
     pub fn append_note(&self, notes_ref: &str, commit: ObjectId, line: &str) -> Result<bool> {
         let line = line.trim();
-        let mut last_error = None;
-        for attempt in 0..APPEND_ATTEMPTS {
-            let mut lines = self.note_lines(notes_ref, commit)?;
+        let mut retries = Retries::default();
+        loop {
+            let (tip, mut notes) = self.notes_at(notes_ref)?;
+            let mut lines = self.lines_in(&mut notes, notes_ref, commit)?;
             if lines.iter().any(|l| l == line) {
                 return Ok(false);
             }
             lines.push(line.to_string());
             let data = lines.join("\n") + "\n";
-            let mut notes = self
-                .repo
-                .notes()?
-                .with_commit_message(format!("git-agent: note on {commit}"));
-            match notes.replace(notes_ref, commit, data) {
-                Ok(_) => return Ok(true),
+            let blob = self.repo.write_blob(data.as_bytes())?.detach();
+            let edit = notes
+                .replace(commit, blob, &self.repo)
+                .with_context(|| format!("adding a note on {commit} to {notes_ref}"))?;
+            let signature = self.signature()?;
+            let note_commit = gix::objs::Commit {
+                tree: edit.tree,
+                parents: tip.into_iter().collect(),
+                author: signature.clone(),
+                committer: signature,
+                encoding: None,
+                message: format!("git-agent: note on {commit}\n").into(),
+                extra_headers: Vec::new(),
+            };
+            let new = self.repo.write_object(&note_commit)?.detach();
+            match self.transact(&[Edit::set(notes_ref, new, tip)], "note") {
+                Ok(()) => return Ok(true),
+                Err(e) if retries.again(&e) => super::tasks::backoff(retries.tries()),
                 Err(e) => {
-                    last_error = Some(anyhow::anyhow!("{e}"));
-                    std::thread::sleep(std::time::Duration::from_millis(
-                        1 + u64::from(attempt % 10),
-                    ));
+                    return Err(e).with_context(|| format!("writing {notes_ref} on {commit}"));
                 }
             }
         }
-        Err(last_error.expect("one attempt ran"))
-            .with_context(|| format!("writing {notes_ref} on {commit}"))
+    }
+
+    /// The commit `notes_ref` points at (if it exists) and its notes tree.
+    fn notes_at(&self, notes_ref: &str) -> Result<(Option<ObjectId>, gix::note::plumbing::State)> {
+        let tip = self.find_ref(notes_ref)?;
+        let tree = match tip {
+            Some(tip) => self
+                .repo
+                .find_commit(tip)
+                .and_then(|c| c.tree_id())
+                .with_context(|| format!("{notes_ref} does not point at a notes commit"))?
+                .detach(),
+            None => ObjectId::empty_tree(self.repo.object_hash()),
+        };
+        let state = gix::note::plumbing::State::new(tree, &self.repo)
+            .with_context(|| format!("reading the notes tree of {notes_ref}"))?;
+        Ok((tip, state))
     }
 }

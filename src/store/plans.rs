@@ -2,19 +2,15 @@
 //! ref transaction, so a plan appears whole or not at all.
 
 use anyhow::Result;
-use gix::refs::transaction::PreviousValue;
 use serde::Serialize;
 use std::collections::HashSet;
 
 use super::objects::{message, write_commit, write_tree, Batch};
-use super::tasks::ref_update;
 use super::{Store, PLANS_PREFIX};
+use crate::git::refs::Edit;
 use crate::model::id;
 use crate::model::plan::{Dependency, Plan};
 use crate::model::task::NewTask;
-
-/// Plans larger than this write their refs straight into `packed-refs`.
-const PACK_REFS_ABOVE: usize = 64;
 
 /// A stored plan: its id and the id each plan key became.
 #[derive(Debug, Serialize)]
@@ -104,11 +100,8 @@ impl Store {
         edits.push(self.plan_commit(&mut batch, &stored, goal, yaml, (actor, role), usage)?);
         // Objects first: should the refs not move, they are only garbage.
         batch.write(&self.repo)?;
-        if plan.tasks.len() > PACK_REFS_ABOVE {
-            super::packed_refs::create(&self.repo, edits)?;
-        } else {
-            self.transact(edits)?;
-        }
+        self.transact(&edits, "plan")
+            .map_err(|e| anyhow::anyhow!("storing the plan: {e}"))?;
         Ok(stored)
     }
 
@@ -122,7 +115,7 @@ impl Store {
         yaml: &str,
         (actor, role): (&str, &str),
         usage: Option<&crate::model::usage::Usage>,
-    ) -> Result<gix::refs::transaction::RefEdit> {
+    ) -> Result<Edit> {
         let at = super::now();
         let plan_id = &stored.plan;
         let snapshot = PlanSnapshot {
@@ -171,12 +164,7 @@ impl Store {
             ],
         );
         let tip = write_commit(batch, &self.signature()?, tree, None, msg)?;
-        ref_update(
-            format!("{PLANS_PREFIX}{plan_id}"),
-            tip,
-            PreviousValue::MustNotExist,
-            "plan",
-        )
+        Ok(Edit::create(format!("{PLANS_PREFIX}{plan_id}"), tip))
     }
 }
 

@@ -1,13 +1,12 @@
 //! Task chains: create, read, and append events with compare-and-swap.
 
 use anyhow::{Context, Result};
-use gix::refs::transaction::{Change as RefChange, LogChange, PreviousValue, RefEdit, RefLog};
-use gix::refs::Target;
 use gix::ObjectId;
 use std::time::Duration;
 
 use super::objects::{message, parent, read_file, write_commit, write_tree, Batch};
-use super::{list_refs, resolve_prefix, Store, StoreError, TaskJson, LEASES_PREFIX, TASKS_PREFIX};
+use super::{resolve_prefix, Store, StoreError, TaskJson, LEASES_PREFIX, TASKS_PREFIX};
+use crate::git::refs::{Edit, RefError, Retries};
 use crate::model::id;
 use crate::model::task::{apply, Change, Event, NewTask, State, Task};
 
@@ -27,12 +26,11 @@ pub struct Draft {
 }
 
 /// How many times a compare-and-swap is retried after losing a race.
-const CAS_ATTEMPTS: u32 = 200;
 
 impl Store {
     /// Every task ref with its tip, in id order.
     pub fn task_refs(&self) -> Result<Vec<(String, ObjectId)>> {
-        list_refs(&self.repo, TASKS_PREFIX)
+        self.refs_under(TASKS_PREFIX)
     }
 
     /// The full id of the task named by `prefix` (a unique prefix, as git
@@ -48,7 +46,8 @@ impl Store {
     /// Read one task by its full id.
     pub fn load(&self, id: &str) -> Result<TaskRecord> {
         let name = format!("{TASKS_PREFIX}{id}");
-        let tip = super::loose_refs::find(&self.repo, &name)?
+        let tip = self
+            .find_ref(&name)?
             .ok_or_else(|| StoreError::NoSuchTask(id.to_string()))?;
         Ok(TaskRecord {
             task: self.snapshot_at(id, tip)?,
@@ -104,11 +103,11 @@ impl Store {
             let id = id::generate("t", id::RANDOM_LEN);
             let (edit, task) = self.prepare_create(&mut batch, id, new.clone(), actor, role)?;
             batch.write(&self.repo)?;
-            match self.transact(vec![edit]) {
+            match self.transact(&[edit], "created") {
                 Ok(()) => return Ok(task),
-                // Only a clash of random ids makes a must-not-exist fail here.
-                Err(_) if self.load(&task.id).is_ok() => continue,
-                Err(e) => return Err(e),
+                // A clash of random ids: draw another.
+                Err(RefError::Exists { .. }) => continue,
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -123,20 +122,14 @@ impl Store {
         new: NewTask,
         actor: &str,
         role: &str,
-    ) -> Result<(RefEdit, Task)> {
+    ) -> Result<(Edit, Task)> {
         let draft = Draft {
             change: Change::Created(new),
             actor: actor.to_string(),
             role: role.to_string(),
         };
         let (task, tip) = self.write_chain(batch, &id, None, &[draft])?;
-        let edit = ref_update(
-            format!("{TASKS_PREFIX}{id}"),
-            tip,
-            PreviousValue::MustNotExist,
-            "created",
-        )?;
-        Ok((edit, task))
+        Ok((Edit::create(format!("{TASKS_PREFIX}{id}"), tip), task))
     }
 
     /// Append events to a task, re-reading and recomputing them after a lost
@@ -145,7 +138,7 @@ impl Store {
     /// transaction; its error ends the loop.
     pub fn update<F>(&self, id: &str, mut decide: F) -> Result<TaskRecord>
     where
-        F: FnMut(&TaskRecord) -> Result<(Vec<Draft>, Vec<RefEdit>)>,
+        F: FnMut(&TaskRecord) -> Result<(Vec<Draft>, Vec<Edit>)>,
     {
         self.update_with(id, |current, _| decide(current))
     }
@@ -154,10 +147,10 @@ impl Store {
     /// edits point at, to be stored with the events.
     pub(super) fn update_with<F>(&self, id: &str, mut decide: F) -> Result<TaskRecord>
     where
-        F: FnMut(&TaskRecord, &mut Batch) -> Result<(Vec<Draft>, Vec<RefEdit>)>,
+        F: FnMut(&TaskRecord, &mut Batch) -> Result<(Vec<Draft>, Vec<Edit>)>,
     {
-        let mut last_error = None;
-        for attempt in 0..CAS_ATTEMPTS {
+        let mut retries = Retries::default();
+        loop {
             let current = self.load(id)?;
             let mut batch = Batch::new(&self.repo);
             let (drafts, extra) = decide(&current, &mut batch)?;
@@ -169,43 +162,24 @@ impl Store {
             batch.write(&self.repo)?;
             let mut edits = extra;
             let lease_ref = format!("{LEASES_PREFIX}{id}");
-            if task.state != State::InProgress
-                && !edits.iter().any(|e| e.name.as_bstr() == lease_ref.as_str())
-            {
+            if task.state != State::InProgress && !edits.iter().any(|e| e.name == lease_ref) {
                 edits.extend(self.lease_cleanup(id)?);
             }
             let kinds: Vec<&str> = drafts.iter().map(|d| d.change.kind()).collect();
-            edits.push(ref_update(
-                format!("{TASKS_PREFIX}{id}"),
-                tip,
-                PreviousValue::MustExistAndMatch(Target::Object(current.tip)),
-                &kinds.join(", "),
-            )?);
-            let names: Vec<String> = edits.iter().map(|e| e.name.as_bstr().to_string()).collect();
-            match self.transact(edits) {
+            let task_ref = format!("{TASKS_PREFIX}{id}");
+            edits.push(Edit::set(task_ref, tip, Some(current.tip)));
+            match self.transact(&edits, &kinds.join(", ")) {
                 Ok(()) => return Ok(TaskRecord { task, tip }),
-                // A transaction's updates land before its deletions, and are
-                // not rolled back: a failed deletion (e.g. git holding
-                // packed-refs.lock) leaves the task ref moved. Then the write
-                // landed; only the lease cleanup is left to do.
-                Err(_) if self.load(id).is_ok_and(|now| now.tip == tip) => {
-                    if task.state != State::InProgress {
-                        if let Some(cleanup) = self.lease_cleanup(id)? {
-                            let _ = self.transact(vec![cleanup]);
-                        }
-                    }
-                    return Ok(TaskRecord { task, tip });
-                }
+                // Lost a race, or git gave up waiting for a lock: re-read,
+                // decide again. Every edit here was decided on what was just
+                // read, so a ref that exists (or is gone) where `decide` saw
+                // otherwise was moved by a racer too.
+                Err(e) if retries.again(&e) => backoff(retries.tries()),
                 Err(e) => {
-                    // Lost a race or met a held lock: back off, re-read, decide again.
-                    last_error = Some(e);
-                    self.break_stale_locks(&names);
-                    backoff(attempt);
+                    return Err(e).with_context(|| format!("task {id} (after {retries:?})"));
                 }
             }
         }
-        Err(last_error.expect("at least one attempt ran"))
-            .with_context(|| format!("task {id}: gave up after {CAS_ATTEMPTS} lost races"))
     }
 
     /// Add the commits for `drafts` on top of `prev` to `batch` and return
@@ -248,79 +222,11 @@ impl Store {
             tip.context("no events to write")?,
         ))
     }
-
-    /// Commit `edits` as one transaction: all refs move or none do.
-    pub(crate) fn transact(&self, edits: Vec<RefEdit>) -> Result<()> {
-        use gix::lock::acquire::Fail;
-        let lock_wait = Fail::AfterDurationWithBackoff(Duration::from_millis(100));
-        let signature = self.signature()?;
-        if super::loose_refs::handles(&self.repo, &edits) {
-            return super::loose_refs::commit(&self.repo, edits, lock_wait, &signature);
-        }
-        let transaction = self.repo.refs.transaction();
-        transaction
-            .prepare(edits, lock_wait, lock_wait)
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .commit(Some(
-                signature.to_ref(&mut gix::date::parse::TimeBuf::default()),
-            ))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(())
-    }
-}
-
-impl Store {
-    /// Remove lock files of `refs` (and of `packed-refs`) that a killed
-    /// git-agent left behind, so that a kill -9 never blocks a task for good.
-    fn break_stale_locks(&self, refs: &[String]) {
-        for r in refs {
-            super::locks::break_if_stale(
-                &self.common_dir,
-                &self.common_dir.join(format!("{r}.lock")),
-            );
-        }
-        // git's own packed-refs.lock is never broken: see packed_lock.
-        super::packed_lock::break_if_abandoned(&self.common_dir);
-    }
-}
-
-/// An update of ref `name` to `new`, if its value is still `expected`.
-pub(crate) fn ref_update(
-    name: String,
-    new: ObjectId,
-    expected: PreviousValue,
-    why: &str,
-) -> Result<RefEdit> {
-    Ok(RefEdit {
-        change: RefChange::Update {
-            log: LogChange {
-                mode: RefLog::AndReference,
-                force_create_reflog: false,
-                message: format!("git-agent: {why}").into(),
-            },
-            expected,
-            new: Target::Object(new),
-        },
-        name: name.try_into().context("building a ref name")?,
-        deref: false,
-    })
-}
-
-/// A deletion of ref `name`, if it still points at `expected`.
-pub(crate) fn ref_delete(name: String, expected: ObjectId) -> Result<RefEdit> {
-    Ok(RefEdit {
-        change: RefChange::Delete {
-            expected: PreviousValue::MustExistAndMatch(Target::Object(expected)),
-            log: RefLog::AndReference,
-        },
-        name: name.try_into().context("building a ref name")?,
-        deref: false,
-    })
 }
 
 /// Sleep a little longer after each lost race, with jitter so that racing
 /// processes spread out instead of colliding again in step.
-fn backoff(attempt: u32) {
+pub(super) fn backoff(attempt: u32) {
     let base = 1 + u64::from(attempt.min(20));
     let jitter =
         u64::from(std::process::id() % 7) + (id::generate("j", 1).as_bytes()[2] as u64 % 5);

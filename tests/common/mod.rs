@@ -19,7 +19,15 @@ pub struct Repo {
 }
 
 impl Repo {
+    /// A repository in the ref format `GIT_AGENT_TEST_REF_FORMAT` names
+    /// (`files` when unset), so that the whole suite can run on either.
     pub fn new() -> Repo {
+        let format = std::env::var("GIT_AGENT_TEST_REF_FORMAT").unwrap_or_else(|_| "files".into());
+        Repo::with_ref_format(&format)
+    }
+
+    /// A repository whose refs are stored in `format` (`files` or `reftable`).
+    pub fn with_ref_format(format: &str) -> Repo {
         let tmp = tempfile::tempdir().expect("temp dir");
         let home = tmp.path().join("home");
         let root = tmp.path().join("repo");
@@ -35,11 +43,24 @@ impl Repo {
             root,
             home,
         };
-        repo.git(&["init", "-q", "-b", "main"]);
+        repo.git(&[
+            "init",
+            "-q",
+            "-b",
+            "main",
+            &format!("--ref-format={format}"),
+        ]);
         repo.write("README.md", "# project\n");
         repo.git(&["add", "README.md"]);
         repo.git(&["commit", "-q", "-m", "initial"]);
         repo
+    }
+
+    /// The ref format git reports for this repository.
+    pub fn ref_format(&self) -> String {
+        self.git(&["rev-parse", "--show-ref-format"])
+            .trim()
+            .to_string()
     }
 
     pub fn path(&self) -> &Path {
