@@ -322,7 +322,26 @@ fn kill_9_during_claims_leaves_no_half_written_state() {
 /// whole history.
 #[test]
 fn git_pack_refs_running_beside_writers_loses_no_event() {
-    writers_beside_pack_refs(&Repo::new());
+    writers_beside(&Repo::new(), &["pack-refs", "--all", "--prune"]);
+}
+
+/// git's own housekeeping, looping beside writers, on both ref formats:
+/// `git gc --aggressive`, `git pack-refs --all` and `git maintenance run`
+/// lose no event and leave every chain whole.
+#[test]
+fn git_housekeeping_beside_writers_loses_no_event_on_both_ref_formats() {
+    for format in ["files", "reftable"] {
+        for housekeeping in [
+            &["gc", "--aggressive", "--quiet"][..],
+            &["pack-refs", "--all"],
+            &["maintenance", "run", "--quiet"],
+        ] {
+            let repo = Repo::with_ref_format(format);
+            let ids = writers_beside(&repo, housekeeping);
+            assert_eq!(ids.len(), 4, "{format} {housekeeping:?}");
+            assert_eq!(repo.ref_format(), format);
+        }
+    }
 }
 
 /// The same with a reflog for every ref, as `core.logAllRefUpdates=always`
@@ -331,38 +350,31 @@ fn git_pack_refs_running_beside_writers_loses_no_event() {
 fn git_pack_refs_beside_writers_with_reflogs_everywhere_loses_no_event() {
     let repo = Repo::new();
     repo.git(&["config", "core.logAllRefUpdates", "always"]);
-    let ids = writers_beside_pack_refs(&repo);
+    let ids = writers_beside(&repo, &["pack-refs", "--all", "--prune"]);
     // Every task's reflog holds every move, each from where the last one went.
     for id in &ids {
         let name = format!("refs/agent/tasks/{id}");
-        let log = std::fs::read_to_string(repo.git_dir().join("logs").join(&name)).unwrap();
-        let moves: Vec<(&str, &str)> = log
-            .lines()
-            .map(|l| {
-                let mut words = l.split(' ');
-                (words.next().unwrap(), words.next().unwrap())
-            })
-            .collect();
+        let log = repo.git(&["reflog", "show", "--format=%H %P", &name]);
+        let mut moves: Vec<Vec<&str>> = log.lines().map(|l| l.split(' ').collect()).collect();
+        moves.reverse();
         assert_eq!(moves.len(), repo.kinds(id).len(), "{name}: {log}");
-        assert!(moves[0].0.chars().all(|c| c == '0'), "{name}: {log}");
+        assert_eq!(moves[0].len(), 1, "{name} starts with a root: {log}");
         for pair in moves.windows(2) {
-            assert_eq!(pair[1].0, pair[0].1, "{name}: {log}");
+            assert_eq!(pair[1][1], pair[0][0], "{name}: {log}");
         }
         let tip = repo.git(&["rev-parse", &name]);
-        assert_eq!(moves.last().unwrap().1, tip.trim(), "{name}");
+        assert_eq!(moves.last().unwrap()[0], tip.trim(), "{name}");
+        let lease = format!("refs/agent/leases/{id}");
+        let mut git = std::process::Command::new("git");
+        repo.env(&mut git);
+        let exists = git.args(["reflog", "exists", &lease]).status().unwrap();
+        assert!(!exists.success(), "the reflog of deleted {lease} is gone");
     }
-    assert!(
-        !repo.git_dir().join("logs/refs/agent/leases").exists()
-            || std::fs::read_dir(repo.git_dir().join("logs/refs/agent/leases"))
-                .unwrap()
-                .next()
-                .is_none(),
-        "the reflogs of deleted leases are gone"
-    );
 }
 
-/// Returns the ids of the tasks written.
-fn writers_beside_pack_refs(repo: &Repo) -> Vec<String> {
+/// Four writers claim and release their tasks while `git <housekeeping>`
+/// runs in a loop. Returns the ids of the tasks written.
+fn writers_beside(repo: &Repo, housekeeping: &[&str]) -> Vec<String> {
     const CYCLES: usize = 25;
     let tasks = repo.plan(&flat_plan(4));
     let ids: Vec<String> = tasks
@@ -374,10 +386,10 @@ fn writers_beside_pack_refs(repo: &Repo) -> Vec<String> {
         let packer = scope.spawn(|| {
             let mut runs = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                // pack-refs may meet a held lock and give up: that is git's way.
+                // Housekeeping may meet a held lock and give up: that is git's way.
                 let mut git = std::process::Command::new("git");
                 repo.env(&mut git);
-                let _ = git.args(["pack-refs", "--all", "--prune"]).output();
+                let _ = git.args(housekeeping).output();
                 runs += 1;
             }
             runs
@@ -416,7 +428,7 @@ fn writers_beside_pack_refs(repo: &Repo) -> Vec<String> {
     }
     assert!(
         packs > 1,
-        "pack-refs ran {packs} time(s) beside the writers"
+        "git {housekeeping:?} ran {packs} time(s) beside the writers"
     );
     for id in &ids {
         let kinds = repo.kinds(id);

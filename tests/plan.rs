@@ -122,7 +122,7 @@ fn a_missing_plan_file_is_an_error_naming_it() {
 #[test]
 fn a_plan_lands_whole_or_not_at_all() {
     for n in [3, 100] {
-        let repo = Repo::new();
+        let repo = Repo::with_ref_format("files");
         // A file where the plans directory should be makes the plan ref unwritable.
         std::fs::create_dir_all(repo.git_dir().join("refs/agent")).unwrap();
         std::fs::write(repo.git_dir().join("refs/agent/plans"), "in the way").unwrap();
@@ -156,9 +156,9 @@ fn a_large_plan_keeps_file_order_among_equal_priorities() {
     assert_eq!(order, expected);
 }
 
-/// A large plan is written as one pack and straight into `packed-refs`, with
-/// no loose file per object or per ref; git verifies both, the task logs
-/// read as usual, and the tasks move on as any other.
+/// A large plan is written as one pack, with no loose file per object; git
+/// verifies it, sees every ref, the task logs read as usual, and the tasks
+/// move on as any other.
 #[test]
 fn a_large_plan_is_one_pack_that_git_verifies() {
     let repo = Repo::new();
@@ -176,7 +176,8 @@ fn a_large_plan_is_one_pack_that_git_verifies() {
     // 4 objects per task (event, snapshot, tree, commit), 5 for the plan.
     assert!(listing.contains("non delta: 605 objects"), "{listing}");
     repo.git(&["fsck", "--full", "--strict", "--no-dangling"]);
-    assert!(!repo.git_dir().join("refs/agent/tasks").exists());
+    let refs = repo.git(&["for-each-ref", "--format=%(refname)", "refs/agent/"]);
+    assert_eq!(refs.lines().count(), 151, "{refs}");
 
     let first = tasks["k0"].as_str().unwrap();
     let subjects = repo.git(&["log", "--format=%s", &format!("refs/agent/tasks/{first}")]);
@@ -191,8 +192,8 @@ fn a_large_plan_is_one_pack_that_git_verifies() {
     repo.git(&["fsck", "--full", "--strict", "--no-dangling"]);
 }
 
-/// Writing a large plan's refs into `packed-refs` keeps the refs already
-/// packed there, peeled tags included.
+/// Writing a large plan's refs keeps the refs already packed, peeled tags
+/// included.
 #[test]
 fn a_large_plan_keeps_the_refs_already_packed() {
     let repo = Repo::new();
@@ -209,4 +210,62 @@ fn a_large_plan_keeps_the_refs_already_packed() {
     repo.plan(&flat_plan(80));
     assert_eq!(repo.agent_refs().len(), 202);
     repo.git(&["fsck", "--full", "--strict", "--no-dangling"]);
+}
+
+/// kill -9 at any moment of a plan import, small or large, on either ref
+/// format: all of its tasks land or none, and git finds the repository whole.
+#[test]
+fn a_plan_import_killed_at_any_moment_lands_whole_or_not_at_all() {
+    for format in ["files", "reftable"] {
+        for n in [5, 400, 2000] {
+            let repo = Repo::with_ref_format(format);
+            repo.write("plan.yaml", &flat_plan(n));
+            let mut landed = 0;
+            for round in 0..6u64 {
+                let before = repo.agent_refs().len();
+                let mut child = repo
+                    .cmd(&["plan", "--file", "plan.yaml"])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap();
+                // From before git-agent has read the plan to after it is done.
+                std::thread::sleep(std::time::Duration::from_millis(round * round * 12));
+                let _ = child.kill();
+                let _ = child.wait();
+                let added = repo.agent_refs().len() - before;
+                assert!(
+                    added == 0 || added == n + 1,
+                    "{format}, {n} tasks, round {round}: {added} refs landed"
+                );
+                landed += usize::from(added > 0);
+            }
+            repo.git(&["fsck", "--no-dangling"]);
+            let status = repo.json(&["status"]);
+            assert_eq!(
+                status["tasks"].as_array().unwrap().len(),
+                landed * n,
+                "{format}, {n} tasks"
+            );
+        }
+    }
+}
+
+/// In a reftable repository one lock guards every ref: a plan that finds it
+/// held longer than git waits lands nothing and names the lock, which stays.
+/// (The files format is shown the same by `a_plan_lands_whole_or_not_at_all`.)
+#[test]
+fn a_plan_refused_by_a_held_reftable_lock_lands_nothing() {
+    let repo = Repo::with_ref_format("reftable");
+    repo.git(&["config", "reftable.lockTimeout", "100"]);
+    let lock = repo.git_dir().join("reftable/tables.list.lock");
+    std::fs::write(&lock, "").unwrap();
+    repo.write("plan.yaml", &flat_plan(50));
+    let err = repo.fails(2, &["plan", "--file", "plan.yaml"]);
+    assert!(err.contains(&lock.display().to_string()), "{err}");
+    assert!(repo.agent_refs().is_empty(), "{:?}", repo.agent_refs());
+    assert!(lock.exists(), "the lock was broken");
+    std::fs::remove_file(&lock).unwrap();
+    repo.ok(&["plan", "--file", "plan.yaml"]);
+    assert_eq!(repo.agent_refs().len(), 51);
 }

@@ -65,13 +65,7 @@ fn on_remote(store: &Store, remote: Option<&str>, target: &str, remote_tip: &str
     }
     if let Some(remote) = remote {
         let tracking = format!("refs/remotes/{remote}/{target}");
-        if store
-            .repo()
-            .try_find_reference(tracking.as_str())
-            .ok()
-            .flatten()
-            .is_some()
-        {
+        if store.find_ref(&tracking).ok().flatten().is_some() {
             known.push(tracking);
         }
     }

@@ -117,19 +117,20 @@ pub fn run(ctx: &HookContext, hook: Hook, args: &[String], stdin: &str) -> Resul
 pub fn team_config(store: &Store) -> Result<Config> {
     let repo = store.repo();
     if repo.is_bare() {
-        return config_of_head(repo);
+        return config_of_head(store);
     }
     let main = repo.main_repo().context("opening the main working tree")?;
     match main.workdir() {
         Some(root) => config::load(root),
-        None => config_of_head(repo),
+        None => config_of_head(store),
     }
 }
 
-fn config_of_head(repo: &gix::Repository) -> Result<Config> {
-    let Ok(commit) = repo.head_commit() else {
+fn config_of_head(store: &Store) -> Result<Config> {
+    let Some(head) = store.head_commit()? else {
         return Ok(Config::default());
     };
+    let commit = store.repo().find_commit(head).context("reading HEAD")?;
     let tree = commit.tree().context("reading the tree of HEAD")?;
     let Some(entry) = tree.find_entry(config::FILE) else {
         return Ok(Config::default());
@@ -142,13 +143,9 @@ fn config_of_head(repo: &gix::Repository) -> Result<Config> {
 /// The branch checked out where the hook runs (`main`, `agent/t-abc`), or
 /// `None` on a detached HEAD.
 pub fn current_branch(store: &Store) -> Result<Option<String>> {
-    let head = store.repo().head_name().context("reading HEAD")?;
-    Ok(head.and_then(|name| {
-        name.as_bstr()
-            .to_string()
-            .strip_prefix("refs/heads/")
-            .map(String::from)
-    }))
+    Ok(store
+        .head_ref()?
+        .and_then(|name| name.strip_prefix("refs/heads/").map(String::from)))
 }
 
 /// The task id of an agent branch `agent/<id>`, if `branch` is one.

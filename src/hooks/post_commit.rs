@@ -61,7 +61,7 @@ pub fn run(ctx: &HookContext) -> Result<()> {
 /// Write the provenance note on HEAD; queue its review if configured.
 fn on_agent_branch(ctx: &HookContext, task: &str, branch: &str) -> Result<()> {
     let store = &ctx.store;
-    let head = store.repo().head_id().context("reading HEAD")?.detach();
+    let head = store.head_commit()?.context("HEAD names no commit")?;
     let record = Provenance::from_env(task);
     store.append_note(notes::PROVENANCE, head, &serde_json::to_string(&record)?)?;
     if team_config(store)?.review.on.as_deref() == Some("commit") {

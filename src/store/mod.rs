@@ -54,11 +54,30 @@ pub struct Store {
     common_dir: PathBuf,
 }
 
+/// The object format of the repository git finds at `dir`, where it is one
+/// this build of gix cannot read (gix is built for sha1 alone).
+fn unsupported_object_format(dir: &Path) -> Option<String> {
+    let format = crate::git::try_run(dir, &["rev-parse", "--show-object-format"]).ok()??;
+    (format != "sha1").then_some(format)
+}
+
 impl Store {
     /// Open the repository that contains `dir`, as git would find it.
     pub fn discover(dir: &Path) -> Result<Store> {
-        let mut repo = gix::discover(dir)
-            .with_context(|| format!("{} is not inside a git repository", dir.display()))?;
+        let mut repo = match gix::discover(dir) {
+            Ok(repo) => repo,
+            Err(e) => {
+                if let Some(format) = unsupported_object_format(dir) {
+                    anyhow::bail!(StoreError::Refused(format!(
+                        "{} uses the {format} object format; git-agent works only in \
+                         repositories of the sha1 format (the format git init makes by default)",
+                        dir.display()
+                    )));
+                }
+                return Err(e)
+                    .with_context(|| format!("{} is not inside a git repository", dir.display()));
+            }
+        };
         // Event commits and notes need an identity; where the user has none
         // configured, git-agent signs as itself rather than failing.
         repo.committer_or_set_fallback("git-agent", "git-agent@localhost")
@@ -96,6 +115,26 @@ impl Store {
     /// The object ref `name` points at, if it exists.
     pub fn find_ref(&self, name: &str) -> Result<Option<gix::ObjectId>> {
         crate::git::refs::find_ref(self.work_dir(), name)
+    }
+
+    /// The commit HEAD points at, if any (an unborn branch has none). Read
+    /// through git: gix 0.90 cannot read HEAD in a reftable repository.
+    pub fn head_commit(&self) -> Result<Option<gix::ObjectId>> {
+        crate::git::try_run(
+            self.work_dir(),
+            &["rev-parse", "--verify", "--quiet", "HEAD"],
+        )?
+        .filter(|id| !id.is_empty())
+        .map(|id| gix::ObjectId::from_hex(id.as_bytes()).context("git printed a bad commit id"))
+        .transpose()
+    }
+
+    /// The ref HEAD names (`refs/heads/main`), or `None` when it is detached.
+    pub fn head_ref(&self) -> Result<Option<String>> {
+        Ok(crate::git::try_run(
+            self.work_dir(),
+            &["symbolic-ref", "--quiet", "HEAD"],
+        )?)
     }
 
     /// Carry out `edits` as one ref transaction: all refs move or none do.

@@ -7,6 +7,7 @@
 use anyhow::{Context, Result};
 use gix::ObjectId;
 
+use super::objects::Batch;
 use super::Store;
 use crate::git::refs::{Edit, Retries};
 
@@ -52,6 +53,7 @@ impl Store {
     pub fn append_note(&self, notes_ref: &str, commit: ObjectId, line: &str) -> Result<bool> {
         let line = line.trim();
         let mut retries = Retries::default();
+        let mut tree_failures = 0;
         loop {
             let (tip, mut notes) = self.notes_at(notes_ref)?;
             let mut lines = self.lines_in(&mut notes, notes_ref, commit)?;
@@ -60,10 +62,26 @@ impl Store {
             }
             lines.push(line.to_string());
             let data = lines.join("\n") + "\n";
-            let blob = self.repo.write_blob(data.as_bytes())?.detach();
-            let edit = notes
-                .replace(commit, blob, &self.repo)
-                .with_context(|| format!("adding a note on {commit} to {notes_ref}"))?;
+            let mut batch = Batch::new(&self.repo);
+            let blob = batch.put(&gix::objs::BlobRef {
+                data: data.as_bytes(),
+            })?;
+            // The notes tree gix edits is written here too (it writes trees
+            // itself): the blob must be stored first.
+            batch.write(&self.repo)?;
+            // gix writes the notes trees as loose objects, which a `git gc`
+            // pruning beside us can fail (see `objects::write_loose`).
+            let edit = match notes.replace(commit, blob, &self.repo) {
+                Ok(edit) => edit,
+                Err(_) if tree_failures < 4 => {
+                    tree_failures += 1;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(anyhow::anyhow!(e))
+                        .with_context(|| format!("adding a note on {commit} to {notes_ref}"));
+                }
+            };
             let signature = self.signature()?;
             let note_commit = gix::objs::Commit {
                 tree: edit.tree,
@@ -74,7 +92,9 @@ impl Store {
                 message: format!("git-agent: note on {commit}\n").into(),
                 extra_headers: Vec::new(),
             };
-            let new = self.repo.write_object(&note_commit)?.detach();
+            let mut batch = Batch::new(&self.repo);
+            let new = batch.put(&note_commit)?;
+            batch.write(&self.repo)?;
             match self.transact(&[Edit::set(notes_ref, new, tip)], "note") {
                 Ok(()) => return Ok(true),
                 Err(e) if retries.again(&e) => super::tasks::backoff(retries.tries()),

@@ -54,13 +54,29 @@ impl Batch {
     pub(super) fn write(self, repo: &gix::Repository) -> Result<()> {
         if self.objects.len() < PACK_FROM {
             for object in &self.objects {
-                gix::objs::Write::write_buf(repo, object.kind, &object.data)
-                    .with_context(|| format!("writing a {}", object.kind))?;
+                write_loose(repo, object)?;
             }
             return Ok(());
         }
         pack::write(repo.objects.store_ref().path(), &self.objects)?;
         Ok(())
+    }
+}
+
+/// Write one loose object. `git gc` and `git maintenance` remove empty
+/// fan-out directories (`objects/1e/`) as they prune; one removed between
+/// gix making the directory and moving the object into it fails the write
+/// with "not found". git retries the same way; writing an object is
+/// idempotent, so trying again is safe.
+fn write_loose(repo: &gix::Repository, object: &pack::Object) -> Result<()> {
+    const ATTEMPTS: usize = 5;
+    let mut tries = 0;
+    loop {
+        match gix::objs::Write::write_buf(repo, object.kind, &object.data) {
+            Ok(_) => return Ok(()),
+            Err(_) if tries + 1 < ATTEMPTS => tries += 1,
+            Err(e) => return Err(anyhow::anyhow!(e).context(format!("writing a {}", object.kind))),
+        }
     }
 }
 
