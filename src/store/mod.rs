@@ -131,10 +131,7 @@ impl Store {
 
     /// The ref HEAD names (`refs/heads/main`), or `None` when it is detached.
     pub fn head_ref(&self) -> Result<Option<String>> {
-        Ok(crate::git::try_run(
-            self.work_dir(),
-            &["symbolic-ref", "--quiet", "HEAD"],
-        )?)
+        crate::git::try_run(self.work_dir(), &["symbolic-ref", "--quiet", "HEAD"])
     }
 
     /// Carry out `edits` as one ref transaction: all refs move or none do.

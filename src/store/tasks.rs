@@ -25,8 +25,6 @@ pub struct Draft {
     pub role: String,
 }
 
-/// How many times a compare-and-swap is retried after losing a race.
-
 impl Store {
     /// Every task ref with its tip, in id order.
     pub fn task_refs(&self) -> Result<Vec<(String, ObjectId)>> {
