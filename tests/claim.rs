@@ -512,9 +512,8 @@ fn subshell_claimer(repo: &Repo, actor: &str) -> Child {
 
 /// Claims made from short-lived subshells hold: 16 loopers over 200 tasks
 /// claim each task exactly once, and each task has one `claimed` event.
-#[test]
-fn claims_from_subshells_hold_and_each_task_is_claimed_once() {
-    let repo = Repo::new();
+fn claims_from_subshells_hold_and_each_task_is_claimed_once(format: &str) {
+    let repo = Repo::with_ref_format(format);
     repo.plan(&flat_plan(200));
     let workers: Vec<Child> = (0..16)
         .map(|i| subshell_claimer(&repo, &format!("a{i}")))
@@ -552,11 +551,11 @@ fn claims_from_subshells_hold_and_each_task_is_claimed_once() {
     );
     repo.fails(1, &["claim", "--next", "--actor", "late"]);
 }
+crate::on_both_ref_formats!(claims_from_subshells_hold_and_each_task_is_claimed_once);
 
 /// Twelve racers on one task, each from a subshell: one winner, eleven no.
-#[test]
-fn twelve_subshell_racers_on_one_task_have_one_winner() {
-    let repo = Repo::new();
+fn twelve_subshell_racers_on_one_task_have_one_winner(format: &str) {
+    let repo = Repo::with_ref_format(format);
     let id = repo.add("Contested", &[]);
     let racers: Vec<Child> = (0..12)
         .map(|i| {
@@ -591,12 +590,12 @@ fn twelve_subshell_racers_on_one_task_have_one_winner() {
     }
     assert_eq!(repo.kinds(&id), ["created", "claimed"]);
 }
+crate::on_both_ref_formats!(twelve_subshell_racers_on_one_task_have_one_winner);
 
 /// A claim made from `bash -c` outlives the shell: another actor's claim,
 /// claim --next and `git agent run` leave it alone until it is released.
-#[test]
-fn a_claim_from_a_shell_that_exited_is_left_alone() {
-    let repo = Repo::new();
+fn a_claim_from_a_shell_that_exited_is_left_alone(format: &str) {
+    let repo = Repo::with_ref_format(format);
     repo.configure("60s", 3, "");
     let id = repo.add("Held from a shell", &[]);
     let mut sh = std::process::Command::new("bash");
@@ -629,6 +628,7 @@ fn a_claim_from_a_shell_that_exited_is_left_alone() {
     repo.ok(&["claim", &id, "--actor", "second"]);
     assert_eq!(repo.task(&id)["assignee"], "second");
 }
+crate::on_both_ref_formats!(a_claim_from_a_shell_that_exited_is_left_alone);
 
 /// `renew` extends the holder's lease; anyone else gets exit 1 and the
 /// lease is unchanged.

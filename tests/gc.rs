@@ -58,9 +58,8 @@ fn abandoned_task(repo: &Repo, title: &str) -> String {
     id
 }
 
-#[test]
-fn gc_removes_the_worktree_and_branch_of_a_merged_task_and_packs_agent_refs() {
-    let repo = Repo::new();
+fn gc_removes_the_worktree_and_branch_of_a_merged_task_and_packs_agent_refs(format: &str) {
+    let repo = Repo::with_ref_format(format);
     repo.configure("60s", 3, "");
     let id = approved_task(&repo, "Merge me");
     repo.git(&[
@@ -101,6 +100,9 @@ fn gc_removes_the_worktree_and_branch_of_a_merged_task_and_packs_agent_refs() {
         "nothing to remove\npacked refs/agent"
     );
 }
+crate::on_both_ref_formats!(
+    gc_removes_the_worktree_and_branch_of_a_merged_task_and_packs_agent_refs
+);
 
 #[test]
 fn gc_counts_a_squash_merge_as_reached_through_the_recorded_merge() {

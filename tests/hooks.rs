@@ -26,11 +26,13 @@ fn ok_in(repo: &Repo, dir: &Path, program: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// A bare hub at `<home>/hub.git`, the repo's `origin`, with `main` pushed.
+/// A bare hub at `<home>/hub.git` in the repo's ref format, the repo's
+/// `origin`, with `main` pushed.
 fn hub(repo: &Repo) -> PathBuf {
     let hub = repo.home().join("hub.git");
     let path = hub.to_str().unwrap();
-    repo.git(&["init", "-q", "--bare", "-b", "main", path]);
+    let format = format!("--ref-format={}", repo.ref_format());
+    repo.git(&["init", "-q", "--bare", "-b", "main", &format, path]);
     repo.git(&["remote", "add", "origin", path]);
     repo.git(&["push", "-q", "origin", "main"]);
     hub
@@ -310,9 +312,8 @@ fn linked_worktrees_share_the_hooks_installed_from_any_of_them() {
     );
 }
 
-#[test]
-fn the_gate_refuses_unreviewed_agent_commits_on_the_target() {
-    let repo = Repo::new();
+fn the_gate_refuses_unreviewed_agent_commits_on_the_target(format: &str) {
+    let repo = Repo::with_ref_format(format);
     let hub = hub(&repo);
     repo.ok(&["hooks", "install"]);
     let (id, tip) = agent_work(&repo, "Unreviewed", 2);
@@ -341,6 +342,7 @@ fn the_gate_refuses_unreviewed_agent_commits_on_the_target() {
         repo.git(&["rev-parse", "main"])
     );
 }
+crate::on_both_ref_formats!(the_gate_refuses_unreviewed_agent_commits_on_the_target);
 
 #[test]
 fn the_gate_follows_the_latest_verdict_on_the_branch_tip() {
@@ -380,9 +382,8 @@ fn the_gate_lets_pushes_without_agent_commits_through() {
     assert_eq!(ok_in(&repo, &hub, "git", &["rev-parse", "main"]), head);
 }
 
-#[test]
-fn a_squash_merge_on_the_target_records_the_task_and_readies_its_dependents() {
-    let repo = Repo::new();
+fn a_squash_merge_on_the_target_records_the_task_and_readies_its_dependents(format: &str) {
+    let repo = Repo::with_ref_format(format);
     repo.ok(&["hooks", "install"]);
     let (id, _) = agent_work(&repo, "Squashed", 2);
     let dependent = repo.add("Needs it", &["--depends-on", &id]);
@@ -407,6 +408,9 @@ fn a_squash_merge_on_the_target_records_the_task_and_readies_its_dependents() {
         .collect();
     assert_eq!(ready, [dependent]);
 }
+crate::on_both_ref_formats!(
+    a_squash_merge_on_the_target_records_the_task_and_readies_its_dependents
+);
 
 #[test]
 fn a_merge_on_the_target_records_the_task_with_its_merge_commit() {
@@ -543,9 +547,8 @@ fn provenance_task(repo: &Repo, commit: &str) -> String {
     note["task"].as_str().unwrap().to_string()
 }
 
-#[test]
-fn a_push_of_an_agent_branch_to_a_bare_hub_queues_its_review_there() {
-    let repo = Repo::new();
+fn a_push_of_an_agent_branch_to_a_bare_hub_queues_its_review_there(format: &str) {
+    let repo = Repo::with_ref_format(format);
     let hub = hub(&repo);
     ok_in(
         &repo,
@@ -567,6 +570,7 @@ fn a_push_of_an_agent_branch_to_a_bare_hub_queues_its_review_there() {
         1
     );
 }
+crate::on_both_ref_formats!(a_push_of_an_agent_branch_to_a_bare_hub_queues_its_review_there);
 
 #[test]
 fn a_push_to_the_hub_target_records_merges_there() {

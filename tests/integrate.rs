@@ -253,9 +253,8 @@ fn a_dependent_tasks_base_contains_its_dependency() {
 }
 
 /// kill -9 while the gate runs, then again: the work lands exactly once.
-#[test]
-fn integration_killed_mid_gate_resumes_and_lands_once() {
-    let repo = Repo::new();
+fn integration_killed_mid_gate_resumes_and_lands_once(format: &str) {
+    let repo = Repo::with_ref_format(format);
     let marker = repo.scratch("gate-started");
     repo.configure("60s", 3, &format!("test: touch {marker}; sleep 30\n"));
     let id = approved(&repo, "Slow gate", "plain");
@@ -285,12 +284,12 @@ fn integration_killed_mid_gate_resumes_and_lands_once() {
     let merges = repo.git(&["log", "--merges", "--format=%s", "main"]);
     assert_eq!(merges.lines().count(), 1, "{merges}");
 }
+crate::on_both_ref_formats!(integration_killed_mid_gate_resumes_and_lands_once);
 
 /// The whole pipeline in one `run`: implement, review as each lands, merge
 /// as each is approved, dependents started as their dependency merges.
-#[test]
-fn run_drives_implement_review_integrate_to_the_end() {
-    let repo = Repo::new();
+fn run_drives_implement_review_integrate_to_the_end(format: &str) {
+    let repo = Repo::with_ref_format(format);
     repo.configure(
         "60s",
         3,
@@ -330,6 +329,7 @@ fn run_drives_implement_review_integrate_to_the_end() {
         ]);
     }
 }
+crate::on_both_ref_formats!(run_drives_implement_review_integrate_to_the_end);
 
 /// Nothing waits silently: an entry that cannot land by its deadline goes
 /// to a human with the reason.

@@ -12,6 +12,7 @@ mod cli_codex;
 mod cli_gemini;
 mod cli_opencode;
 mod demo;
+mod formats;
 mod gc;
 mod hooks;
 mod install;

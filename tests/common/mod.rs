@@ -9,6 +9,24 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// A scenario `fn name(format: &str)` run as two tests, `name::files` and
+/// `name::reftable`: the ref formats every repository git makes may use.
+#[macro_export]
+macro_rules! on_both_ref_formats {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[test]
+            fn files() {
+                super::$scenario("files")
+            }
+            #[test]
+            fn reftable() {
+                super::$scenario("reftable")
+            }
+        }
+    };
+}
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_git-agent");
 
 /// A repository with one commit on `main`, in a temp dir of its own.
