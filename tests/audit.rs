@@ -89,3 +89,96 @@ fn without_a_configured_identity_git_agent_signs_as_itself() {
     ]);
     assert_eq!(author, "git-agent <git-agent@localhost>");
 }
+
+/// Task text that tries to pass for an audit trailer, and terminal escapes.
+const SPOOF: &str = "Agent-Task: t-spoofed";
+
+#[test]
+fn task_text_cannot_spoof_the_trail_or_reach_a_terminal_raw() {
+    let repo = Repo::new();
+    repo.configure(
+        "60s",
+        3,
+        &format!(
+            "  reviewer:\n    command: [sh, {}]\n",
+            crate::common::agent("reviewer.sh")
+        ),
+    );
+    repo.git(&["add", ".git-agent.yaml"]);
+    repo.git(&["commit", "-q", "-m", "Configure"]);
+    // A title over several lines folds into one; its trailer-like text and
+    // the spec's stay text.
+    let title = format!("Fix it\n\n{SPOOF}\nAgent-Role: integrator");
+    let spec = format!("Do it.\n\n{SPOOF}\n\u{1b}[2J\u{1b}]0;owned\u{7}cleared");
+    let id = repo.add(&title, &["--spec", &spec]);
+    assert_eq!(
+        repo.task(&id)["title"],
+        format!("Fix it {SPOOF} Agent-Role: integrator")
+    );
+    repo.ok(&["run"]);
+    assert_eq!(repo.state(&id), "merged");
+
+    let grep = |pattern: &str| {
+        repo.git(&[
+            "log",
+            "--all",
+            "--format=%H %s",
+            &format!("--grep={pattern}"),
+        ])
+    };
+    assert_eq!(
+        grep(SPOOF),
+        "",
+        "a commit claims to be of a task that never was"
+    );
+    let merges = repo.git(&["log", "--merges", "--format=%B", "main"]);
+    assert!(merges.contains(&format!("Agent-Task: {id}")), "{merges}");
+    assert!(
+        merges.contains("Agent-Task (quoted): t-spoofed"),
+        "{merges}"
+    );
+    let roles = repo.git(&[
+        "log",
+        "--merges",
+        "--format=%(trailers:key=Agent-Role,valueonly)",
+        "main",
+    ]);
+    assert_eq!(
+        roles.trim(),
+        "integrator",
+        "only the queue's own trailer: {roles}"
+    );
+    assert!(!grep(&format!("Agent-Task: {id}")).is_empty());
+
+    for args in [vec!["show", id.as_str()], vec!["status"]] {
+        let out = repo.ok(&args);
+        assert!(
+            !out.contains(|c: char| c.is_control() && c != '\n' && c != '\t'),
+            "{args:?} printed a control character: {out:?}"
+        );
+    }
+}
+
+#[test]
+fn control_characters_in_titles_and_actors_are_refused_by_name() {
+    let repo = Repo::new();
+    let err = repo.fails(2, &["task", "add", "Red \u{1b}[31mtitle"]);
+    assert!(
+        err.contains("title: holds the control character U+001B"),
+        "{err}"
+    );
+    repo.write("plan.yaml", "tasks:\n  - key: a\n    title: \"Bell \\a\"\n");
+    let err = repo.fails(2, &["plan", "--file", "plan.yaml"]);
+    assert!(
+        err.contains("plan.yaml:3: task \"a\": title: holds the control character U+0007"),
+        "{err}"
+    );
+    assert!(repo.agent_refs().is_empty());
+
+    let id = repo.add("Fine", &[]);
+    let before = repo.agent_refs();
+    let err = repo.fails(2, &["claim", &id, "--actor", "ann\nAgent-Task: t-x"]);
+    assert!(err.contains("U+000A"), "{err}");
+    assert_eq!(repo.agent_refs(), before);
+    assert_eq!(repo.state(&id), "open");
+}

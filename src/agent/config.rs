@@ -8,9 +8,21 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::preset::Preset;
+use crate::store::Store;
 
 /// The config file's name at the root of the main working tree.
 pub const FILE: &str = ".git-agent.yaml";
+
+/// The config's top-level keys, named when a file is not a map of them.
+const KEYS: &[&str] = &[
+    "target",
+    "test",
+    "parallel",
+    "roles",
+    "review",
+    "integrate",
+    "worktrees",
+];
 
 /// The whole config. Unknown keys are refused, with their line.
 #[derive(Deserialize, Debug, Clone)]
@@ -35,6 +47,32 @@ pub struct Config {
     /// [default: `<main working tree>.agent-worktrees`, beside it].
     #[serde(default)]
     pub worktrees: Option<String>,
+    /// Where the config was read from, to place later refusals on a line.
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// The file a config was read from and its text.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub file: String,
+    pub text: String,
+}
+
+impl Config {
+    /// A refusal of the setting `key` (a top-level key or a dotted path
+    /// whose last part is found), placed on its line.
+    pub fn fault(&self, key: &str, message: String) -> ConfigError {
+        let last = key.rsplit('.').next().unwrap_or(key);
+        ConfigError {
+            file: match self.origin.file.is_empty() {
+                true => FILE.to_string(),
+                false => self.origin.file.clone(),
+            },
+            line: line_of(&self.origin.text, last),
+            message: format!("{key}: {message}"),
+        }
+    }
 }
 
 /// One agent command per role; a role without one is not run.
@@ -63,7 +101,7 @@ pub struct Role {
     /// Variables added to the agent's environment (after the preset's).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    #[serde(default, deserialize_with = "timeout")]
+    #[serde(default, deserialize_with = "duration")]
     pub timeout: Option<Duration>,
     #[serde(default)]
     pub max_attempts: Option<u32>,
@@ -121,11 +159,11 @@ pub struct Integrate {
     #[serde(default)]
     pub strategy: Option<String>,
     /// How long `test` may run on a merged tree [default: 30m].
-    #[serde(default, deserialize_with = "test_timeout")]
+    #[serde(default, deserialize_with = "duration")]
     pub test_timeout: Option<Duration>,
     /// How long approved work may wait in the queue (e.g. behind local
     /// changes on the checked-out target) before it goes to a human [default: 1h].
-    #[serde(default, deserialize_with = "deadline")]
+    #[serde(default, deserialize_with = "duration_or_zero")]
     pub deadline: Option<Duration>,
 }
 
@@ -180,15 +218,13 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
     if text.trim().is_empty() {
         return Ok(Config::default());
     }
-    let config: Config = serde_yaml::from_str(text).map_err(|e| {
-        let message = e.to_string();
-        let message = message.split(" at line ").next().unwrap_or_default();
-        let line = e.location().map_or(1, |l| l.line());
-        ConfigError {
-            file: file.to_string(),
-            line: refine_line(text, line, message),
-            message: message.to_string(),
-        }
+    let config: Config = crate::model::yaml::parse(text, KEYS).map_err(|e| ConfigError {
+        file: file.to_string(),
+        line: e.line,
+        message: match e.field.as_str() {
+            "yaml" => e.message,
+            field => format!("{field}: {}", e.message),
+        },
     })?;
     let fault = |key: &str, message: String| ConfigError {
         file: file.to_string(),
@@ -232,7 +268,13 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
             ));
         }
     }
-    Ok(config)
+    Ok(Config {
+        origin: Origin {
+            file: file.to_string(),
+            text: text.to_string(),
+        },
+        ..config
+    })
 }
 
 /// A role names a preset it may play, or a command that is not empty;
@@ -267,6 +309,12 @@ fn check_role(text: &str, name: &str, role: &Role) -> Result<(), (usize, String)
         },
         (None, false) => Ok(()),
     }?;
+    if role.command.first().is_some_and(|p| p.trim().is_empty()) {
+        return Err((
+            at("command"),
+            format!("roles.{name}.command: the program (its first word) is empty"),
+        ));
+    }
     if role.max_attempts == Some(0) {
         return Err((
             at("max_attempts"),
@@ -305,77 +353,176 @@ fn line_in_section(text: &str, name: &str, key: &str) -> usize {
     start + 1
 }
 
+/// The team config of the repository `store` opens, from the one place it
+/// lives: `.git-agent.yaml` of the main working tree (never of a linked
+/// worktree, which may be a task's and hold an agent's edits); in a bare
+/// repository, the file in the tree of [`hub_branch`]. Missing: the defaults.
+pub fn team(store: &Store) -> Result<Config> {
+    let repo = store.repo();
+    if !repo.is_bare() {
+        let main = repo.main_repo().context("opening the main working tree")?;
+        if let Some(root) = main.workdir() {
+            return load(root);
+        }
+    }
+    let branch = hub_branch(store)?;
+    let Some(tip) = store.find_ref(&format!("refs/heads/{branch}"))? else {
+        return Ok(Config::default());
+    };
+    let tree = repo
+        .find_commit(tip)
+        .and_then(|c| c.tree())
+        .with_context(|| format!("reading the tree of {branch}"))?;
+    let Some(entry) = tree.find_entry(FILE) else {
+        return Ok(Config::default());
+    };
+    let blob = entry
+        .object()
+        .with_context(|| format!("reading {branch}:{FILE}"))?;
+    parse_bytes(&format!("{branch}:{FILE}"), &blob.data, None)
+}
+
+/// The branch whose tree holds a bare repository's config: the one `git
+/// config agent.target` names, else HEAD's branch where it exists, else
+/// `main` (a hub made by plain `git init --bare` has HEAD at `master` and
+/// is pushed a `main`).
+pub fn hub_branch(store: &Store) -> Result<String> {
+    if let Some(name) = crate::git::try_run(store.work_dir(), &["config", "--get", "agent.target"])?
+        .filter(|name| !name.is_empty())
+    {
+        return Ok(name);
+    }
+    if let Some(head) = store.head_ref()? {
+        if store.find_ref(&head)?.is_some() {
+            if let Some(branch) = head.strip_prefix("refs/heads/") {
+                return Ok(branch.to_string());
+            }
+        }
+    }
+    Ok("main".into())
+}
+
 /// Read the config of the main working tree at `root`; a missing file is the
 /// default config.
 pub fn load(root: &Path) -> Result<Config> {
     let path = root.join(FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(parse(&path.display().to_string(), &text)?),
+    match std::fs::read(&path) {
+        Ok(bytes) => parse_bytes(&path.display().to_string(), &bytes, Some(root)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }
 
-/// serde_yaml places an error in a value's own deserializer at the line of
-/// the enclosing map; where the message names the key (`path: key: why`),
-/// move to that key's line.
-fn refine_line(text: &str, line: usize, message: &str) -> usize {
-    let mut parts = message.split(": ");
-    let (Some(_path), Some(key), Some(_why)) = (parts.next(), parts.next(), parts.next()) else {
-        return line;
-    };
-    if !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return line;
+/// Parse the bytes of a config file named `file`; `root`, the main working
+/// tree, where there is one (settings relative to it are checked against it).
+fn parse_bytes(file: &str, bytes: &[u8], root: Option<&Path>) -> Result<Config> {
+    let text = crate::model::yaml::decode(bytes).map_err(|e| ConfigError {
+        file: file.to_string(),
+        line: e.line,
+        message: e.message,
+    })?;
+    let config = parse(file, text)?;
+    if let (Some(root), Some(dir)) = (root, &config.worktrees) {
+        if within(root, &root.join(dir)) {
+            return Err(config
+                .fault(
+                    "worktrees",
+                    format!(
+                        "\"{dir}\" is inside the main working tree; task worktrees go \
+                         beside it (for example ../{}.agent-worktrees)",
+                        root.file_name()
+                            .map_or("repo".into(), |n| n.to_string_lossy())
+                    ),
+                )
+                .into());
+        }
     }
-    text.lines()
-        .enumerate()
-        .skip(line.saturating_sub(1))
-        .find(|(_, l)| l.trim_start().starts_with(&format!("{key}:")))
-        .map_or(line, |(i, _)| i + 1)
+    Ok(config)
 }
 
-/// The first line where `key:` appears, else 1.
+/// Whether `path` is `root` or inside it, judged on the names alone (`..`
+/// resolved, symlinks not followed: neither need exist yet).
+fn within(root: &Path, path: &Path) -> bool {
+    fn normal(path: &Path) -> std::path::PathBuf {
+        let mut out = std::path::PathBuf::new();
+        for part in path.components() {
+            match part {
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => out.push(other),
+            }
+        }
+        out
+    }
+    normal(path).starts_with(normal(root))
+}
+
+/// The first line where `key:` appears (in block or flow style), else 1.
 fn line_of(text: &str, key: &str) -> usize {
     text.lines()
-        .position(|l| {
-            l.trim_start()
-                .trim_start_matches("- ")
-                .starts_with(&format!("{key}:"))
-        })
+        .position(|l| crate::model::yaml::mentions_key(l, key))
         .map_or(1, |i| i + 1)
 }
 
 fn argv<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Form {
-        List(Vec<String>),
-        Line(String),
+    struct Words;
+    impl<'de> serde::de::Visitor<'de> for Words {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of words or one line of text")
+        }
+        fn visit_str<E: serde::de::Error>(self, line: &str) -> Result<Vec<String>, E> {
+            split_words(line).map_err(E::custom)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Vec<String>, A::Error> {
+            let mut words = Vec::new();
+            while let Some(word) = seq.next_element::<String>()? {
+                words.push(word);
+            }
+            Ok(words)
+        }
     }
-    match Form::deserialize(d)? {
-        Form::List(list) => Ok(list),
-        Form::Line(line) => split_words(&line).map_err(serde::de::Error::custom),
+    d.deserialize_any(Words)
+}
+
+/// A duration setting: more than zero, at most [`crate::model::MAX_DURATION`].
+/// Parsed inside the visitor, so that serde_yaml places a refusal on the
+/// value's own line and path.
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    d.deserialize_any(Setting { zero: false }).map(Some)
+}
+
+/// A duration setting where `0s` means "at once" (a queue deadline).
+fn duration_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    d.deserialize_any(Setting { zero: true }).map(Some)
+}
+
+struct Setting {
+    zero: bool,
+}
+
+impl serde::de::Visitor<'_> for Setting {
+    type Value = Duration;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a duration (like 90s, 10m, 2h)")
     }
-}
-
-/// A duration value; `key` names it in the error so that its line is found.
-fn duration_of<'de, D: Deserializer<'de>>(d: D, key: &str) -> Result<Option<Duration>, D::Error> {
-    let text = String::deserialize(d)?;
-    crate::model::parse_duration(&text)
-        .map(Some)
-        .map_err(|e| serde::de::Error::custom(format!("{key}: {e}")))
-}
-
-fn timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    duration_of(d, "timeout")
-}
-
-fn test_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    duration_of(d, "test_timeout")
-}
-
-fn deadline<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    duration_of(d, "deadline")
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Duration, E> {
+        match crate::model::parse_duration(text) {
+            Ok(d) if d.is_zero() && !self.zero => Err(E::custom(format!(
+                "\"{text}\" is no time at all (give at least 1s)"
+            ))),
+            Ok(d) => Ok(d),
+            Err(e) => Err(E::custom(e)),
+        }
+    }
+    fn visit_u64<E: serde::de::Error>(self, seconds: u64) -> Result<Duration, E> {
+        self.visit_str(&seconds.to_string())
+    }
 }
 
 /// Split a command line into words as a POSIX shell would (quotes and

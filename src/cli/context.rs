@@ -25,7 +25,7 @@ pub fn run(args: Args) -> Result<()> {
         .iter()
         .map(|d| (d.clone(), store.load(d).ok().map(|r| r.task.title)))
         .collect();
-    let target = super::config(&store)?.target;
+    let target = crate::agent::config::team(&store)?.target;
     let text = prompt::implementer(&task, &deps, &events, &target);
     if args.json {
         let feedback = prompt::feedback(&events);

@@ -18,6 +18,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let ctx = Context::open(catch_interrupts())?;
+    ctx.check_target()?;
     ctx.check_programs(&["integrator"])?;
     let entries = integrate::integrate_all(&ctx)?;
     if args.json {

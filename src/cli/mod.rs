@@ -177,18 +177,9 @@ fn write_views(out: &mut impl std::io::Write, views: &[&TaskView<TaskJson>]) -> 
 
 pub use crate::model::{one_line, parse_duration};
 
-/// The team config of the repository `store` opens (the default config in a
-/// bare repository or where there is no file).
-fn config(store: &Store) -> Result<crate::agent::config::Config> {
-    match store.repo().workdir() {
-        Some(root) => crate::agent::config::load(root),
-        None => Ok(Default::default()),
-    }
-}
-
 /// Attempts a new task gets unless it says otherwise: `roles.implementer.max_attempts`, else 3.
 fn default_attempts(store: &Store) -> Result<u32> {
-    let config = config(store)?;
+    let config = crate::agent::config::team(store)?;
     Ok(config
         .roles
         .implementer

@@ -30,8 +30,16 @@ pub fn run(args: Args) -> Result<()> {
         (Some(file), None) => {
             let store = super::open()?;
             let name = file.display().to_string();
-            let text = std::fs::read_to_string(file)
+            let bytes = std::fs::read(file)
                 .with_context(|| format!("{name}: cannot read the plan file"))?;
+            let text = crate::model::yaml::decode(&bytes)
+                .map_err(|e| PlanError {
+                    file: name.clone(),
+                    line: e.line,
+                    field: e.field,
+                    message: e.message,
+                })?
+                .to_string();
             let plan = validate(&store, &name, &text)?;
             (store, plan, text, None)
         }

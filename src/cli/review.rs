@@ -54,6 +54,7 @@ pub fn run(args: Args) -> Result<()> {
         summary: args.message.clone().unwrap_or_default(),
     });
     if person.is_none() {
+        ctx.check_target()?;
         ctx.check_programs(&["reviewer"])?;
     }
     let options = ReviewOptions {
@@ -65,7 +66,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.json {
         super::print_json(&reviewed)?;
     } else {
-        print!("{}", render(&reviewed));
+        print!("{}", crate::model::text::printable(&render(&reviewed)));
     }
     match reviewed.verdict {
         Verdict::Approve => Ok(()),

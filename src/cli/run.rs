@@ -28,6 +28,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let stop = catch_interrupts();
     let ctx = Context::open(stop)?;
+    ctx.check_target()?;
     ctx.check_programs(&["implementer", "reviewer", "integrator"])?;
     let options = Options {
         parallel: args.jobs.map_or(ctx.config.parallel, |j| j as usize),

@@ -36,7 +36,16 @@ pub fn run(args: Args) -> Result<()> {
         return super::print_json(&serde_json::json!({ "task": view, "events": events }));
     }
     let t = view.task;
-    println!("{}  {}", t.id, t.title);
+    // Task text and agent output go to a terminal: control characters
+    // (escape sequences) are taken out of the whole page.
+    let mut page = String::new();
+    macro_rules! say {
+        ($($arg:tt)*) => {{
+            page.push_str(&format!($($arg)*));
+            page.push('\n');
+        }};
+    }
+    say!("{}  {}", t.id, t.title);
     let derived = if view.ready {
         " (ready)"
     } else if view.blocked {
@@ -44,15 +53,18 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         ""
     };
-    println!(
+    say!(
         "state: {}{derived}   attempts: {}/{}   priority: {}",
-        t.state, t.attempts, t.max_attempts, t.priority
+        t.state,
+        t.attempts,
+        t.max_attempts,
+        t.priority
     );
     if let Some(plan) = &t.plan {
-        println!("plan: {plan}");
+        say!("plan: {plan}");
     }
     for (dep, state) in &deps {
-        println!(
+        say!(
             "depends on: {dep} ({})",
             state.map_or("missing", |s| s.as_str())
         );
@@ -65,22 +77,23 @@ pub fn run(args: Args) -> Result<()> {
         ("reason", &t.reason),
     ] {
         if let Some(value) = value {
-            println!("{label}: {value}");
+            say!("{label}: {value}");
         }
     }
     if !t.scope.is_empty() {
-        println!("scope: {}", t.scope.join(", "));
+        say!("scope: {}", t.scope.join(", "));
     }
     if !t.labels.is_empty() {
-        println!("labels: {}", t.labels.join(", "));
+        say!("labels: {}", t.labels.join(", "));
     }
     if !t.spec.trim().is_empty() {
-        println!("\n{}", indent(t.spec.trim_end()));
+        say!("\n{}", indent(t.spec.trim_end()));
     }
-    println!("\nhistory:");
+    say!("\nhistory:");
     for e in &events {
-        println!("  {}", event_line(e));
+        say!("  {}", event_line(e));
     }
+    print!("{}", crate::model::text::printable(&page));
     Ok(())
 }
 

@@ -48,7 +48,7 @@ pub fn run(args: Args) -> Result<()> {
         Some(rev) => anyhow!("--head: \"{rev}\" names no commit"),
     })?;
     // Work that adds conflict markers never goes to review or the gate.
-    let target = super::config(&store)?.target;
+    let target = crate::agent::config::team(&store)?.target;
     if let Some(tip) = git::try_run(
         store.work_dir(),
         &[

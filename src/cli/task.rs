@@ -80,11 +80,13 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 fn run_add(store: &Store, args: AddArgs) -> Result<()> {
-    if args.title.trim().is_empty() {
+    let title =
+        crate::model::text::title(&args.title).map_err(|e| anyhow::anyhow!("title: {e}"))?;
+    if title.is_empty() {
         bail!("title: must not be empty");
     }
     let new = NewTask {
-        title: args.title.trim().to_string(),
+        title,
         spec: args.spec,
         plan: None,
         depends_on: resolve_all(store, &args.depends_on)?,
@@ -123,7 +125,11 @@ fn run_edit(store: &Store, args: EditArgs) -> Result<()> {
         None => None,
     };
     let edit = TaskEdit {
-        title: args.title.map(|t| t.trim().to_string()),
+        title: args
+            .title
+            .map(|t| crate::model::text::title(&t))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--title: {e}"))?,
         spec: args.spec,
         depends_on,
         scope: args.scope,

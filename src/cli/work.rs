@@ -23,6 +23,7 @@ pub fn run(args: Args) -> Result<()> {
     let ctx = Context::open(catch_interrupts())?;
     let id = ctx.store.resolve(&args.task)?;
     ctx.role("implementer")?;
+    ctx.check_target()?;
     ctx.check_programs(&["implementer"])?;
     let actor = args.actor.unwrap_or_else(super::default_actor);
     let request = ClaimRequest {

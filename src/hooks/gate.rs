@@ -13,7 +13,8 @@ use anyhow::Result;
 use gix::ObjectId;
 use std::collections::HashSet;
 
-use super::{annotated, note_field, provenance_task, team_config, HookContext};
+use super::{annotated, note_field, provenance_task, HookContext};
+use crate::agent::config;
 use crate::error::No;
 use crate::git;
 use crate::store::notes::{PROVENANCE, REVIEW};
@@ -24,7 +25,7 @@ use crate::store::Store;
 /// lines. Refuses with [`No`] (exit 1), naming every unreviewed commit.
 pub fn run(ctx: &HookContext, remote: Option<&str>, stdin: &str) -> Result<()> {
     let store = &ctx.store;
-    let target = team_config(store)?.target;
+    let target = config::team(store)?.target;
     let target_ref = format!("refs/heads/{target}");
     let mut refused = Vec::new();
     for line in stdin.lines() {

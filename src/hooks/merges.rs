@@ -16,7 +16,8 @@ use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{current_branch, provenance_task, team_config, HookContext};
+use super::{current_branch, provenance_task, HookContext};
+use crate::agent::config;
 use crate::git;
 use crate::model::task::Change;
 use crate::store::{Draft, Store};
@@ -38,7 +39,7 @@ pub struct Landed {
 /// git's argument ("1" for `git merge --squash`): then nothing is committed
 /// yet, so the commit's post-commit hook is told to look instead.
 pub fn post_merge(ctx: &HookContext, squash: Option<&str>) -> Result<()> {
-    let target = team_config(&ctx.store)?.target;
+    let target = config::team(&ctx.store)?.target;
     if current_branch(&ctx.store)?.as_deref() != Some(target.as_str()) {
         return Ok(());
     }

@@ -17,7 +17,6 @@ pub mod rewrite;
 use anyhow::{Context, Result};
 use gix::ObjectId;
 
-use crate::agent::config::{self, Config};
 use crate::store::Store;
 
 /// A hook git-agent installs.
@@ -109,35 +108,6 @@ pub fn run(ctx: &HookContext, hook: Hook, args: &[String], stdin: &str) -> Resul
         Hook::PostRewrite => rewrite::run(ctx, args.first().map(String::as_str), stdin),
         Hook::PostReceive => receive::run(ctx, stdin),
     }
-}
-
-/// The team config: `.git-agent.yaml` of the main working tree (not of a
-/// linked worktree, which may be a task's); in a bare repository, the file
-/// in the tree of `HEAD`'s branch (the hub's target). Missing: the defaults.
-pub fn team_config(store: &Store) -> Result<Config> {
-    let repo = store.repo();
-    if repo.is_bare() {
-        return config_of_head(store);
-    }
-    let main = repo.main_repo().context("opening the main working tree")?;
-    match main.workdir() {
-        Some(root) => config::load(root),
-        None => config_of_head(store),
-    }
-}
-
-fn config_of_head(store: &Store) -> Result<Config> {
-    let Some(head) = store.head_commit()? else {
-        return Ok(Config::default());
-    };
-    let commit = store.repo().find_commit(head).context("reading HEAD")?;
-    let tree = commit.tree().context("reading the tree of HEAD")?;
-    let Some(entry) = tree.find_entry(config::FILE) else {
-        return Ok(Config::default());
-    };
-    let blob = entry.object().context("reading .git-agent.yaml of HEAD")?;
-    let text = String::from_utf8_lossy(&blob.data);
-    Ok(config::parse(&format!("HEAD:{}", config::FILE), &text)?)
 }
 
 /// The branch checked out where the hook runs (`main`, `agent/t-abc`), or

@@ -10,7 +10,8 @@
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::{current_branch, merges, task_of_branch, team_config, HookContext};
+use super::{current_branch, merges, task_of_branch, HookContext};
+use crate::agent::config;
 use crate::store::{notes, queue};
 
 /// The provenance record of one commit: a line of `refs/notes/agent`.
@@ -64,7 +65,7 @@ fn on_agent_branch(ctx: &HookContext, task: &str, branch: &str) -> Result<()> {
     let head = store.head_commit()?.context("HEAD names no commit")?;
     let record = Provenance::from_env(task);
     store.append_note(notes::PROVENANCE, head, &serde_json::to_string(&record)?)?;
-    if team_config(store)?.review.on.as_deref() == Some("commit") {
+    if config::team(store)?.review.on.as_deref() == Some("commit") {
         let payload = serde_json::json!({
             "task": record.task,
             "branch": branch,
@@ -83,7 +84,7 @@ fn after_squash(ctx: &HookContext, branch: &str) -> Result<()> {
         return Ok(());
     }
     std::fs::remove_file(&marker).with_context(|| format!("removing {}", marker.display()))?;
-    let target = team_config(&ctx.store)?.target;
+    let target = config::team(&ctx.store)?.target;
     if branch == target {
         merges::record(ctx, &target)?;
     }

@@ -15,14 +15,15 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::{merges, task_of_branch, team_config, HookContext};
+use super::{merges, task_of_branch, HookContext};
+use crate::agent::config;
 use crate::git::LOCAL_ENV_VARS;
 use crate::store::{queue, Store};
 
 /// Run the post-receive hook on git's `<old> <new> <ref>` lines.
 pub fn run(ctx: &HookContext, stdin: &str) -> Result<()> {
     let store = &ctx.store;
-    let target = team_config(store)?.target;
+    let target = config::team(store)?.target;
     let mut moved = false;
     let mut target_moved = false;
     for line in stdin.lines() {

@@ -11,7 +11,8 @@
 use anyhow::Result;
 use gix::ObjectId;
 
-use super::{current_branch, merges, team_config, HookContext};
+use super::{current_branch, merges, HookContext};
+use crate::agent::config;
 use crate::store::notes::PROVENANCE;
 
 /// Notes that follow a commit, the refs `git agent init` names in `notes.rewriteRef`.
@@ -28,7 +29,7 @@ pub fn run(ctx: &HookContext, kind: Option<&str>, stdin: &str) -> Result<()> {
             copy_notes(ctx, *old, *new)?;
         }
     }
-    let target = team_config(&ctx.store)?.target;
+    let target = config::team(&ctx.store)?.target;
     if kind == Some("rebase") && current_branch(&ctx.store)?.as_deref() == Some(target.as_str()) {
         merges::record(ctx, &target)?;
     }

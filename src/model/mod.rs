@@ -7,7 +7,13 @@ pub mod board;
 pub mod id;
 pub mod plan;
 pub mod task;
+pub mod text;
 pub mod usage;
+pub mod yaml;
+
+/// The longest duration any setting takes: a year. Longer ones are refused
+/// by name, never left to overflow a clock.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(365 * 86400);
 
 /// A duration like `90s`, `10m`, `2h`, `1d` (or bare seconds).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -19,23 +25,31 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("\"{text}\" is not a duration (like 90s, 10m, 2h)"))?;
-    let seconds = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
         _ => {
             return Err(format!(
                 "\"{text}\": unknown unit \"{unit}\" (use s, m, h or d)"
             ))
         }
     };
-    Ok(std::time::Duration::from_secs(seconds))
+    match n.checked_mul(scale) {
+        Some(seconds) if seconds <= MAX_DURATION.as_secs() => {
+            Ok(std::time::Duration::from_secs(seconds))
+        }
+        _ => Err(format!("\"{text}\" is out of range (at most 365d)")),
+    }
 }
 
 /// `text` on one line of at most `max` characters, cut with an ellipsis.
 pub fn one_line(text: &str, max: usize) -> String {
-    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = text::printable(text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     if flat.chars().count() <= max {
         return flat;
     }
@@ -56,6 +70,11 @@ mod tests {
         assert_eq!(parse_duration("45").unwrap().as_secs(), 45);
         assert!(parse_duration("10 minutes").is_err());
         assert!(parse_duration("m").is_err());
+        assert_eq!(parse_duration("365d").unwrap(), MAX_DURATION);
+        for huge in ["366d", "99999999999999999d", "18446744073709551615m"] {
+            let e = parse_duration(huge).unwrap_err();
+            assert!(e.contains("out of range"), "{e}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Plan files: parse, validate, and locate every fault by file, line and field.
 //!
-//! serde_yaml reports a line for syntax errors, unknown fields and wrong types;
-//! the checks it cannot make (empty or duplicate keys, dangling dependencies,
+//! [`super::yaml`] reports a line for syntax errors, unknown fields and wrong
+//! types; the checks it cannot make (empty or duplicate keys, dangling dependencies,
 //! cycles) find their line with [`Lines`], a scan of the block-style text.
 
 use serde::Deserialize;
@@ -101,12 +101,8 @@ pub fn parse(
         field: field.to_string(),
         message,
     };
-    let parsed: PlanFile = serde_yaml::from_str(text).map_err(|e| {
-        let line = e.location().map_or(1, |l| l.line());
-        let message = e.to_string();
-        let field = field_of_serde_message(&message).unwrap_or_else(|| "yaml".into());
-        fault(line, &field, strip_location(&message))
-    })?;
+    let parsed: PlanFile = super::yaml::parse(text, &["goal", "tasks"])
+        .map_err(|e| fault(e.line, &e.field, e.message))?;
 
     let mut keys: HashMap<String, usize> = HashMap::new();
     let mut tasks = Vec::with_capacity(parsed.tasks.len());
@@ -119,7 +115,13 @@ pub fn parse(
                 "missing or empty; every task needs a key".into(),
             ));
         }
-        let title = entry.title.as_deref().map(str::trim).unwrap_or("");
+        let title = super::text::title(entry.title.as_deref().unwrap_or("")).map_err(|e| {
+            fault(
+                lines.field(i, "title"),
+                &format!("task \"{key}\": title"),
+                e,
+            )
+        })?;
         if title.is_empty() {
             return Err(fault(
                 lines.field(i, "title"),
@@ -146,7 +148,7 @@ pub fn parse(
         }
         tasks.push(PlannedTask {
             key: key.to_string(),
-            title: title.to_string(),
+            title,
             spec: entry.spec.clone().unwrap_or_default(),
             scope: entry.scope.clone(),
             priority: entry.priority.unwrap_or(DEFAULT_PRIORITY),
@@ -242,28 +244,6 @@ fn find_cycle(tasks: &[PlannedTask]) -> Option<Vec<usize>> {
         }
     }
     None
-}
-
-/// serde_yaml's unknown-field message names the field: "tasks[0]: unknown field `x`, expected ...".
-fn field_of_serde_message(message: &str) -> Option<String> {
-    let path = message.split(": ").next().filter(|p| !p.contains(' '))?;
-    let unknown = message
-        .split("unknown field `")
-        .nth(1)
-        .and_then(|rest| rest.split('`').next());
-    Some(match unknown {
-        Some(name) if path == "." || path.is_empty() => name.to_string(),
-        Some(name) => format!("{path}.{name}"),
-        None => path.to_string(),
-    })
-}
-
-/// Drop serde_yaml's own " at line N column M" suffix: we print the line first.
-fn strip_location(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(at) => message[..at].to_string(),
-        None => message.to_string(),
-    }
 }
 
 /// Line numbers of task entries and their fields in block-style YAML.

@@ -96,11 +96,17 @@ impl Context {
     /// The context of the repository that contains `dir`.
     pub fn open_in(dir: &std::path::Path, stop: &'static AtomicBool) -> Result<Context> {
         let store = Store::discover(dir)?;
-        let root = match store.repo().workdir() {
+        // Run from a linked worktree (a task's), the main working tree is
+        // still the one whose config, templates and worktree folder count.
+        let main = store
+            .repo()
+            .main_repo()
+            .context("opening the main working tree")?;
+        let root = match main.workdir() {
             Some(dir) => dir.to_path_buf(),
             None => store.repo().git_dir().to_path_buf(),
         };
-        let config = crate::hooks::team_config(&store)?;
+        let config = config::team(&store)?;
         Ok(Context {
             store,
             config,
@@ -140,6 +146,24 @@ impl Context {
         })
     }
 
+    /// Refuse to start when the target branch does not exist, before
+    /// anything is claimed or written: every task starts from it.
+    pub fn check_target(&self) -> Result<()> {
+        let target = &self.config.target;
+        if self
+            .store
+            .find_ref(&format!("refs/heads/{target}"))?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let e = self.config.fault(
+            "target",
+            format!("the branch \"{target}\" does not exist (create it, or name the branch agents' work lands on)"),
+        );
+        Err(crate::error::Config(e.to_string()).into())
+    }
+
     /// Refuse to start when the program of a configured role among `roles`
     /// cannot be found, before anything is claimed or written: the error
     /// names the role, the program and how to install it.
@@ -164,11 +188,11 @@ impl Context {
                 Some(preset) => format!("install it with `{}`", preset.install_hint()),
                 None => format!("install it, or fix roles.{name}.command"),
             };
-            return Err(crate::error::Config(format!(
-                "{}: roles.{name}: the program `{program}` is not on PATH: {how}",
-                config::FILE
-            ))
-            .into());
+            let e = self.config.fault(
+                &format!("roles.{name}"),
+                format!("the program `{program}` is not on PATH: {how}"),
+            );
+            return Err(crate::error::Config(e.to_string()).into());
         }
         Ok(())
     }

@@ -85,5 +85,5 @@ fn key(task: &str, role: &str) -> String {
 
 fn plain(line: &str) {
     let now = jiff::Zoned::now().strftime("%H:%M:%S");
-    eprintln!("{now} {line}");
+    eprintln!("{now} {}", crate::model::text::printable(line));
 }

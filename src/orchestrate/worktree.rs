@@ -174,10 +174,14 @@ fn is_worktree(path: &std::path::Path) -> bool {
 }
 
 /// A commit message with the `Agent-Task`/`Agent-Role` trailers that every
-/// commit git-agent makes carries.
+/// commit git-agent makes carries; task text in `subject` and `body` cannot
+/// pass for one of them.
 pub fn trailered(subject: &str, body: &str, task: &Task, role: &str) -> String {
+    use crate::model::text::defuse;
     format!(
-        "{subject}\n\n{body}\n\nAgent-Task: {}\nAgent-Role: {role}\nAgent-Attempt: {}\n",
+        "{}\n\n{}\n\nAgent-Task: {}\nAgent-Role: {role}\nAgent-Attempt: {}\n",
+        defuse(subject),
+        defuse(body),
         task.id,
         task.attempts + 1
     )

@@ -170,10 +170,11 @@ pub(super) fn parent(repo: &gix::Repository, commit: ObjectId) -> Result<Option<
 /// `Agent-*` trailers, so that `git log` reads as the history.
 pub(super) fn message(subject: &str, body: Option<&str>, trailers: &[(&str, String)]) -> String {
     let mut msg = String::new();
-    msg.push_str(&crate::model::one_line(subject, 100));
+    use crate::model::text::defuse;
+    msg.push_str(&defuse(&crate::model::one_line(subject, 100)));
     msg.push_str("\n\n");
     if let Some(body) = body.map(str::trim).filter(|b| !b.is_empty()) {
-        msg.push_str(body);
+        msg.push_str(&defuse(body));
         msg.push_str("\n\n");
     }
     for (key, value) in trailers {

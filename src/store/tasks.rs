@@ -194,6 +194,7 @@ impl Store {
         let mut task = prev.map(|(t, _)| t.clone());
         let mut tip = prev.map(|(_, tip)| tip);
         for draft in drafts {
+            crate::model::text::actor(&draft.actor).map_err(StoreError::Refused)?;
             let event = Event {
                 id: id::generate("e", 10),
                 change: draft.change.clone(),
