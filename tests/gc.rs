@@ -148,7 +148,7 @@ fn gc_keeps_a_branch_with_commits_that_reached_neither_target_nor_merge() {
     let out = repo.ok(&["gc"]);
     assert!(
         out.contains(&format!(
-            "kept agent/{id}: 1 commit(s) on it reached neither main nor the recorded merge"
+            "kept agent/{id}: 1 commit on it reached neither main nor the recorded merge"
         )),
         "{out}"
     );
@@ -166,7 +166,7 @@ fn gc_keeps_a_branch_with_commits_that_reached_neither_target_nor_merge() {
     let out = repo.ok(&["gc"]);
     assert!(
         out.contains(&format!(
-            "kept agent/{id}: 1 commit(s) on it reached neither main\n"
+            "kept agent/{id}: 1 commit on it reached neither main\n"
         )),
         "{out}"
     );

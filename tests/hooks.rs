@@ -335,6 +335,30 @@ fn the_gate_refuses_unreviewed_agent_commits_on_the_target(format: &str) {
     assert!(err.contains(&id), "names the task: {err}");
     assert_eq!(ok_in(&repo, &hub, "git", &["rev-parse", "main"]), before);
 
+    // The command the refusal suggests works as printed, though the branch
+    // is merged locally already.
+    let suggested = err
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("git agent review --approve"))
+        .unwrap_or_else(|| panic!("no command suggested: {err}"));
+    let words: Vec<&str> = suggested.split_whitespace().skip(2).collect();
+    assert!(suggested.contains(&tip[..12]), "{suggested}");
+    repo.ok(&words);
+    repo.git(&["push", "-q", "origin", "main"]);
+    assert_eq!(
+        ok_in(&repo, &hub, "git", &["rev-parse", "main"]),
+        repo.git(&["rev-parse", "main"])
+    );
+    let (id, _) = agent_work(&repo, "Skipped", 1);
+    repo.git(&[
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "merge",
+        &format!("agent/{id}"),
+    ]);
     repo.git(&["push", "-q", "origin", &format!("agent/{id}")]);
     repo.git(&["push", "-q", "--no-verify", "origin", "main"]);
     assert_eq!(

@@ -98,7 +98,7 @@ fn any_branch_gets_both_verdicts_as_notes_on_its_head() {
     let second = repo.git(&["rev-parse", "HEAD"]);
     let out = stdout(&repo, &["review"], 0);
     assert!(
-        out.starts_with("approve: feature") && out.contains("2 commit(s)"),
+        out.starts_with("approve: feature") && out.contains("2 commits since"),
         "{out}"
     );
     assert_eq!(notes(&repo, &second)[0]["verdict"], "approve");

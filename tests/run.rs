@@ -104,7 +104,7 @@ fn attempts_used_up_go_to_a_human_who_answers_with_resolve() {
     let ok = repo.add("Fine", &[]);
     // Exit 1: the run left a task for a person, and says how many.
     let err = repo.fails(1, &["run"]);
-    assert!(err.contains("1 task(s) wait for a human"), "{err}");
+    assert!(err.contains("1 task waits for a human"), "{err}");
     let task = repo.task(&id);
     assert_eq!(
         (task["state"].as_str(), task["attempts"].as_u64()),

@@ -13,6 +13,7 @@ mod cli_gemini;
 mod cli_opencode;
 mod config;
 mod demo;
+mod edges;
 mod formats;
 mod gc;
 mod hooks;

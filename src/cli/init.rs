@@ -101,6 +101,9 @@ pub fn run(args: Args) -> Result<()> {
             };
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
             println!("wrote {}", path.display());
+            println!(
+                "  commit it, so that hubs and clones read the same config: git add .git-agent.yaml && git commit -m 'Configure git-agent'"
+            );
         }
     }
     for notes in NOTES_REFS {

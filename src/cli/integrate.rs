@@ -20,6 +20,7 @@ pub fn run(args: Args) -> Result<()> {
     let ctx = Context::open(catch_interrupts())?;
     ctx.check_target()?;
     ctx.check_programs(&["integrator"])?;
+    ctx.warn_without_gate();
     let entries = integrate::integrate_all(&ctx)?;
     if args.json {
         super::print_json(&entries)?;
@@ -40,7 +41,11 @@ pub fn run(args: Args) -> Result<()> {
         .filter(|e| matches!(e.landing, Landing::Failed { .. }))
         .count();
     if sent_back > 0 {
-        return Err(No(format!("{sent_back} task(s) sent back by the merge queue")).into());
+        return Err(No(format!(
+            "{} sent back by the merge queue",
+            crate::model::text::count(sent_back, "task")
+        ))
+        .into());
     }
     Ok(())
 }

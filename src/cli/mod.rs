@@ -107,11 +107,21 @@ fn current_dir() -> Result<PathBuf> {
     Ok(std::env::current_dir()?)
 }
 
-/// Who acts, when `--actor` is not given: `$GIT_AGENT_ACTOR`, else `user@host`.
+/// Who acts, when `--actor` is not given: `$GIT_AGENT_ACTOR`, else git's
+/// `user.email` or `user.name`, else `user@host`.
 fn default_actor() -> String {
     if let Ok(actor) = std::env::var("GIT_AGENT_ACTOR") {
         if !actor.trim().is_empty() {
             return actor;
+        }
+    }
+    // A person is who git says they are: user.email, else user.name.
+    let here = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    for key in ["user.email", "user.name"] {
+        if let Ok(Some(who)) = crate::git::try_run(&here, &["config", "--get", key]) {
+            if !who.trim().is_empty() {
+                return who;
+            }
         }
     }
     let user = std::env::var("USER")

@@ -76,7 +76,11 @@ pub fn run(args: Args) -> Result<()> {
         super::print_json(&serde_json::json!({ "plan": stored.plan, "tasks": tasks }))?;
     } else {
         let spent = usage.map_or(String::new(), |u| format!(" (planner: {})", u.describe()));
-        println!("plan {}: {} tasks{spent}", stored.plan, stored.tasks.len());
+        println!(
+            "plan {}: {}{spent}",
+            stored.plan,
+            crate::model::text::count(stored.tasks.len(), "task")
+        );
         for ((key, id), task) in stored.tasks.iter().zip(&plan.tasks) {
             println!("  {id}  {key:<16}  {}", super::one_line(&task.title, 60));
         }
@@ -114,8 +118,8 @@ fn print_dry_run(plan: &plan::Plan, json: bool) -> Result<()> {
         return super::print_json(&serde_json::json!({ "goal": plan.goal, "tasks": tasks }));
     }
     println!(
-        "plan is valid: {} tasks (dry run, nothing written)",
-        plan.tasks.len()
+        "plan is valid: {} (dry run, nothing written)",
+        crate::model::text::count(plan.tasks.len(), "task")
     );
     if let Some(goal) = &plan.goal {
         println!("goal: {goal}");

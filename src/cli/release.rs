@@ -11,7 +11,7 @@ use crate::store::Draft;
 pub struct Args {
     /// The task (id or unique prefix).
     task: String,
-    /// Who releases [default: $GIT_AGENT_ACTOR, else user@host].
+    /// Who releases [default: $GIT_AGENT_ACTOR, else user.email, else user@host].
     #[arg(long)]
     actor: Option<String>,
     /// Release even if someone else holds the lease.

@@ -6,7 +6,9 @@ use crate::error::No;
 use crate::model::task::{Change, Resolution, State};
 use crate::store::Draft;
 
-/// Answer a task that waits for a human: retry it, approve it, or abandon it.
+/// Answer a task that waits for a human: retry it, approve it, or abandon
+/// it. A task in any other state but merged can be abandoned too, with a
+/// reason (`--message`).
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("answer").required(true).args(["retry", "approve", "abandon"])))]
 pub struct Args {
@@ -18,7 +20,8 @@ pub struct Args {
     /// Accept the work as it is.
     #[arg(long)]
     approve: bool,
-    /// Give the task up.
+    /// Give the task up (from any state but merged; outside needs_human,
+    /// say why with --message).
     #[arg(long)]
     abandon: bool,
     /// What to tell the next attempt (or the history).
@@ -38,7 +41,15 @@ pub fn run(args: Args) -> Result<()> {
     };
     let actor = super::default_actor();
     let record = store.update(&id, |current| {
-        if current.task.state != State::NeedsHuman {
+        let state = current.task.state;
+        let abandon = resolution == Resolution::Abandon;
+        if abandon && state.is_terminal() {
+            return Err(No(format!("task {id} is {state} already: nothing to abandon")).into());
+        }
+        if abandon && state != State::NeedsHuman && args.message.is_none() {
+            anyhow::bail!("task {id} is {state}: say why it is abandoned with --message");
+        }
+        if !abandon && state != State::NeedsHuman {
             return Err(No(format!(
                 "task {id} is {}, not waiting for a human",
                 current.task.state

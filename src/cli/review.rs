@@ -34,7 +34,7 @@ pub struct Args {
     /// What to fix (or, with --approve, a note); it reaches the next attempt verbatim.
     #[arg(short, long, value_name = "MSG", requires = "verdict")]
     message: Option<String>,
-    /// Who gives a person's verdict [default: $GIT_AGENT_ACTOR, else user@host].
+    /// Who gives a person's verdict [default: $GIT_AGENT_ACTOR, else user.email, else user@host].
     #[arg(long, requires = "verdict")]
     actor: Option<String>,
     /// Print the result as JSON.
@@ -85,10 +85,10 @@ fn render(r: &Reviewed) -> String {
         Verdict::Changes => "changes",
     };
     let mut out = format!(
-        "{verdict}: {} at {} ({} commit(s) since {}) by {}{}\n",
+        "{verdict}: {} at {} ({} since {}) by {}{}\n",
         r.branch,
         short(&r.head),
-        r.commits,
+        crate::model::text::count(r.commits, "commit"),
         short(&r.base),
         r.reviewer,
         if r.reused {

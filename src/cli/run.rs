@@ -30,6 +30,7 @@ pub fn run(args: Args) -> Result<()> {
     let ctx = Context::open(stop)?;
     ctx.check_target()?;
     ctx.check_programs(&["implementer", "reviewer", "integrator"])?;
+    ctx.warn_without_gate();
     let options = Options {
         parallel: args.jobs.map_or(ctx.config.parallel, |j| j as usize),
         watch: args.watch,
@@ -69,12 +70,17 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("error: {e}");
     }
     if !summary.errors.is_empty() {
-        anyhow::bail!("{} task(s) hit an error", summary.errors.len())
+        anyhow::bail!(
+            "{} hit an error",
+            crate::model::text::count(summary.errors.len(), "task")
+        )
     }
     if waiting > 0 {
         // Exit 1: scripts and CI can tell a run that left work for a person.
+        let verb = if waiting == 1 { "waits" } else { "wait" };
         return Err(No(format!(
-            "{waiting} task(s) wait for a human: see `git agent status`, answer with `git agent resolve`"
+            "{} {verb} for a human: see `git agent status`, answer with `git agent resolve`",
+            crate::model::text::count(waiting, "task")
         ))
         .into());
     }

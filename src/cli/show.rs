@@ -54,10 +54,9 @@ pub fn run(args: Args) -> Result<()> {
         ""
     };
     say!(
-        "state: {}{derived}   attempts: {}/{}   priority: {}",
+        "state: {}{derived}   {}   priority: {}",
         t.state,
-        t.attempts,
-        t.max_attempts,
+        t.attempt_words(),
         t.priority
     );
     if let Some(plan) = &t.plan {

@@ -52,7 +52,9 @@ pub fn run(args: Args) -> Result<()> {
         v.task.reason.clone().unwrap_or_default()
     });
     let running = by_state(State::InProgress);
-    section("in progress", &running, |v| lease_line(&store, v));
+    section("in progress", &running, |v| {
+        format!("{}, {}", v.task.attempt_words(), lease_line(&store, v))
+    });
     section("in review", &by_state(State::InReview), |v| {
         v.task.head.as_deref().map(short).unwrap_or_default()
     });
@@ -100,14 +102,19 @@ fn section(title: &str, views: &[&TaskView], detail: impl Fn(&TaskView) -> Strin
         return;
     }
     println!("{title} ({}):", views.len());
+    // Cut to fit a terminal; a pipe or a file gets every word.
+    let (title_width, detail_width) = match super::to_terminal() {
+        true => (50, 70),
+        false => (usize::MAX, usize::MAX),
+    };
     for v in views {
         let detail = detail(v);
         let sep = if detail.is_empty() { "" } else { "  " };
         println!(
             "  {}  {}{sep}{}",
             v.task.id,
-            super::one_line(&v.task.title, 50),
-            super::one_line(&detail, 70)
+            super::one_line(&v.task.title, title_width),
+            super::one_line(&detail, detail_width)
         );
     }
 }

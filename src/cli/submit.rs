@@ -18,7 +18,7 @@ pub struct Args {
     /// The branch the work is on [default: agent/<task>].
     #[arg(long)]
     branch: Option<String>,
-    /// Who submits [default: $GIT_AGENT_ACTOR, else user@host].
+    /// Who submits [default: $GIT_AGENT_ACTOR, else user.email, else user@host].
     #[arg(long)]
     actor: Option<String>,
     /// Submit even if someone else holds the lease.

@@ -14,7 +14,7 @@ use crate::store::lease::{ClaimOutcome, ClaimRequest};
 pub struct Args {
     /// The task (id or unique prefix).
     task: String,
-    /// Who works [default: $GIT_AGENT_ACTOR, else user@host].
+    /// Who works [default: $GIT_AGENT_ACTOR, else user.email, else user@host].
     #[arg(long)]
     actor: Option<String>,
 }

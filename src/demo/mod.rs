@@ -47,9 +47,9 @@ pub fn run(stop: &'static AtomicBool, parent: Option<&Path>) -> Result<PathBuf> 
         .store
         .store_plan(&plan, PLAN, "demo@git-agent", "human", 3, None)?;
     say(&format!(
-        "Imported plan {} with {} tasks; running the pipeline (-j 2):\n",
+        "Imported plan {} with {}; running the pipeline (-j 2):\n",
         stored.plan,
-        stored.tasks.len()
+        crate::model::text::count(stored.tasks.len(), "task")
     ));
     let options = run::Options {
         parallel: 2,

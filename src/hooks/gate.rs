@@ -28,6 +28,7 @@ pub fn run(ctx: &HookContext, remote: Option<&str>, stdin: &str) -> Result<()> {
     let target = config::team(store)?.target;
     let target_ref = format!("refs/heads/{target}");
     let mut refused = Vec::new();
+    let mut base = None;
     for line in stdin.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let [_, local, remote_ref, remote_tip] = fields[..] else {
@@ -37,6 +38,7 @@ pub fn run(ctx: &HookContext, remote: Option<&str>, stdin: &str) -> Result<()> {
             continue;
         }
         let already = on_remote(store, remote, &target, remote_tip);
+        base = base.or_else(|| already.first().cloned());
         for commit in unreviewed(store, local, &already)? {
             if !refused.contains(&commit) {
                 refused.push(commit);
@@ -46,7 +48,7 @@ pub fn run(ctx: &HookContext, remote: Option<&str>, stdin: &str) -> Result<()> {
     if refused.is_empty() {
         return Ok(());
     }
-    Err(No(refusal(store, &target, &refused)?).into())
+    Err(No(refusal(store, &target, &refused, base.as_deref())?).into())
 }
 
 fn is_zero(id: &str) -> bool {
@@ -124,23 +126,40 @@ fn latest_verdict(store: &Store, commit: ObjectId) -> Result<Option<String>> {
 }
 
 /// The message of a refusal: each commit, its subject and task, and the
-/// ways forward.
-fn refusal(store: &Store, target: &str, commits: &[ObjectId]) -> Result<String> {
+/// ways forward, as commands that work where the branch is merged locally
+/// already: the verdict goes on each task's last refused commit, reviewed
+/// from what the remote has (`base`), not from the local target.
+fn refusal(
+    store: &Store,
+    target: &str,
+    commits: &[ObjectId],
+    base: Option<&str>,
+) -> Result<String> {
     let mut text = format!(
-        "refusing to push to {target}: {} agent commit(s) with no approved review of a tip that contains them:\n",
-        commits.len()
+        "refusing to push to {target}: {} with no approved review of a tip that contains them:\n",
+        crate::model::text::count(commits.len(), "agent commit")
     );
     let hexes: Vec<String> = commits.iter().map(ObjectId::to_string).collect();
     let mut args = vec!["log", "--no-walk=unsorted", "--format=%h %s"];
     args.extend(hexes.iter().map(String::as_str));
     let subjects = git::run(store.work_dir(), &args)?;
+    let mut last_of_task: Vec<(String, ObjectId)> = Vec::new();
     for (commit, subject) in commits.iter().zip(subjects.lines()) {
         let task = provenance_task(store, *commit)?.unwrap_or_else(|| "?".into());
         text.push_str(&format!("  {subject}  (task {task}, agent/{task})\n"));
+        match last_of_task.iter_mut().find(|(t, _)| *t == task) {
+            Some(entry) => entry.1 = *commit,
+            None => last_of_task.push((task, *commit)),
+        }
+    }
+    let from = base.map_or(String::new(), |b| format!(" --base {b}"));
+    text.push_str("Review the work first; for a person's verdict on what you checked yourself:\n");
+    for (_, commit) in &last_of_task {
+        let short = commit.to_hex_with_len(12);
+        text.push_str(&format!("  git agent review --approve {short}{from}\n"));
     }
     text.push_str(
-        "Review the branch tip first (git agent review agent/<task>; a human verdict: \
-         git agent review --approve agent/<task>), or push with --no-verify to skip the gate.",
+        "(without --approve, the reviewer agent runs), or push with --no-verify to skip the gate.",
     );
     Ok(text)
 }

@@ -291,12 +291,43 @@ pub fn next_state(from: State, change: &Change, attempts_left: bool) -> Option<S
         // a squash recognised by a hook): it is a fact, recorded in any live state.
         (_, Change::Merged { .. }) => Some(Merged),
         (_, Change::Escalated { .. }) => Some(NeedsHuman),
+        // A person may give up a task in any live state, not only when asked.
+        (
+            _,
+            Change::Resolved {
+                resolution: Resolution::Abandon,
+                ..
+            },
+        ) => Some(Abandoned),
         (NeedsHuman, Change::Resolved { resolution, .. }) => Some(match resolution {
             Resolution::Retry => Open,
             Resolution::Approve => Approved,
             Resolution::Abandon => Abandoned,
         }),
         _ => None,
+    }
+}
+
+impl Task {
+    /// Attempts made so far: the failed ones (`attempts`), and the one that
+    /// runs or went on to review and merge. `GIT_AGENT_ATTEMPT` is this
+    /// number while an attempt runs.
+    pub fn attempts_made(&self) -> u32 {
+        let current = matches!(
+            self.state,
+            State::InProgress | State::InReview | State::Approved | State::Merged
+        );
+        self.attempts + u32::from(current)
+    }
+
+    /// The attempts in words, the same wherever they are shown: "attempt 2
+    /// of 3, 1 failed", "no attempt yet (3 allowed)".
+    pub fn attempt_words(&self) -> String {
+        match (self.attempts_made(), self.attempts) {
+            (0, _) => format!("no attempt yet ({} allowed)", self.max_attempts),
+            (made, 0) => format!("attempt {made} of {}", self.max_attempts),
+            (made, failed) => format!("attempt {made} of {}, {failed} failed", self.max_attempts),
+        }
     }
 }
 
@@ -670,7 +701,7 @@ mod tests {
             (_, "escalated") if live => Some(NeedsHuman),
             (NeedsHuman, "retry") => Some(Open),
             (NeedsHuman, "resolve-approve") => Some(Approved),
-            (NeedsHuman, "abandon") => Some(Abandoned),
+            (_, "abandon") if live => Some(Abandoned),
             _ => None,
         }
     }

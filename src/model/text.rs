@@ -82,6 +82,15 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     )
 }
 
+/// `n` and a noun, in the number it takes: "1 task", "2 tasks" (`noun` is
+/// the singular; the plural adds an s).
+pub fn count(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +126,13 @@ mod tests {
         );
         assert_eq!(defuse("plain text"), "plain text");
         assert_eq!(defuse("my-agent-thing works"), "my-agent-thing works");
+    }
+
+    #[test]
+    fn counts_take_the_number_of_their_noun() {
+        assert_eq!(count(1, "task"), "1 task");
+        assert_eq!(count(0, "task"), "0 tasks");
+        assert_eq!(count(12, "commit"), "12 commits");
     }
 
     #[test]

@@ -121,7 +121,10 @@ pub fn gc(ctx: &Context, options: &GcOptions) -> Result<Swept> {
                 };
                 swept.keep(
                     branch,
-                    format!("{count} commit(s) on it reached neither {place}"),
+                    format!(
+                        "{} on it reached neither {place}",
+                        crate::model::text::count(count, "commit")
+                    ),
                 );
             }
             None => {
@@ -165,9 +168,9 @@ fn keep_worktree(checkout: &worktree::Worktree, ours: &Path) -> Result<Option<St
     )? {
         Some(status) if status.is_empty() => Ok(None),
         Some(status) => Ok(Some(format!(
-            "uncommitted work in {} ({} path(s))",
+            "uncommitted work in {} ({})",
             checkout.path.display(),
-            status.lines().count()
+            crate::model::text::count(status.lines().count(), "path")
         ))),
         None => Ok(Some(format!(
             "git status fails in {}",

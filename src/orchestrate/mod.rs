@@ -146,6 +146,18 @@ impl Context {
         })
     }
 
+    /// Say so on stderr when approved work would land untested: `test:` is
+    /// empty. Every run and integrate says it; it is never silent.
+    pub fn warn_without_gate(&self) {
+        if self.config.test.trim().is_empty() {
+            eprintln!(
+                "git-agent: warning: no gate: `test:` in {} is empty, so approved work lands on {} untested (set it to your test command)",
+                config::FILE,
+                self.config.target
+            );
+        }
+    }
+
     /// Refuse to start when the target branch does not exist, before
     /// anything is claimed or written: every task starts from it.
     pub fn check_target(&self) -> Result<()> {

@@ -79,8 +79,11 @@ pub fn plan_goal(ctx: &Context, goal: &str) -> Result<Planned> {
         let source = format!("planner output (attempt {attempt})");
         match plan::parse(&source, &yaml, &existing) {
             Ok(plan) => {
-                ctx.view
-                    .finished("plan", ROLE, &format!("{} tasks", plan.tasks.len()));
+                ctx.view.finished(
+                    "plan",
+                    ROLE,
+                    &crate::model::text::count(plan.tasks.len(), "task"),
+                );
                 return Ok(Planned { plan, yaml, usage });
             }
             Err(e) => {

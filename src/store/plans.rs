@@ -151,7 +151,7 @@ impl Store {
             ],
         )?;
         let subject = format!("plan: {}", goal.unwrap_or("(no goal)"));
-        let body = format!("{} tasks.", stored.tasks.len());
+        let body = format!("{}.", crate::model::text::count(stored.tasks.len(), "task"));
         let msg = message(
             &subject,
             Some(&body),

@@ -34,11 +34,57 @@ impl Store {
     /// The full id of the task named by `prefix` (a unique prefix, as git
     /// accepts for hashes).
     pub fn resolve(&self, prefix: &str) -> Result<String> {
-        if !id::is_valid_name(prefix) {
-            return Err(StoreError::InvalidId(prefix.to_string()).into());
+        if id::is_valid_name(prefix) {
+            let refs = self.task_refs()?;
+            match resolve_prefix(&refs, prefix) {
+                Err(StoreError::NoSuchTask(_)) => {}
+                found => return Ok(found?),
+            }
         }
-        let refs = self.task_refs()?;
-        Ok(resolve_prefix(&refs, prefix)?)
+        match self.resolve_key(prefix)? {
+            Some(id) => Ok(id),
+            None if id::is_valid_name(prefix) || prefix.contains(':') => {
+                Err(StoreError::NoSuchTask(prefix.to_string()).into())
+            }
+            None => Err(StoreError::InvalidId(prefix.to_string()).into()),
+        }
+    }
+
+    /// The task a plan key names: `<key>` where one plan has it, or
+    /// `<plan>:<key>` (the plan by id or unique prefix). `None`: no plan has it.
+    fn resolve_key(&self, name: &str) -> Result<Option<String>> {
+        let (plan, key) = match name.split_once(':') {
+            Some((plan, key)) => (Some(plan), key),
+            None => (None, name),
+        };
+        let mut found: Vec<(String, String)> = Vec::new();
+        for (plan_id, tip) in self.refs_under(super::PLANS_PREFIX)? {
+            if plan.is_some_and(|p| !plan_id.starts_with(p)) {
+                continue;
+            }
+            let Some(bytes) = read_file(&self.repo, tip, "plan.json")? else {
+                continue;
+            };
+            let snapshot: serde_json::Value = serde_json::from_slice(&bytes)?;
+            let ids = snapshot["tasks"].as_array().into_iter().flatten();
+            for task in ids.filter(|t| t["key"] == key) {
+                if let Some(id) = task["id"].as_str() {
+                    found.push((plan_id.clone(), id.to_string()));
+                }
+            }
+        }
+        match found.len() {
+            0 => Ok(None),
+            1 => Ok(found.pop().map(|(_, id)| id)),
+            _ => Err(StoreError::Ambiguous {
+                prefix: name.to_string(),
+                matches: found
+                    .iter()
+                    .map(|(plan, id)| format!("{plan}:{key} ({id})"))
+                    .collect(),
+            }
+            .into()),
+        }
     }
 
     /// Read one task by its full id.
