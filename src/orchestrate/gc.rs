@@ -203,7 +203,7 @@ fn unreached(ctx: &Context, task: &Task, tip: &str, target_tip: &str) -> Result<
     let cherry = git::try_run(&ctx.root, &["cherry", target_tip, tip])?;
     let missing = match cherry {
         Some(lines) => lines.lines().filter(|l| l.starts_with('+')).count(),
-        None => git::commits_in(&ctx.root, &format!("{target_tip}..{tip}"))?.len(),
+        None => git::commits_in(&ctx.root, &[tip], &[target_tip])?.len(),
     };
     Ok((missing > 0).then_some(missing))
 }

@@ -375,7 +375,7 @@ fn locate(ctx: &Context, subject: &Subject, base_rev: Option<&str>) -> Result<Ra
             })?
         }
     };
-    let commits = git::commits_in(&ctx.root, &format!("{base}..{head}"))?.len();
+    let commits = git::commits_in(&ctx.root, &[&head], &[&base])?.len();
     if commits == 0 {
         let other = base_rev.unwrap_or(target);
         bail!(

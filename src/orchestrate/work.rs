@@ -113,7 +113,7 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
         // time (commits kept from a killed attempt were never submitted, so
         // they still count).
         None => (task.head.as_deref() == Some(head.as_str())
-            || git::commits_in(&prepared.path, &format!("{}..HEAD", prepared.base))?.is_empty())
+            || git::commits_in(&prepared.path, &["HEAD"], &[&prepared.base])?.is_empty())
         .then(|| "the agent changed nothing".to_string()),
     } {
         // What the next attempt is shown: the agent's final message, else
@@ -181,7 +181,7 @@ fn note_provenance(
         "task": task.id, "role": ROLE, "agent": agent, "attempt": task.attempts + 1, "run": run,
     })
     .to_string();
-    for commit in git::commits_in(dir, &format!("{start}..HEAD"))? {
+    for commit in git::commits_in(dir, &["HEAD"], &[start])? {
         let oid =
             gix::ObjectId::from_hex(commit.as_bytes()).context("git printed a bad commit id")?;
         ctx.store.append_note(notes::PROVENANCE, oid, &line)?;
