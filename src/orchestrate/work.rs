@@ -49,7 +49,7 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
             short(commit)
         ));
     }
-    let start = git::run(&prepared.path, &["rev-parse", "HEAD"])?;
+    let start = git::head(&prepared.path)?;
     let run_id = crate::model::id::generate("r", 8);
     let run = AgentRun {
         role: ROLE.into(),
@@ -88,7 +88,7 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
     if unresolved.is_empty() {
         git::commit_all(&prepared.path, &leftover)?;
     }
-    let head = git::run(&prepared.path, &["rev-parse", "HEAD"])?;
+    let head = git::head(&prepared.path)?;
     let agent = agent_name(&run.launch);
     note_provenance(ctx, &prepared.path, &start, &task, &agent, &run_id)?;
     let markers = git::conflict_markers(&prepared.path, &prepared.base, &head)?;
