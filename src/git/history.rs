@@ -79,7 +79,7 @@ pub fn diff_patch_id(dir: &Path, from: &str, to: &str) -> Result<Option<String>>
 /// `diff`), as `(patch id, commit)` pairs in the producer's order (the commit
 /// is all zeros for a plain diff; an empty patch has no id). The patches
 /// stream from one git process into `git patch-id --stable`.
-pub fn patch_ids(dir: &Path, producer: &[&str]) -> Result<Vec<(String, String)>> {
+fn patch_ids(dir: &Path, producer: &[&str]) -> Result<Vec<(String, String)>> {
     let mut source = command(dir, producer)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

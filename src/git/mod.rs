@@ -4,7 +4,9 @@
 //!
 //! A vocabulary: each git behaviour the project relies on is one named
 //! function, documented and tested (against the real git binary, in the
-//! submodule that defines it) once. Every command runs without the variables a hook inherits
+//! submodule that defines it) once. The runners that take an argv list are
+//! private to this module, so no raw git command line is written anywhere
+//! else. Every command runs without the variables a hook inherits
 //! ([`LOCAL_ENV_VARS`]), so that git acts on the directory it is given.
 
 mod config;
@@ -16,9 +18,7 @@ mod rev;
 mod worktree;
 
 pub use config::{config_add, config_get_all, config_set, remote_url};
-pub use history::{
-    commit_patch_ids, diff, diff_names, diff_patch_id, diff_stat, log, noted, patch_ids,
-};
+pub use history::{commit_patch_ids, diff, diff_names, diff_patch_id, diff_stat, log, noted};
 pub use merge::{
     conflict_markers, merge_abort, merge_ff_only, merge_no_commit, merge_squash, merge_tree,
     merging, rebase, rebase_abort, rebase_continue, stage_resolved, unmerged, unresolved,
@@ -41,7 +41,7 @@ use std::process::{Command, Stdio};
 
 /// Run `git <args>` in `dir` and return its stdout, trimmed. Fails with git's
 /// own message when git exits non-zero.
-pub fn run(dir: &Path, args: &[&str]) -> Result<String> {
+fn run(dir: &Path, args: &[&str]) -> Result<String> {
     let output = command(dir, args)
         .stdin(Stdio::null())
         .output()
@@ -58,7 +58,7 @@ pub fn run(dir: &Path, args: &[&str]) -> Result<String> {
 
 /// Run `git <args>` in `dir`; `Ok(None)` where git exits non-zero (a "no",
 /// such as a config key that is not set).
-pub fn try_run(dir: &Path, args: &[&str]) -> Result<Option<String>> {
+fn try_run(dir: &Path, args: &[&str]) -> Result<Option<String>> {
     let output = command(dir, args)
         .stdin(Stdio::null())
         .stderr(Stdio::null())
@@ -102,7 +102,7 @@ pub const LOCAL_ENV_VARS: &[&str] = &[
 
 /// Run git in an agent worktree with hooks off, so that git-agent's own
 /// commits never trigger its hooks (or the user's) a second time.
-pub fn quiet(dir: &Path, args: &[&str]) -> Result<String> {
+fn quiet(dir: &Path, args: &[&str]) -> Result<String> {
     let mut all = vec!["-c", "core.hooksPath=/dev/null"];
     all.extend_from_slice(args);
     run(dir, &all)
@@ -110,7 +110,7 @@ pub fn quiet(dir: &Path, args: &[&str]) -> Result<String> {
 
 /// Run git with hooks off and say whether it succeeded, for commands whose
 /// failure is an answer (a merge or rebase that conflicts).
-pub fn quiet_succeeds(dir: &Path, args: &[&str]) -> Result<bool> {
+fn quiet_succeeds(dir: &Path, args: &[&str]) -> Result<bool> {
     let mut all = vec!["-c", "core.hooksPath=/dev/null"];
     all.extend_from_slice(args);
     Ok(try_run(dir, &all)?.is_some())
@@ -118,7 +118,7 @@ pub fn quiet_succeeds(dir: &Path, args: &[&str]) -> Result<bool> {
 
 /// Run `git <args>` in `dir`: whether it exited 0, and its stdout either way
 /// (for commands whose "no" answer still prints, like `merge-tree`).
-pub fn run_status(dir: &Path, args: &[&str]) -> Result<(bool, String)> {
+fn run_status(dir: &Path, args: &[&str]) -> Result<(bool, String)> {
     let output = command(dir, args)
         .stdin(Stdio::null())
         .stderr(Stdio::null())
