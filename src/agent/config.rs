@@ -387,8 +387,8 @@ pub fn team(store: &Store) -> Result<Config> {
 /// `main` (a hub made by plain `git init --bare` has HEAD at `master` and
 /// is pushed a `main`).
 pub fn hub_branch(store: &Store) -> Result<String> {
-    if let Some(name) = crate::git::try_run(store.work_dir(), &["config", "--get", "agent.target"])?
-        .filter(|name| !name.is_empty())
+    if let Some(name) =
+        crate::git::config_get(store.work_dir(), "agent.target")?.filter(|name| !name.is_empty())
     {
         return Ok(name);
     }

@@ -113,7 +113,7 @@ pub fn run(args: Args) -> Result<()> {
         if remote.contains(|c: char| c == '*' || c == ':' || c.is_whitespace()) {
             anyhow::bail!("--remote: \"{remote}\" is not a remote name");
         }
-        git::run(&dir, &["remote", "get-url", &remote])
+        git::remote_url(&dir, &remote)?
             .with_context(|| format!("--remote: no remote \"{remote}\""))?;
         let key = format!("remote.{remote}.fetch");
         add_config_value(
@@ -134,9 +134,9 @@ pub fn run(args: Args) -> Result<()> {
 /// Add `value` to multi-valued config `key` unless it is there already, so
 /// that running `init` twice changes nothing.
 fn add_config_value(dir: &std::path::Path, key: &str, value: &str) -> Result<()> {
-    let present = git::try_run(dir, &["config", "--get-all", key])?.unwrap_or_default();
-    if !present.lines().any(|line| line == value) {
-        git::run(dir, &["config", "--add", key, value])?;
+    let present = git::config_get_all(dir, key)?;
+    if !present.iter().any(|line| line == value) {
+        git::config_add(dir, key, value)?;
     }
     Ok(())
 }

@@ -118,7 +118,7 @@ fn default_actor() -> String {
     // A person is who git says they are: user.email, else user.name.
     let here = std::env::current_dir().unwrap_or_else(|_| ".".into());
     for key in ["user.email", "user.name"] {
-        if let Ok(Some(who)) = crate::git::try_run(&here, &["config", "--get", key]) {
+        if let Ok(Some(who)) = crate::git::config_get(&here, key) {
             if !who.trim().is_empty() {
                 return who;
             }

@@ -1,6 +1,6 @@
 //! `git agent submit`: plumbing to record a branch head as done.
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 
 use crate::error::No;
 use crate::git;
@@ -49,16 +49,9 @@ pub fn run(args: Args) -> Result<()> {
     })?;
     // Work that adds conflict markers never goes to review or the gate.
     let target = crate::agent::config::team(&store)?.target;
-    if let Some(tip) = git::try_run(
-        store.work_dir(),
-        &[
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            &format!("refs/heads/{target}"),
-        ],
-    )? {
-        let base = git::run(store.work_dir(), &["merge-base", &tip, &head])?;
+    if let Some(tip) = git::find_commit(store.work_dir(), &format!("refs/heads/{target}"))? {
+        let base = git::merge_base(store.work_dir(), &tip, &head)?
+            .with_context(|| format!("{head} shares no history with {target}"))?;
         let marked = git::conflict_markers(store.work_dir(), &base, &head)?;
         if !marked.is_empty() {
             return Err(No(format!(

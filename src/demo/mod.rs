@@ -125,10 +125,10 @@ fn write_agents(dir: &Path) -> Result<()> {
 
 fn setup_project(repo: &Path, agents: &Path) -> Result<()> {
     std::fs::create_dir_all(repo.join("tests"))?;
-    git::run(repo, &["init", "--quiet", "--initial-branch=main"])?;
+    git::init(repo, "main")?;
     // The demo signs its own commits, whoever runs it.
-    git::run(repo, &["config", "user.name", "git-agent demo"])?;
-    git::run(repo, &["config", "user.email", "demo@git-agent.invalid"])?;
+    git::config_set(repo, "user.name", "git-agent demo")?;
+    git::config_set(repo, "user.email", "demo@git-agent.invalid")?;
     for (path, text) in PROJECT {
         std::fs::write(repo.join(path), text)?;
     }
@@ -141,16 +141,9 @@ fn setup_project(repo: &Path, agents: &Path) -> Result<()> {
     );
     std::fs::write(repo.join(crate::agent::config::FILE), config)?;
     std::fs::write(repo.join("plan.yaml"), PLAN)?;
-    git::run(repo, &["add", "-A"])?;
-    git::quiet(
-        repo,
-        &["commit", "--quiet", "-m", "A greeter that says hello"],
-    )?;
-    git::run(
-        repo,
-        &["config", "--add", "notes.rewriteRef", "refs/notes/agent"],
-    )
-    .context("setting notes.rewriteRef")?;
+    git::commit_all(repo, "A greeter that says hello")?;
+    git::config_add(repo, "notes.rewriteRef", "refs/notes/agent")
+        .context("setting notes.rewriteRef")?;
     Ok(())
 }
 
@@ -165,7 +158,10 @@ fn show(repo: &Path, title: &str, args: &[&str]) -> Result<()> {
             .output()?;
         String::from_utf8_lossy(&out.stdout).into_owned()
     } else {
-        git::run(repo, args)?
+        let options = args
+            .strip_prefix(&["log"][..])
+            .context("the demo shows git log and git agent only")?;
+        git::log(repo, options, &[])?
     };
     println!("{}", output.trim_end());
     Ok(())

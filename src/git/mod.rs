@@ -1,8 +1,39 @@
 //! The only place that runs the git CLI, for what gix does not do simply
 //! (config writes, revision parsing with git's full syntax, worktrees, merges,
 //! push and fetch).
+//!
+//! A vocabulary: each git behaviour the project relies on is one named
+//! function, documented and tested (against the real git binary, in the
+//! submodule that defines it) once. The runners that take an argv list are
+//! private to this module, so no raw git command line is written anywhere
+//! else. Every command runs without the variables a hook inherits
+//! ([`LOCAL_ENV_VARS`]), so that git acts on the directory it is given.
 
+mod config;
+mod history;
+mod merge;
 pub mod refs;
+mod repo;
+mod rev;
+mod worktree;
+
+pub use config::{config_add, config_get, config_get_all, config_set, remote_url};
+pub use history::{commit_patch_ids, diff, diff_names, diff_patch_id, diff_stat, log, noted};
+pub use merge::{
+    conflict_markers, merge_abort, merge_ff_only, merge_no_commit, merge_squash, merge_tree,
+    merging, rebase, rebase_abort, rebase_continue, stage_resolved, unmerged, unresolved,
+    MergeTree,
+};
+pub use repo::{common_dir, git_path, init, is_work_tree, object_format, pack_refs, tracked_files};
+pub use rev::{
+    branches, cherry, commits_in, find_commit, first_parent_descendants, head, head_ref,
+    is_ancestor, merge_base, resolve_commit, tree_of,
+};
+pub use worktree::{
+    changed_paths, checkout_detached, clean, commit_all, reset_hard, stage_all, worktree_add,
+    worktree_add_detached, worktree_add_new_branch, worktree_list, worktree_prune, worktree_remove,
+    Worktree,
+};
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -10,7 +41,7 @@ use std::process::{Command, Stdio};
 
 /// Run `git <args>` in `dir` and return its stdout, trimmed. Fails with git's
 /// own message when git exits non-zero.
-pub fn run(dir: &Path, args: &[&str]) -> Result<String> {
+fn run(dir: &Path, args: &[&str]) -> Result<String> {
     let output = command(dir, args)
         .stdin(Stdio::null())
         .output()
@@ -27,7 +58,7 @@ pub fn run(dir: &Path, args: &[&str]) -> Result<String> {
 
 /// Run `git <args>` in `dir`; `Ok(None)` where git exits non-zero (a "no",
 /// such as a config key that is not set).
-pub fn try_run(dir: &Path, args: &[&str]) -> Result<Option<String>> {
+fn try_run(dir: &Path, args: &[&str]) -> Result<Option<String>> {
     let output = command(dir, args)
         .stdin(Stdio::null())
         .stderr(Stdio::null())
@@ -69,27 +100,9 @@ pub const LOCAL_ENV_VARS: &[&str] = &[
     "GIT_COMMON_DIR",
 ];
 
-/// The commit id `rev` names, in git's full revision syntax.
-pub fn resolve_commit(dir: &Path, rev: &str) -> Result<String> {
-    let spec = format!("{rev}^{{commit}}");
-    match try_run(
-        dir,
-        &[
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            "--end-of-options",
-            &spec,
-        ],
-    )? {
-        Some(id) if !id.is_empty() => Ok(id),
-        _ => bail!("\"{rev}\" names no commit"),
-    }
-}
-
 /// Run git in an agent worktree with hooks off, so that git-agent's own
 /// commits never trigger its hooks (or the user's) a second time.
-pub fn quiet(dir: &Path, args: &[&str]) -> Result<String> {
+fn quiet(dir: &Path, args: &[&str]) -> Result<String> {
     let mut all = vec!["-c", "core.hooksPath=/dev/null"];
     all.extend_from_slice(args);
     run(dir, &all)
@@ -97,149 +110,15 @@ pub fn quiet(dir: &Path, args: &[&str]) -> Result<String> {
 
 /// Run git with hooks off and say whether it succeeded, for commands whose
 /// failure is an answer (a merge or rebase that conflicts).
-pub fn quiet_succeeds(dir: &Path, args: &[&str]) -> Result<bool> {
+fn quiet_succeeds(dir: &Path, args: &[&str]) -> Result<bool> {
     let mut all = vec!["-c", "core.hooksPath=/dev/null"];
     all.extend_from_slice(args);
     Ok(try_run(dir, &all)?.is_some())
 }
 
-/// Whether `commit` is an ancestor of (or is) `of`.
-pub fn is_ancestor(dir: &Path, commit: &str, of: &str) -> Result<bool> {
-    Ok(try_run(dir, &["merge-base", "--is-ancestor", commit, of])?.is_some())
-}
-
-/// Paths the index holds as unmerged (a conflict in progress) at `dir`.
-pub fn unmerged(dir: &Path) -> Result<Vec<String>> {
-    Ok(run(dir, &["diff", "--name-only", "--diff-filter=U"])?
-        .lines()
-        .map(String::from)
-        .collect())
-}
-
-/// Paths with unresolved conflicts in the worktree at `dir`: unmerged in
-/// the index, or (tracked and) still holding conflict markers.
-pub fn unresolved(dir: &Path) -> Result<Vec<String>> {
-    let mut paths = unmerged(dir)?;
-    let markers =
-        try_run(dir, &["grep", "-l", "-E", "^(<<<<<<<|>>>>>>>)( |$)"])?.unwrap_or_default();
-    for path in markers.lines().map(String::from) {
-        if !paths.contains(&path) {
-            paths.push(path);
-        }
-    }
-    Ok(paths)
-}
-
-/// Stage each unmerged path at `dir` whose file no longer holds conflict
-/// markers (or is gone): an agent that can only edit files resolves a
-/// conflict by writing the file, and this is its `git add`.
-pub fn stage_resolved(dir: &Path) -> Result<()> {
-    for path in unmerged(dir)? {
-        let resolved = match std::fs::read_to_string(dir.join(&path)) {
-            Ok(text) => !text.lines().any(is_conflict_marker),
-            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
-        };
-        if resolved {
-            quiet(dir, &["add", "-A", "--", &path])?;
-        }
-    }
-    Ok(())
-}
-
-fn is_conflict_marker(line: &str) -> bool {
-    ["<<<<<<<", ">>>>>>>"].iter().any(|m| {
-        line.strip_prefix(m)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
-    })
-}
-
-/// Paths where `from..to` adds conflict markers, as `git diff --check`
-/// finds them (other whitespace complaints are not counted).
-pub fn conflict_markers(dir: &Path, from: &str, to: &str) -> Result<Vec<String>> {
-    let (_, report) = run_status(dir, &["diff", "--check", from, to])?;
-    let mut paths: Vec<String> = Vec::new();
-    for line in report.lines() {
-        if let Some((path, rest)) = line.split_once(':') {
-            if rest.ends_with("leftover conflict marker") && !paths.iter().any(|p| p == path) {
-                paths.push(path.to_string());
-            }
-        }
-    }
-    Ok(paths)
-}
-
-/// Whether a merge is in progress in the worktree at `dir` (`MERGE_HEAD`).
-pub fn merging(dir: &Path) -> bool {
-    try_run(dir, &["rev-parse", "--quiet", "--verify", "MERGE_HEAD"]).is_ok_and(|o| o.is_some())
-}
-
-/// Whether the worktree at `dir` has changes, staged or not, or untracked files.
-pub fn has_changes(dir: &Path) -> Result<bool> {
-    Ok(!run(dir, &["status", "--porcelain", "--untracked-files=all"])?.is_empty())
-}
-
-/// Commit everything in the worktree at `dir` (hooks off) with `message`;
-/// returns the new commit, or `None` if there was nothing to commit. A
-/// merge in progress is committed even when its result equals `HEAD`'s tree
-/// (a conflict resolved as "ours").
-pub fn commit_all(dir: &Path, message: &str) -> Result<Option<String>> {
-    if !merging(dir) && !has_changes(dir)? {
-        return Ok(None);
-    }
-    quiet(dir, &["add", "-A"])?;
-    let mut cmd = command(
-        dir,
-        &[
-            "-c",
-            "core.hooksPath=/dev/null",
-            "commit",
-            "-q",
-            "--no-verify",
-            "-F",
-            "-",
-        ],
-    );
-    if try_run(dir, &["var", "GIT_COMMITTER_IDENT"])?.is_none() {
-        // No identity configured: sign as git-agent rather than fail.
-        for var in ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"] {
-            cmd.env(var, "git-agent");
-        }
-        for var in ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"] {
-            cmd.env(var, "git-agent@localhost");
-        }
-    }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("running git commit")?;
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().context("git commit's stdin")?;
-        stdin.write_all(message.as_bytes())?;
-    }
-    let output = child.wait_with_output()?;
-    if !output.status.success() {
-        bail!(
-            "git commit failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(Some(run(dir, &["rev-parse", "HEAD"])?))
-}
-
-/// Commits in `range` (`a..b`), oldest first.
-pub fn commits_in(dir: &Path, range: &str) -> Result<Vec<String>> {
-    Ok(run(dir, &["rev-list", "--reverse", range])?
-        .lines()
-        .map(String::from)
-        .collect())
-}
-
 /// Run `git <args>` in `dir`: whether it exited 0, and its stdout either way
 /// (for commands whose "no" answer still prints, like `merge-tree`).
-pub fn run_status(dir: &Path, args: &[&str]) -> Result<(bool, String)> {
+fn run_status(dir: &Path, args: &[&str]) -> Result<(bool, String)> {
     let output = command(dir, args)
         .stdin(Stdio::null())
         .stderr(Stdio::null())
@@ -251,34 +130,49 @@ pub fn run_status(dir: &Path, args: &[&str]) -> Result<(bool, String)> {
     ))
 }
 
-/// The stable patch id of each patch that `git <producer>` prints (`log -p`,
-/// `diff`), as `(patch id, commit)` pairs in the producer's order (the commit
-/// is all zeros for a plain diff; an empty patch has no id). The patches
-/// stream from one git process into `git patch-id --stable`.
-pub fn patch_ids(dir: &Path, producer: &[&str]) -> Result<Vec<(String, String)>> {
-    let mut source = command(dir, producer)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("running git {}", producer.join(" ")))?;
-    let patches = source.stdout.take().context("git's stdout")?;
-    let ids = command(dir, &["patch-id", "--stable"])
-        .stdin(Stdio::from(patches))
-        .output()
-        .context("running git patch-id")?;
-    let source = source.wait_with_output()?;
-    if !source.status.success() || !ids.status.success() {
-        bail!(
-            "git {} | git patch-id failed: {}{}",
-            producer.join(" "),
-            String::from_utf8_lossy(&source.stderr).trim(),
-            String::from_utf8_lossy(&ids.stderr).trim()
+/// Real repositories in temporary directories, for the tests of each
+/// submodule: the real git binary, no mocks.
+#[cfg(test)]
+mod testing {
+    use std::path::Path;
+
+    /// A fresh repository on `main`, with its own identity and one commit
+    /// of `file` holding `base`.
+    pub fn repo() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let d = dir.path();
+        git(
+            d,
+            &["init", "-q", "--initial-branch=main", "--ref-format=files"],
         );
+        git(d, &["config", "user.name", "t"]);
+        git(d, &["config", "user.email", "t@localhost"]);
+        git(d, &["config", "commit.gpgsign", "false"]);
+        commit(d, "file", "base\n", "base");
+        dir
     }
-    Ok(String::from_utf8_lossy(&ids.stdout)
-        .lines()
-        .filter_map(|line| line.split_once(' '))
-        .map(|(id, commit)| (id.to_string(), commit.to_string()))
-        .collect())
+
+    /// Run git in `dir` to set a fixture up; panics with git's message.
+    pub fn git(dir: &Path, args: &[&str]) -> String {
+        super::run(dir, args).unwrap()
+    }
+
+    /// Write `text` to `path` and commit it on the current branch; the new
+    /// commit's id.
+    pub fn commit(dir: &Path, path: &str, text: &str, message: &str) -> String {
+        std::fs::write(dir.join(path), text).unwrap();
+        git(dir, &["add", "--", path]);
+        git(
+            dir,
+            &[
+                "-c",
+                "core.hooksPath=/dev/null",
+                "commit",
+                "-q",
+                "-m",
+                message,
+            ],
+        );
+        git(dir, &["rev-parse", "HEAD"])
+    }
 }

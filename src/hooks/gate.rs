@@ -106,12 +106,9 @@ fn unreviewed(store: &Store, local: &str, already: &[String]) -> Result<Vec<Obje
 
 /// Commits reachable from `tips` and not from `exclude`, oldest first.
 fn rev_list(store: &Store, tips: &[&str], exclude: &[String]) -> Result<Vec<ObjectId>> {
-    let mut args = vec!["rev-list", "--reverse"];
-    args.extend(tips);
-    args.push("--not");
-    args.extend(exclude.iter().map(String::as_str));
-    git::run(store.work_dir(), &args)?
-        .lines()
+    let exclude: Vec<&str> = exclude.iter().map(String::as_str).collect();
+    git::commits_in(store.work_dir(), tips, &exclude)?
+        .iter()
         .map(|l| Ok(ObjectId::from_hex(l.as_bytes())?))
         .collect()
 }
@@ -140,9 +137,9 @@ fn refusal(
         crate::model::text::count(commits.len(), "agent commit")
     );
     let hexes: Vec<String> = commits.iter().map(ObjectId::to_string).collect();
-    let mut args = vec!["log", "--no-walk=unsorted", "--format=%h %s"];
-    args.extend(hexes.iter().map(String::as_str));
-    let subjects = git::run(store.work_dir(), &args)?;
+    let hexes: Vec<&str> = hexes.iter().map(String::as_str).collect();
+    let options = ["--no-walk=unsorted", "--format=%h %s"];
+    let subjects = git::log(store.work_dir(), &options, &hexes)?;
     let mut last_of_task: Vec<(String, ObjectId)> = Vec::new();
     for (commit, subject) in commits.iter().zip(subjects.lines()) {
         let task = provenance_task(store, *commit)?.unwrap_or_else(|| "?".into());

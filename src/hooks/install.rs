@@ -25,11 +25,7 @@ pub const CHAINED_SUFFIX: &str = ".git-agent-chained";
 /// The directory git runs hooks from, as git itself finds it
 /// (`core.hooksPath`, linked worktrees), as an absolute path.
 pub fn hooks_dir(store: &Store) -> Result<PathBuf> {
-    let out = git::run(
-        store.work_dir(),
-        &["rev-parse", "--path-format=absolute", "--git-path", "hooks"],
-    )?;
-    Ok(PathBuf::from(out))
+    git::git_path(store.work_dir(), "hooks")
 }
 
 /// What stands at a hook's path.

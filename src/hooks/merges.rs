@@ -61,16 +61,7 @@ pub fn post_merge(ctx: &HookContext, squash: Option<&str>) -> Result<()> {
 pub fn record(ctx: &HookContext, target: &str) -> Result<Vec<Landed>> {
     let store = &ctx.store;
     let dir = store.work_dir();
-    let Some(tip) = git::try_run(
-        dir,
-        &[
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            &format!("refs/heads/{target}^{{commit}}"),
-        ],
-    )?
-    else {
+    let Some(tip) = git::find_commit(dir, &format!("refs/heads/{target}"))? else {
         return Ok(Vec::new());
     };
     let found = find(store, &tip)?;
@@ -192,32 +183,12 @@ fn landing(dir: &Path, head: &str, tip: &str) -> Result<Option<String>> {
     if !git::is_ancestor(dir, head, tip)? {
         return Ok(None);
     }
-    let line = git::run(
-        dir,
-        &[
-            "rev-list",
-            "--first-parent",
-            "--ancestry-path",
-            "--reverse",
-            "--parents",
-            &format!("{head}..{tip}"),
-        ],
-    )?;
-    let mut first = line.lines().next().unwrap_or_default().split(' ');
-    Ok(Some(match (first.next(), first.next()) {
-        (Some(commit), Some(parent)) if parent != head => commit.to_string(),
+    let line = git::first_parent_descendants(dir, head, tip)?;
+    Ok(Some(match line.first() {
+        Some((commit, parents)) if parents.first().is_some_and(|p| p != head) => commit.clone(),
         _ => head.to_string(),
     }))
 }
-
-/// Options that make `log -p` and `diff` print patches the same way, so
-/// that their patch ids compare.
-const PATCH_OPTIONS: [&str; 4] = [
-    "--no-color",
-    "--no-ext-diff",
-    "--no-textconv",
-    "--no-renames",
-];
 
 /// Patch ids of the target commits that no candidate head contains (where
 /// squashed or rebased work would be), newest first.
@@ -227,13 +198,11 @@ struct TargetPatches {
 
 impl TargetPatches {
     fn read(dir: &Path, tip: &str, heads: &[&str]) -> Result<TargetPatches> {
-        let mut args = vec!["log", "-p", "--no-merges"];
-        args.extend(PATCH_OPTIONS);
-        args.push(tip);
-        args.push("--not");
-        args.extend(heads);
         let mut by_id = HashMap::new();
-        for (rank, (id, commit)) in git::patch_ids(dir, &args)?.into_iter().enumerate() {
+        for (rank, (id, commit)) in git::commit_patch_ids(dir, &[tip], heads)?
+            .into_iter()
+            .enumerate()
+        {
             by_id.entry(id).or_insert((rank, commit));
         }
         Ok(TargetPatches { by_id })
@@ -242,10 +211,7 @@ impl TargetPatches {
     /// Where `head`'s work is on the target, rewritten: each of its commits
     /// (then the newest of those), or its whole diff as one commit.
     fn find(&self, dir: &Path, head: &str, tip: &str) -> Result<Option<(String, &'static str)>> {
-        let mut log = vec!["log", "-p", "--no-merges"];
-        log.extend(PATCH_OPTIONS);
-        log.extend([head, "--not", tip]);
-        let own = git::patch_ids(dir, &log)?;
+        let own = git::commit_patch_ids(dir, &[head], &[tip])?;
         let matched: Option<Vec<&(usize, String)>> =
             own.iter().map(|(id, _)| self.by_id.get(id)).collect();
         if let Some((_, commit)) = matched
@@ -254,13 +220,10 @@ impl TargetPatches {
         {
             return Ok(Some((commit.clone(), "rebase")));
         }
-        let base = git::run(dir, &["merge-base", head, tip])?;
-        let mut diff = vec!["diff"];
-        diff.extend(PATCH_OPTIONS);
-        diff.extend([base.as_str(), head]);
-        Ok(git::patch_ids(dir, &diff)?
-            .first()
-            .and_then(|(id, _)| self.by_id.get(id))
+        let base = git::merge_base(dir, head, tip)?
+            .with_context(|| format!("{head} and {tip} share no history"))?;
+        Ok(git::diff_patch_id(dir, &base, head)?
+            .and_then(|id| self.by_id.get(&id))
             .map(|(_, commit)| (commit.clone(), "squash")))
     }
 }

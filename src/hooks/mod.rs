@@ -128,11 +128,8 @@ pub fn task_of_branch(branch: &str) -> Option<&str> {
 /// The commit ids of every commit that has a note in `notes_ref`, listed by
 /// one `git notes list` (cheaper than a lookup per commit when many are asked).
 pub fn annotated(store: &Store, notes_ref: &str) -> Result<std::collections::HashSet<ObjectId>> {
-    let out = crate::git::try_run(store.work_dir(), &["notes", "--ref", notes_ref, "list"])?;
-    Ok(out
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| line.split_whitespace().nth(1))
+    Ok(crate::git::noted(store.work_dir(), notes_ref)?
+        .iter()
         .filter_map(|id| ObjectId::from_hex(id.as_bytes()).ok())
         .collect())
 }

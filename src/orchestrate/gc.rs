@@ -57,26 +57,19 @@ pub fn gc(ctx: &Context, options: &GcOptions) -> Result<Swept> {
     sweep_reviews(ctx, options, &mut swept)?;
     if !options.dry_run {
         let _turn = worktree::creation_lock(ctx)?;
-        git::quiet(&ctx.root, &["worktree", "prune"])?;
+        git::worktree_prune(&ctx.root)?;
     }
     let target = &ctx.config.target;
     let target_tip = git::resolve_commit(&ctx.root, &format!("refs/heads/{target}"))
         .with_context(|| format!("the target branch {target} does not exist"))?;
     let worktrees = worktree::list(ctx)?;
     let ours = canonical(&worktree::worktrees_dir(ctx));
-    let branches = git::run(
-        &ctx.root,
-        &[
-            "for-each-ref",
-            "--format=%(refname:lstrip=3) %(objectname)",
-            "refs/heads/agent/",
-        ],
-    )?;
-    for line in branches.lines() {
-        let Some((id, tip)) = line.split_once(' ') else {
-            continue;
-        };
-        let branch = format!("agent/{id}");
+    for (branch, tip) in git::branches(&ctx.root, "agent/")? {
+        let id = branch
+            .strip_prefix("agent/")
+            .expect("git::branches lists only names under the prefix")
+            .to_string();
+        let (id, tip) = (id.as_str(), tip.as_str());
         let task = match ctx.store.load(id) {
             Ok(record) => record.task,
             Err(e) if matches!(e.downcast_ref(), Some(StoreError::NoSuchTask(_))) => {
@@ -101,11 +94,8 @@ pub fn gc(ctx: &Context, options: &GcOptions) -> Result<Swept> {
                 continue;
             }
             if !options.dry_run {
-                let path = checkout
-                    .path
-                    .to_str()
-                    .context("worktree path is not UTF-8")?;
-                if let Err(e) = git::quiet(&ctx.root, &["worktree", "remove", path]) {
+                if let Err(e) = git::worktree_remove(&ctx.root, &checkout.path, false) {
+                    let path = checkout.path.display();
                     swept.keep(branch, format!("checked out in {path}, which is kept"));
                     swept.keep(path.to_string(), format!("{e:#}"));
                     continue;
@@ -149,7 +139,7 @@ pub fn gc(ctx: &Context, options: &GcOptions) -> Result<Swept> {
 }
 
 /// Why a task's worktree must stay, or `None` if removing it loses nothing.
-fn keep_worktree(checkout: &worktree::Worktree, ours: &Path) -> Result<Option<String>> {
+fn keep_worktree(checkout: &git::Worktree, ours: &Path) -> Result<Option<String>> {
     if !canonical(&checkout.path).starts_with(ours) {
         return Ok(Some(format!(
             "{} is not a worktree git-agent made",
@@ -162,17 +152,14 @@ fn keep_worktree(checkout: &worktree::Worktree, ours: &Path) -> Result<Option<St
             false => format!("it is locked: {reason}"),
         }));
     }
-    match git::try_run(
-        &checkout.path,
-        &["status", "--porcelain", "--untracked-files=all"],
-    )? {
-        Some(status) if status.is_empty() => Ok(None),
-        Some(status) => Ok(Some(format!(
+    match git::changed_paths(&checkout.path) {
+        Ok(status) if status.is_empty() => Ok(None),
+        Ok(status) => Ok(Some(format!(
             "uncommitted work in {} ({})",
             checkout.path.display(),
-            crate::model::text::count(status.lines().count(), "path")
+            crate::model::text::count(status.len(), "path")
         ))),
-        None => Ok(Some(format!(
+        Err(_) => Ok(Some(format!(
             "git status fails in {}",
             checkout.path.display()
         ))),
@@ -203,10 +190,9 @@ fn unreached(ctx: &Context, task: &Task, tip: &str, target_tip: &str) -> Result<
             return Ok(None);
         }
     }
-    let cherry = git::try_run(&ctx.root, &["cherry", target_tip, tip])?;
-    let missing = match cherry {
-        Some(lines) => lines.lines().filter(|l| l.starts_with('+')).count(),
-        None => git::commits_in(&ctx.root, &format!("{target_tip}..{tip}"))?.len(),
+    let missing = match git::cherry(&ctx.root, target_tip, tip)? {
+        Some(unpicked) => unpicked.len(),
+        None => git::commits_in(&ctx.root, &[tip], &[target_tip])?.len(),
     };
     Ok((missing > 0).then_some(missing))
 }
@@ -229,9 +215,7 @@ fn sweep_reviews(ctx: &Context, options: &GcOptions, swept: &mut Swept) -> Resul
             continue;
         }
         if !options.dry_run {
-            if let Some(p) = path.to_str() {
-                let _ = git::quiet(&ctx.root, &["worktree", "remove", "--force", p]);
-            }
+            let _ = git::worktree_remove(&ctx.root, &path, true);
             if path.exists() {
                 std::fs::remove_dir_all(&path)
                     .with_context(|| format!("removing {}", path.display()))?;
@@ -246,20 +230,13 @@ fn sweep_reviews(ctx: &Context, options: &GcOptions, swept: &mut Swept) -> Resul
 /// Pack `refs/agent/*` (not the short-lived leases, nor anything outside
 /// refs/agent). Returns whether it did; why not goes into `swept.kept`.
 fn pack_agent_refs(ctx: &Context, swept: &mut Swept) -> bool {
-    let packed = git::run(
+    let packed = git::pack_refs(
         &ctx.root,
-        &[
-            "pack-refs",
-            "--include",
-            "refs/agent/*",
-            "--exclude",
-            "refs/agent/leases/*",
-            "--exclude",
-            "refs/tags/*",
-        ],
+        &["refs/agent/*"],
+        &["refs/agent/leases/*", "refs/tags/*"],
     );
     match packed {
-        Ok(_) => true,
+        Ok(()) => true,
         Err(e) => {
             swept.keep("refs/agent".into(), format!("not packed: {e:#}"));
             false

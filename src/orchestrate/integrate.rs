@@ -154,14 +154,14 @@ fn merge(
     tip: &str,
     spent: &mut Option<Usage>,
 ) -> Result<Merge> {
-    git::quiet(dir, &["checkout", "--quiet", "--force", "--detach", tip])?;
-    git::quiet(dir, &["clean", "--quiet", "-fd"])?;
+    git::checkout_detached(dir, tip)?;
+    git::clean(dir)?;
     let message = merge_message(ctx, task);
     let strategy = ctx.config.integrate.strategy().to_string();
     let clean = match strategy.as_str() {
-        "squash" => git::quiet_succeeds(dir, &["merge", "--squash", head])?,
+        "squash" => git::merge_squash(dir, head)?,
         "rebase" => return rebase(ctx, dir, task, head, tip, spent),
-        _ => git::quiet_succeeds(dir, &["merge", "--no-ff", "--no-commit", head])?,
+        _ => git::merge_no_commit(dir, head)?,
     };
     if !clean {
         let paths = git::unmerged(dir)?;
@@ -169,15 +169,15 @@ fn merge(
             bail!("merging {head} onto {tip} failed without a conflict");
         }
         if !resolve_with_agent(ctx, dir, task, tip, &paths, spent)? {
-            let _ = git::quiet(dir, &["merge", "--abort"]);
-            let _ = git::quiet(dir, &["reset", "--quiet", "--hard"]);
+            let _ = git::merge_abort(dir);
+            let _ = git::reset_hard(dir);
             return Ok(Merge::Conflict(paths));
         }
     }
     match git::commit_all(dir, &message)? {
         Some(commit) => Ok(Merge::Clean(commit)),
         // A squash of changes the target already has: nothing to add.
-        None => Ok(Merge::Clean(git::run(dir, &["rev-parse", "HEAD"])?)),
+        None => Ok(Merge::Clean(git::head(dir)?)),
     }
 }
 
@@ -191,17 +191,17 @@ fn rebase(
     tip: &str,
     spent: &mut Option<Usage>,
 ) -> Result<Merge> {
-    git::quiet(dir, &["checkout", "--quiet", "--force", "--detach", head])?;
-    let mut clean = git::quiet_succeeds(dir, &["rebase", "--quiet", tip])?;
+    git::checkout_detached(dir, head)?;
+    let mut clean = git::rebase(dir, tip)?;
     while !clean {
         let paths = git::unmerged(dir)?;
         if paths.is_empty() || !resolve_with_agent(ctx, dir, task, tip, &paths, spent)? {
-            let _ = git::quiet(dir, &["rebase", "--abort"]);
+            let _ = git::rebase_abort(dir);
             return Ok(Merge::Conflict(paths));
         }
-        clean = git::quiet_succeeds(dir, &["-c", "core.editor=true", "rebase", "--continue"])?;
+        clean = git::rebase_continue(dir)?;
     }
-    Ok(Merge::Clean(git::run(dir, &["rev-parse", "HEAD"])?))
+    Ok(Merge::Clean(git::head(dir)?))
 }
 
 /// Let the integrator agent resolve a conflict in progress. Whether the
@@ -263,7 +263,7 @@ fn resolve_with_agent(
         ));
         return Ok(false);
     }
-    git::quiet(dir, &["add", "-A"])?;
+    git::stage_all(dir)?;
     Ok(git::unresolved(dir)?.is_empty())
 }
 
@@ -288,7 +288,7 @@ struct GateRecord<'a> {
 /// Run `test` on the merged tree, unless that tree passed already.
 fn gate(ctx: &Context, dir: &Path, task: &Task, commit: &str, base: &str) -> Result<Gate> {
     let test = ctx.config.test.trim().to_string();
-    let tree = git::run(dir, &["rev-parse", &format!("{commit}^{{tree}}")])?;
+    let tree = git::tree_of(dir, commit)?;
     let inputs = serde_json::json!({ "test": test, "task": task.id });
     let note = |result: &str, duration: Duration| -> Result<()> {
         let record = GateRecord {
@@ -406,12 +406,12 @@ enum Advance {
 fn advance(ctx: &Context, target: &str, old: &str, new: &str) -> Result<Advance> {
     let refname = format!("refs/heads/{target}");
     if let Some(checkout) = checked_out(ctx, &refname)? {
-        if git::run(&checkout, &["rev-parse", "HEAD"])? != old {
+        if git::head(&checkout)? != old {
             return Ok(Advance::Moved);
         }
-        return match git::quiet(&checkout, &["merge", "--quiet", "--ff-only", new]) {
-            Ok(_) => Ok(Advance::Done),
-            Err(e) if git::run(&checkout, &["rev-parse", "HEAD"])? != old => {
+        return match git::merge_ff_only(&checkout, new) {
+            Ok(()) => Ok(Advance::Done),
+            Err(e) if git::head(&checkout)? != old => {
                 let _ = e;
                 Ok(Advance::Moved)
             }
@@ -560,27 +560,17 @@ fn scratch_worktree(ctx: &Context) -> Result<PathBuf> {
     let path = worktree::worktrees_dir(ctx).join(format!("queue-{}", worktree::repo_key(ctx)));
     if path.join(".git").exists() {
         worktree::check_ours(ctx, &path)?;
-        let _ = git::quiet(&path, &["merge", "--abort"]);
-        let _ = git::quiet(&path, &["rebase", "--abort"]);
+        let _ = git::merge_abort(&path);
+        let _ = git::rebase_abort(&path);
         return Ok(path);
     }
     let _turn = creation_lock(ctx)?;
     if path.exists() {
         std::fs::remove_dir_all(&path)?;
     }
-    git::quiet(&ctx.root, &["worktree", "prune"])?;
-    let dir = path.to_str().context("worktree path is not UTF-8")?;
-    git::quiet(
-        &ctx.root,
-        &[
-            "worktree",
-            "add",
-            "--quiet",
-            "--detach",
-            dir,
-            &format!("refs/heads/{}", ctx.config.target),
-        ],
-    )?;
+    git::worktree_prune(&ctx.root)?;
+    let target = format!("refs/heads/{}", ctx.config.target);
+    git::worktree_add_detached(&ctx.root, &path, &target)?;
     Ok(path)
 }
 

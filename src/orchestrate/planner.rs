@@ -101,10 +101,10 @@ pub fn plan_goal(ctx: &Context, goal: &str) -> Result<Planned> {
 
 /// A short picture of the repository: its files and the head of its README.
 fn picture(ctx: &Context) -> Result<String> {
-    let files = git::run(&ctx.root, &["ls-files"])?;
-    let count = files.lines().count();
+    let files = git::tracked_files(&ctx.root)?;
+    let count = files.len();
     let mut p = String::from("Files:\n");
-    for f in files.lines().take(TREE_LINES) {
+    for f in files.iter().take(TREE_LINES) {
         p.push_str("  ");
         p.push_str(f);
         p.push('\n');

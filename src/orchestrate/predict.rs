@@ -69,20 +69,20 @@ impl Footprint {
         let mut files: BTreeSet<String> = task.scope.iter().cloned().collect();
         let branch = format!("refs/heads/agent/{}", task.id);
         let target = format!("refs/heads/{}", ctx.config.target);
-        let Some(base) = git::try_run(&ctx.root, &["merge-base", &target, &branch])? else {
+        let Some(base) = git::merge_base(&ctx.root, &target, &branch)? else {
             return Ok(Footprint {
                 branch: None,
                 files,
             });
         };
-        let changed = git::run(&ctx.root, &["diff", "--name-only", &base, &branch])?;
+        let changed = git::diff_names(&ctx.root, &base, &branch)?;
         if changed.is_empty() {
             return Ok(Footprint {
                 branch: None,
                 files,
             });
         }
-        files.extend(changed.lines().map(String::from));
+        files.extend(changed);
         Ok(Footprint {
             branch: Some(branch),
             files,
@@ -91,24 +91,12 @@ impl Footprint {
 }
 
 /// Paths that conflict when `a` and `b` are merged (none if they merge cleanly).
+/// A merge git cannot even try (a git older than 2.38) predicts nothing:
+/// no reason to hold a task back.
 fn merge_conflicts(ctx: &Context, a: &str, b: &str) -> Result<Vec<String>> {
-    let args = [
-        "merge-tree",
-        "--write-tree",
-        "--name-only",
-        "--no-messages",
-        a,
-        b,
-    ];
-    match git::run_status(&ctx.root, &args)? {
-        (true, _) => Ok(Vec::new()),
-        // Conflicts: the first line is the tree, then the conflicting paths.
-        (false, out) => Ok(out
-            .lines()
-            .skip(1)
-            .take_while(|l| !l.is_empty())
-            .map(String::from)
-            .collect()),
+    match git::merge_tree(&ctx.root, a, b) {
+        Ok(git::MergeTree::Conflicts(paths)) => Ok(paths),
+        Ok(git::MergeTree::Clean(_)) | Err(_) => Ok(Vec::new()),
     }
 }
 

@@ -54,16 +54,7 @@ impl Subject {
         } else {
             None
         };
-        let is_branch = git::try_run(
-            &ctx.root,
-            &[
-                "rev-parse",
-                "--verify",
-                "--quiet",
-                &format!("refs/heads/{arg}"),
-            ],
-        )?
-        .is_some();
+        let is_branch = git::find_commit(&ctx.root, &format!("refs/heads/{arg}"))?.is_some();
         Ok(match task {
             Some(Ok(id)) if id == arg || !is_branch => Subject::Task(id),
             _ if is_branch => Subject::Rev(arg.to_string()),
@@ -350,7 +341,8 @@ fn locate(ctx: &Context, subject: &Subject, base_rev: Option<&str>) -> Result<Ra
         Subject::Rev(rev) => {
             let head = git::resolve_commit(&ctx.root, rev)?;
             let label = match rev.as_str() {
-                "HEAD" => git::try_run(&ctx.root, &["symbolic-ref", "--short", "-q", "HEAD"])?
+                "HEAD" => git::head_ref(&ctx.root)?
+                    .map(|r| r.strip_prefix("refs/heads/").unwrap_or(&r).to_string())
                     .unwrap_or_else(|| "HEAD".into()),
                 _ => rev.clone(),
             };
@@ -370,12 +362,12 @@ fn locate(ctx: &Context, subject: &Subject, base_rev: Option<&str>) -> Result<Ra
                 .map_err(|_| {
                     anyhow!("the target branch {target} does not exist (set target in .git-agent.yaml, or give --base)")
                 })?;
-            git::try_run(&ctx.root, &["merge-base", &target_tip, &head])?.with_context(|| {
+            git::merge_base(&ctx.root, &target_tip, &head)?.with_context(|| {
                 format!("{label} has no history in common with {target}: give --base")
             })?
         }
     };
-    let commits = git::commits_in(&ctx.root, &format!("{base}..{head}"))?.len();
+    let commits = git::commits_in(&ctx.root, &[&head], &[&base])?.len();
     if commits == 0 {
         let other = base_rev.unwrap_or(target);
         bail!(
@@ -397,19 +389,10 @@ fn locate(ctx: &Context, subject: &Subject, base_rev: Option<&str>) -> Result<Ra
 fn run_reviewer(ctx: &Context, range: &Range, agent: &Role) -> Result<(Answer, PathBuf)> {
     let (base, head) = (range.base.as_str(), range.head.as_str());
     let spec = format!("{base}..{head}");
-    let log = git::run(
-        &ctx.root,
-        &[
-            "log",
-            "--reverse",
-            "--no-color",
-            "--format=%h %s%n%w(0,4,4)%-b",
-            &spec,
-        ],
-    )?;
-    let diff_args = ["diff", "--no-color", "--no-ext-diff", base, head];
-    let stat = git::run(&ctx.root, &[&diff_args[..], &["--stat"]].concat())?;
-    let diff = git::run(&ctx.root, &diff_args)?;
+    let options = ["--reverse", "--no-color", "--format=%h %s%n%w(0,4,4)%-b"];
+    let log = git::log(&ctx.root, &options, &[&spec])?;
+    let stat = git::diff_stat(&ctx.root, base, head)?;
+    let diff = git::diff(&ctx.root, base, head)?;
     let brief = Brief {
         task: range.task.as_ref(),
         branch: &range.label,
@@ -613,24 +596,15 @@ impl ReviewTree {
             lock_path,
             _lock: lock,
         };
-        let where_ = tree
-            .path
-            .to_str()
-            .context("review worktree path is not UTF-8")?;
         let _turn = worktree::creation_lock(ctx)?;
-        git::quiet(
-            &ctx.root,
-            &["worktree", "add", "--quiet", "--detach", where_, head],
-        )?;
+        git::worktree_add_detached(&ctx.root, &tree.path, head)?;
         Ok(tree)
     }
 }
 
 impl Drop for ReviewTree {
     fn drop(&mut self) {
-        if let Some(path) = self.path.to_str() {
-            let _ = git::quiet(&self.root, &["worktree", "remove", "--force", path]);
-        }
+        let _ = git::worktree_remove(&self.root, &self.path, true);
         // What git left (or a failed add made) goes too; gc sweeps the rest.
         let _ = std::fs::remove_dir_all(&self.path);
         let _ = std::fs::remove_file(&self.lock_path);

@@ -165,14 +165,8 @@ impl Scheduler<'_> {
         if approved.is_empty() {
             return Ok(());
         }
-        let tip = crate::git::try_run(
-            &self.ctx.root,
-            &[
-                "rev-parse",
-                &format!("refs/heads/{}", self.ctx.config.target),
-            ],
-        )?
-        .unwrap_or_default();
+        let target = format!("refs/heads/{}", self.ctx.config.target);
+        let tip = crate::git::find_commit(&self.ctx.root, &target)?.unwrap_or_default();
         if self.queue_idle_at.as_ref() == Some(&(approved.clone(), tip.clone())) {
             return Ok(());
         }

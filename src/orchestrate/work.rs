@@ -49,7 +49,7 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
             short(commit)
         ));
     }
-    let start = git::run(&prepared.path, &["rev-parse", "HEAD"])?;
+    let start = git::head(&prepared.path)?;
     let run_id = crate::model::id::generate("r", 8);
     let run = AgentRun {
         role: ROLE.into(),
@@ -88,7 +88,7 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
     if unresolved.is_empty() {
         git::commit_all(&prepared.path, &leftover)?;
     }
-    let head = git::run(&prepared.path, &["rev-parse", "HEAD"])?;
+    let head = git::head(&prepared.path)?;
     let agent = agent_name(&run.launch);
     note_provenance(ctx, &prepared.path, &start, &task, &agent, &run_id)?;
     let markers = git::conflict_markers(&prepared.path, &prepared.base, &head)?;
@@ -113,7 +113,7 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
         // time (commits kept from a killed attempt were never submitted, so
         // they still count).
         None => (task.head.as_deref() == Some(head.as_str())
-            || git::commits_in(&prepared.path, &format!("{}..HEAD", prepared.base))?.is_empty())
+            || git::commits_in(&prepared.path, &["HEAD"], &[&prepared.base])?.is_empty())
         .then(|| "the agent changed nothing".to_string()),
     } {
         // What the next attempt is shown: the agent's final message, else
@@ -181,7 +181,7 @@ fn note_provenance(
         "task": task.id, "role": ROLE, "agent": agent, "attempt": task.attempts + 1, "run": run,
     })
     .to_string();
-    for commit in git::commits_in(dir, &format!("{start}..HEAD"))? {
+    for commit in git::commits_in(dir, &["HEAD"], &[start])? {
         let oid =
             gix::ObjectId::from_hex(commit.as_bytes()).context("git printed a bad commit id")?;
         ctx.store.append_note(notes::PROVENANCE, oid, &line)?;

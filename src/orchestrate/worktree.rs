@@ -60,11 +60,7 @@ pub fn repo_key(ctx: &Context) -> String {
 /// Refuse a worktree at `path` that belongs to another repository (a
 /// `worktrees:` folder shared by several): using it would work on their files.
 pub fn check_ours(ctx: &Context, path: &std::path::Path) -> Result<()> {
-    let Some(theirs) = git::try_run(
-        path,
-        &["rev-parse", "--path-format=absolute", "--git-common-dir"],
-    )?
-    else {
+    let Some(theirs) = git::common_dir(path)? else {
         anyhow::bail!(
             "{} is not a worktree git can read: remove it, or give this repository a worktrees: folder of its own",
             path.display()
@@ -74,11 +70,12 @@ pub fn check_ours(ctx: &Context, path: &std::path::Path) -> Result<()> {
     let agent_dir = ctx.store.agent_dir();
     let ours = agent_dir.parent().unwrap_or(&agent_dir);
     let canon = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    if canon(std::path::Path::new(&theirs)) != canon(ours) {
+    if canon(&theirs) != canon(ours) {
         anyhow::bail!(
-            "{} is a worktree of another repository ({theirs}), not of this one: \
+            "{} is a worktree of another repository ({}), not of this one: \
              give this repository a worktrees: folder of its own",
-            path.display()
+            path.display(),
+            theirs.display()
         );
     }
     Ok(())
@@ -129,36 +126,15 @@ pub fn prepare(ctx: &Context, task: &Task) -> Result<Prepared> {
             std::fs::remove_dir_all(&path)
                 .with_context(|| format!("clearing {}", path.display()))?;
         }
-        git::quiet(&ctx.root, &["worktree", "prune"])?;
-        let dir = path.to_str().context("worktree path is not UTF-8")?;
-        if git::try_run(
-            &ctx.root,
-            &[
-                "rev-parse",
-                "--verify",
-                "--quiet",
-                &format!("refs/heads/{branch}"),
-            ],
-        )?
-        .is_some()
-        {
-            git::quiet(&ctx.root, &["worktree", "add", "--quiet", dir, &branch])?;
+        git::worktree_prune(&ctx.root)?;
+        if git::find_commit(&ctx.root, &format!("refs/heads/{branch}"))?.is_some() {
+            git::worktree_add(&ctx.root, &path, &branch)?;
         } else {
-            git::quiet(
-                &ctx.root,
-                &[
-                    "worktree",
-                    "add",
-                    "--quiet",
-                    "-b",
-                    &branch,
-                    dir,
-                    &target_tip,
-                ],
-            )?;
+            git::worktree_add_new_branch(&ctx.root, &path, &branch, &target_tip)?;
         }
     }
-    let base = git::run(&path, &["merge-base", &target_tip, "HEAD"])?;
+    let base = git::merge_base(&path, &target_tip, "HEAD")?
+        .with_context(|| format!("{branch} shares no history with {target}"))?;
     Ok(Prepared {
         path,
         branch,
@@ -168,9 +144,7 @@ pub fn prepare(ctx: &Context, task: &Task) -> Result<Prepared> {
 }
 
 fn is_worktree(path: &std::path::Path) -> bool {
-    path.join(".git").exists()
-        && git::try_run(path, &["rev-parse", "--is-inside-work-tree"])
-            .is_ok_and(|o| o.as_deref() == Some("true"))
+    path.join(".git").exists() && git::is_work_tree(path)
 }
 
 /// A commit message with the `Agent-Task`/`Agent-Role` trailers that every
@@ -212,54 +186,20 @@ pub fn bring_up_to(ctx: &Context, task: &Task, tip: &str) -> Result<()> {
         "integrator",
     );
     let dir = &prepared.path;
-    let clean = git::quiet_succeeds(dir, &["merge", "--no-ff", "--no-commit", tip])?;
+    let clean = git::merge_no_commit(dir, tip)?;
     if clean {
         git::commit_all(dir, &message)?;
     } else {
         // Leave the message for the commit that completes the merge.
-        let merge_msg = git::run(dir, &["rev-parse", "--git-path", "MERGE_MSG"])?;
-        std::fs::write(dir.join(merge_msg), message)?;
+        std::fs::write(git::git_path(dir, "MERGE_MSG")?, message)?;
     }
     Ok(())
-}
-
-/// One entry of `git worktree list --porcelain`.
-#[derive(Debug)]
-pub(crate) struct Worktree {
-    pub path: PathBuf,
-    /// `refs/heads/<name>`, or `None` when detached.
-    pub branch: Option<String>,
-    /// The lock reason (possibly empty) when locked.
-    pub locked: Option<String>,
 }
 
 /// Every worktree of the repository, as `git worktree list --porcelain`
 /// describes them. Listing takes the creation lock: git fails to read the
 /// admin dir of a worktree that another thread is adding at that moment.
-pub(crate) fn list(ctx: &Context) -> Result<Vec<Worktree>> {
-    let listing = {
-        let _turn = creation_lock(ctx)?;
-        git::run(&ctx.root, &["worktree", "list", "--porcelain"])?
-    };
-    let mut all = Vec::new();
-    for block in listing.split("\n\n") {
-        let mut entry = Worktree {
-            path: PathBuf::new(),
-            branch: None,
-            locked: None,
-        };
-        for line in block.lines() {
-            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
-            match key {
-                "worktree" => entry.path = PathBuf::from(value),
-                "branch" => entry.branch = Some(value.to_string()),
-                "locked" => entry.locked = Some(value.to_string()),
-                _ => {}
-            }
-        }
-        if !entry.path.as_os_str().is_empty() {
-            all.push(entry);
-        }
-    }
-    Ok(all)
+pub(crate) fn list(ctx: &Context) -> Result<Vec<git::Worktree>> {
+    let _turn = creation_lock(ctx)?;
+    git::worktree_list(&ctx.root)
 }

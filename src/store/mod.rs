@@ -57,7 +57,7 @@ pub struct Store {
 /// The object format of the repository git finds at `dir`, where it is one
 /// this build of gix cannot read (gix is built for sha1 alone).
 fn unsupported_object_format(dir: &Path) -> Option<String> {
-    let format = crate::git::try_run(dir, &["rev-parse", "--show-object-format"]).ok()??;
+    let format = crate::git::object_format(dir).ok()??;
     (format != "sha1").then_some(format)
 }
 
@@ -120,18 +120,14 @@ impl Store {
     /// The commit HEAD points at, if any (an unborn branch has none). Read
     /// through git: gix 0.90 cannot read HEAD in a reftable repository.
     pub fn head_commit(&self) -> Result<Option<gix::ObjectId>> {
-        crate::git::try_run(
-            self.work_dir(),
-            &["rev-parse", "--verify", "--quiet", "HEAD"],
-        )?
-        .filter(|id| !id.is_empty())
-        .map(|id| gix::ObjectId::from_hex(id.as_bytes()).context("git printed a bad commit id"))
-        .transpose()
+        crate::git::find_commit(self.work_dir(), "HEAD")?
+            .map(|id| gix::ObjectId::from_hex(id.as_bytes()).context("git printed a bad commit id"))
+            .transpose()
     }
 
     /// The ref HEAD names (`refs/heads/main`), or `None` when it is detached.
     pub fn head_ref(&self) -> Result<Option<String>> {
-        crate::git::try_run(self.work_dir(), &["symbolic-ref", "--quiet", "HEAD"])
+        crate::git::head_ref(self.work_dir())
     }
 
     /// Carry out `edits` as one ref transaction: all refs move or none do.

@@ -1,0 +1,131 @@
+//! The repository itself: making one, where its parts are, what it tracks,
+//! packing its refs.
+
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+use super::{run, try_run};
+
+/// Make a new repository at `dir` (which may exist) with `branch` as its
+/// unborn first branch.
+pub fn init(dir: &Path, branch: &str) -> Result<()> {
+    let initial = format!("--initial-branch={branch}");
+    run(dir, &["init", "--quiet", &initial]).map(drop)
+}
+
+/// The object format (`sha1`, `sha256`) of the repository git finds at
+/// `dir`, or `None` where git finds none.
+pub fn object_format(dir: &Path) -> Result<Option<String>> {
+    try_run(dir, &["rev-parse", "--show-object-format"])
+}
+
+/// The absolute path of the common git dir of the repository git finds at
+/// `dir` (shared by all its worktrees), or `None` where git finds none.
+pub fn common_dir(dir: &Path) -> Result<Option<PathBuf>> {
+    Ok(try_run(
+        dir,
+        &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+    )?
+    .map(PathBuf::from))
+}
+
+/// The absolute path git uses for `name` inside the git dir of the worktree
+/// at `dir` (`hooks`, `MERGE_MSG`), as `git rev-parse --git-path` resolves
+/// it: `core.hooksPath` and linked worktrees are accounted for.
+pub fn git_path(dir: &Path, name: &str) -> Result<PathBuf> {
+    Ok(PathBuf::from(run(
+        dir,
+        &["rev-parse", "--path-format=absolute", "--git-path", name],
+    )?))
+}
+
+/// Whether `dir` is inside a work tree git can read (not a bare repository,
+/// not a broken worktree).
+pub fn is_work_tree(dir: &Path) -> bool {
+    try_run(dir, &["rev-parse", "--is-inside-work-tree"])
+        .is_ok_and(|o| o.as_deref() == Some("true"))
+}
+
+/// The paths the index tracks at `dir`, relative to it, in git's order.
+pub fn tracked_files(dir: &Path) -> Result<Vec<String>> {
+    Ok(run(dir, &["ls-files"])?.lines().map(String::from).collect())
+}
+
+/// Pack the refs matching the `include` patterns and none of the `exclude`
+/// ones (`git pack-refs --include .. --exclude ..`). In a reftable
+/// repository git compacts the tables instead.
+pub fn pack_refs(dir: &Path, include: &[&str], exclude: &[&str]) -> Result<()> {
+    let mut args = vec!["pack-refs"];
+    for pattern in include {
+        args.extend(["--include", pattern]);
+    }
+    for pattern in exclude {
+        args.extend(["--exclude", pattern]);
+    }
+    run(dir, &args).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{git, repo};
+    use super::*;
+
+    #[test]
+    fn init_makes_an_unborn_branch() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), "trunk").unwrap();
+        assert_eq!(
+            git(dir.path(), &["symbolic-ref", "HEAD"]),
+            "refs/heads/trunk"
+        );
+        assert_eq!(object_format(dir.path()).unwrap().as_deref(), Some("sha1"));
+    }
+
+    #[test]
+    fn paths_are_absolute_and_follow_hooks_path_and_linked_worktrees() {
+        let dir = repo();
+        let d = &dir.path().canonicalize().unwrap();
+        assert_eq!(common_dir(d).unwrap().unwrap(), d.join(".git"));
+        assert_eq!(git_path(d, "hooks").unwrap(), d.join(".git/hooks"));
+        git(d, &["config", "core.hooksPath", "/somewhere/hooks"]);
+        assert_eq!(git_path(d, "hooks").unwrap(), Path::new("/somewhere/hooks"));
+        let linked = d.join("linked");
+        git(
+            d,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "--detach",
+                linked.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(common_dir(&linked).unwrap().unwrap(), d.join(".git"));
+        assert_eq!(
+            git_path(&linked, "MERGE_MSG").unwrap(),
+            d.join(".git/worktrees/linked/MERGE_MSG")
+        );
+        assert!(is_work_tree(&linked));
+        assert!(!is_work_tree(&d.join(".git")));
+    }
+
+    #[test]
+    fn tracked_files_lists_the_index() {
+        let dir = repo();
+        std::fs::write(dir.path().join("untracked"), "u").unwrap();
+        assert_eq!(tracked_files(dir.path()).unwrap(), vec!["file".to_string()]);
+    }
+
+    #[test]
+    fn pack_refs_packs_only_what_is_included() {
+        let dir = repo();
+        let d = dir.path();
+        git(d, &["update-ref", "refs/agent/tasks/t-a", "HEAD"]);
+        git(d, &["update-ref", "refs/agent/leases/t-a", "HEAD"]);
+        pack_refs(d, &["refs/agent/*"], &["refs/agent/leases/*"]).unwrap();
+        let packed = std::fs::read_to_string(d.join(".git/packed-refs")).unwrap();
+        assert!(packed.contains("refs/agent/tasks/t-a"), "{packed}");
+        assert!(!packed.contains("refs/agent/leases/t-a"), "{packed}");
+        assert!(d.join(".git/refs/agent/leases/t-a").exists());
+    }
+}
