@@ -4,7 +4,11 @@
 //!
 //! ```text
 //! cargo bench --bench store
+//! GIT_AGENT_BENCH_REF_FORMATS=reftable cargo bench --bench store   # one format only
 //! ```
+//!
+//! Rows 1-4 run once per ref format (`files`, then `reftable`, as
+//! `GIT_AGENT_BENCH_REF_FORMATS` lists them), each row named by its format.
 //!
 //! Cargo builds the `git-agent` binary with the bench profile (optimised, as
 //! release) and hands its path to this program, so whole-command timings run
@@ -64,13 +68,32 @@ const RACE_RUNS: usize = 3;
 /// Objects a new task has: event blob, snapshot blob, tree, commit.
 const OBJECTS_PER_TASK: usize = 4;
 
+/// The ref format of the repositories the bench makes now.
+static REF_FORMAT: std::sync::Mutex<&str> = std::sync::Mutex::new("files");
+
+fn ref_format() -> &'static str {
+    *REF_FORMAT.lock().expect("the ref format lock")
+}
+
 fn main() -> Result<()> {
     println!("git-agent store bench: {BIN}");
     println!("{}, {} cores\n", git_version()?, cores());
+    let formats =
+        std::env::var("GIT_AGENT_BENCH_REF_FORMATS").unwrap_or_else(|_| "files,reftable".into());
     let mut table = Table::default();
-    let big = imports(&mut table)?;
-    reads(&mut table, &big)?;
-    claims(&mut table, &big)?;
+    for format in formats.split(',').map(str::trim) {
+        let format: &'static str = match format {
+            "files" => "files",
+            "reftable" => "reftable",
+            other => return Err(format!("unknown ref format {other:?}").into()),
+        };
+        *REF_FORMAT.lock().expect("the ref format lock") = format;
+        table.prefix = format!("[{format}] ");
+        let big = imports(&mut table)?;
+        reads(&mut table, &big)?;
+        claims(&mut table, &big)?;
+    }
+    table.prefix.clear();
     // Last: it creates and deletes 120,000 files, after which the disk
     // creates files up to ten times slower for a while (seen on ext4 with
     // `discard`), which would otherwise be charged to the claims.
@@ -86,7 +109,7 @@ fn imports(table: &mut Table) -> Result<TestRepo> {
     let (small, _) = bench_import(1_000, IMPORT_1K_RUNS)?;
     table.row("plan import, 1,000 tasks", &small, "", "");
     let (import, big) = bench_import(10_000, IMPORT_10K_RUNS)?;
-    let limit = Duration::from_secs(5);
+    let limit = Duration::from_secs(1);
     table.row(
         "plan import, 10,000 tasks",
         &import,
@@ -256,8 +279,8 @@ fn bench_read(table: &mut Table, repo: &TestRepo, command: &str, refs: &Stats) -
     let warm = time_runs(READ_RUNS, no_setup, run)?;
     let (cold_target, warm_target) = match command {
         "ready" => (
-            target(&cold, Duration::from_millis(300)),
-            target(&warm, Duration::from_millis(30)),
+            target(&cold, Duration::from_millis(150)),
+            target(&warm, Duration::from_millis(25)),
         ),
         _ => (String::new(), String::new()),
     };
@@ -380,7 +403,8 @@ impl TestRepo {
         let dir = tempfile::Builder::new()
             .prefix("git-agent-bench")
             .tempdir()?;
-        run_quiet(dir.path(), "git", &["init", "-q", "-b", "main"])?;
+        let format = format!("--ref-format={}", ref_format());
+        run_quiet(dir.path(), "git", &["init", "-q", "-b", "main", &format])?;
         let commit = ["commit", "-q", "--allow-empty", "-m", "init"];
         run_quiet(dir.path(), "git", &commit)?;
         Ok(TestRepo { dir })
@@ -500,12 +524,14 @@ fn ratio(of: &Stats, to: &Stats) -> String {
 #[derive(Default)]
 struct Table {
     rows: Vec<[String; 6]>,
+    /// Put before each scenario's name: the ref format it ran on.
+    prefix: String,
 }
 
 impl Table {
     fn row(&mut self, scenario: &str, stats: &Stats, vs_refs: &str, target: &str) {
         self.rows.push([
-            scenario.to_string(),
+            format!("{}{scenario}", self.prefix),
             show(stats.median),
             show(stats.min),
             stats.runs.to_string(),
@@ -520,15 +546,22 @@ impl Table {
     fn race_row(&mut self, workers: usize, stats: &Stats) {
         let rate = |d: Duration| format!("{:.0} claims/s", RACE_TASKS as f64 / d.as_secs_f64());
         self.rows.push([
-            format!("claim --next, {workers} racing process(es), {RACE_TASKS} ready tasks"),
+            format!(
+                "{}claim --next, {workers} racing process(es), {RACE_TASKS} ready tasks",
+                self.prefix
+            ),
             rate(stats.median),
             rate(stats.min),
             stats.runs.to_string(),
             String::new(),
             format!(
-                "{} per race, {} per claim; every task claimed exactly once (checked)",
+                "{} per race, {} per claim; every task claimed exactly once (checked){}",
                 show(stats.median),
-                show(stats.median / RACE_TASKS as u32)
+                show(stats.median / RACE_TASKS as u32),
+                match workers {
+                    8 => "; target 80 claims/s",
+                    _ => "",
+                }
             ),
         ]);
     }

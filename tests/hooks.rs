@@ -718,3 +718,60 @@ fn a_push_to_an_autorun_hub_gets_reviewed_by_the_hub() {
         "the queue was drained"
     );
 }
+
+/// With `review: {on: commit}` the hook queues each agent commit; the
+/// task's own review covers its head, so each commit is reviewed once, and
+/// a queued commit that reached the target meanwhile is dropped with a word.
+#[test]
+fn each_queued_commit_is_reviewed_once_and_a_stale_item_is_dropped() {
+    let repo = Repo::new();
+    let count = repo.scratch("reviews");
+    repo.configure(
+        "60s",
+        3,
+        &format!(
+            "  reviewer:\n    command: [sh, {}, count={count}]\nreview:\n  on: commit\n",
+            crate::common::agent("reviewer.sh")
+        ),
+    );
+    repo.git(&["add", ".git-agent.yaml"]);
+    repo.git(&["commit", "-q", "-m", "Review every commit"]);
+    repo.ok(&["hooks", "install"]);
+    let queue = repo.git_dir().join("agent/queue");
+    let queued = || std::fs::read_dir(&queue).map_or(0, |d| d.count());
+
+    let id = repo.add("Reviewed once", &[]);
+    repo.ok(&["run"]);
+    assert_eq!(repo.state(&id), "merged");
+    let reviews = std::fs::read_to_string(&count).unwrap();
+    assert_eq!(reviews.lines().count(), 1, "{reviews}");
+    assert_eq!(queued(), 0, "the queue was drained");
+
+    // A commit queued by the hook, then merged by hand before any run.
+    let (stale, tip) = agent_work(&repo, "Merged by hand", 1);
+    assert_eq!(queued(), 1, "the hook queued its review");
+    let status = repo.ok(&["status"]);
+    assert!(status.contains("review queue (1):"), "{status}");
+    assert!(status.contains(&tip[..10]), "{status}");
+    repo.git(&[
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "by hand",
+        &format!("agent/{stale}"),
+    ]);
+    let out = repo.run(&["run"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!(
+            "review of {} dropped: it reached main already",
+            &tip[..10]
+        )),
+        "{err}"
+    );
+    assert_eq!(queued(), 0);
+    assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 1);
+    repo.ok(&["run"]);
+}

@@ -69,6 +69,16 @@ pub fn run(args: Args) -> Result<()> {
     section("blocked", &blocked, |v| {
         format!("waits for {}", v.task.depends_on.join(", "))
     });
+    let queued = crate::store::queue::list(&store.agent_dir())?;
+    let reviews: Vec<_> = queued.iter().filter(|q| q.kind == "review").collect();
+    if !reviews.is_empty() {
+        println!("review queue ({}):", reviews.len());
+        for item in reviews {
+            let task = item.payload["task"].as_str().unwrap_or("?");
+            let commit: String = item.key.chars().take(10).collect();
+            println!("  {commit}  task {task}, queued {}", item.queued_at);
+        }
+    }
     for state in [State::Merged, State::Abandoned] {
         let done = by_state(state);
         if args.all {

@@ -185,13 +185,8 @@ impl Scheduler<'_> {
             return Ok(());
         }
         let mut wanted: Vec<(String, String)> = Vec::new();
-        for task in self
-            .ctx
-            .store
-            .load_all()?
-            .iter()
-            .filter(|t| t.state == State::InReview)
-        {
+        let tasks = self.ctx.store.load_all()?;
+        for task in tasks.iter().filter(|t| t.state == State::InReview) {
             let head = task.head.clone().unwrap_or_default();
             wanted.push((task.id.clone(), format!("{}@{head}", task.id)));
         }
@@ -200,6 +195,14 @@ impl Scheduler<'_> {
             .into_iter()
             .filter(|i| i.kind == "review")
         {
+            if let Some(why) = stale_review(self.ctx, &item, &tasks)? {
+                self.ctx.view.say(&format!(
+                    "queue: review of {} dropped: {why}",
+                    short(&item.key)
+                ));
+                queue::remove(&agent_dir, &item)?;
+                continue;
+            }
             // The item stays queued until its review has ended (see
             // `finish`): a kill -9 before then loses nothing.
             let key = format!("queue:{}", item.key);
@@ -389,4 +392,50 @@ fn sleep_unless_stopped(ctx: &Context, total: Duration) {
         std::thread::sleep(step);
         slept += step;
     }
+}
+
+/// Why a queued review no longer applies, if it does not: each commit is
+/// reviewed once, and a commit whose review could not matter is not
+/// reviewed at all (a hook queued it; the work moved on meanwhile).
+pub fn stale_review(
+    ctx: &Context,
+    item: &queue::Queued,
+    tasks: &[crate::model::task::Task],
+) -> Result<Option<String>> {
+    let commit = item.key.as_str();
+    let Ok(oid) = gix::ObjectId::from_hex(commit.as_bytes()) else {
+        return Ok(Some("not a commit id".into()));
+    };
+    if !ctx.store.repo().has_object(oid) {
+        return Ok(Some("the commit is gone from this repository".into()));
+    }
+    let target = &ctx.config.target;
+    if crate::git::is_ancestor(
+        ctx.store.work_dir(),
+        commit,
+        &format!("refs/heads/{target}"),
+    )? {
+        return Ok(Some(format!("it reached {target} already")));
+    }
+    if !ctx
+        .store
+        .note_lines(crate::store::notes::REVIEW, oid)?
+        .is_empty()
+    {
+        return Ok(Some("it has a verdict already".into()));
+    }
+    let task = item.payload.get("task").and_then(|t| t.as_str());
+    if let Some(task) = task.and_then(|id| tasks.iter().find(|t| t.id == id)) {
+        if task.state.is_terminal() {
+            return Ok(Some(format!("task {} is {}", task.id, task.state)));
+        }
+        if task.state == State::InReview && task.head.as_deref() == Some(commit) {
+            return Ok(Some(format!("the review of task {} covers it", task.id)));
+        }
+    }
+    Ok(None)
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(10)]
 }
