@@ -359,6 +359,38 @@ fn a_task_that_would_clash_with_work_in_flight_waits_and_status_says_why() {
             .contains("waits"),
         "{status}"
     );
+    // ready and claim --next follow the same rule as run.
+    let out = repo.run(&["ready"]);
+    let ready = String::from_utf8_lossy(&out.stdout);
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        ready.contains(&third) && !ready.contains(&second),
+        "{ready}"
+    );
+    assert!(
+        why.contains(&format!("{second} waits for {first}: both touch src/a.rs")),
+        "{why}"
+    );
+    let ready = repo.json(&["ready"]);
+    let ids: Vec<&str> = ready
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [third.as_str()]);
+    let claimed = repo.ok(&["claim", "--next", "--actor", "other"]);
+    assert_eq!(
+        claimed.trim(),
+        third,
+        "claim --next skips the task that would clash"
+    );
+    let err = repo.fails(1, &["claim", "--next", "--actor", "other"]);
+    assert!(
+        err.contains(&format!("{second} waits for {first}")),
+        "{err}"
+    );
+    repo.ok(&["release", &third, "--actor", "other"]);
     repo.ok(&["release", &first, "--actor", "someone"]);
     let run = repo.run(&["run", "-j", "3"]);
     assert!(

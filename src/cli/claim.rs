@@ -60,9 +60,27 @@ fn claim_one(store: &Store, id: &str, request: &ClaimRequest) -> Result<String> 
     }
 }
 
+/// Claim the first task that may start now, by the same rule as `run`
+/// (a predicted clash with work in flight waits); a lost race moves on.
 fn claim_next(store: &Store, request: &ClaimRequest) -> Result<String> {
-    match store.claim_next(request)? {
-        Some(record) => Ok(record.task.id),
-        None => Err(No("nothing ready to claim".into()).into()),
+    static NEVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let ctx = crate::orchestrate::Context::open(&NEVER)?;
+    let mut waiting = Vec::new();
+    for (id, waits) in crate::orchestrate::predict::startable(&ctx)? {
+        if let Some(why) = waits {
+            waiting.push(format!("{id} {why}"));
+            continue;
+        }
+        if let ClaimOutcome::Claimed(record) = store.claim(&id, request)? {
+            return Ok(record.task.id);
+        }
+    }
+    match waiting.is_empty() {
+        true => Err(No("nothing ready to claim".into()).into()),
+        false => Err(No(format!(
+            "nothing ready to claim; waiting for work in flight: {}",
+            waiting.join("; ")
+        ))
+        .into()),
     }
 }

@@ -25,6 +25,25 @@ pub fn in_flight(tasks: &[Task]) -> Vec<&Task> {
         .collect()
 }
 
+/// The one rule for what may start now, used by `run`, `claim --next` and
+/// `ready`: the claimable tasks in start order, each with why it waits (a
+/// predicted clash with work in flight), or `None` where it can start.
+pub fn startable(ctx: &Context) -> Result<Vec<(String, Option<String>)>> {
+    let tasks = ctx.store.load_all()?;
+    let flight = in_flight(&tasks);
+    let mut out = Vec::new();
+    for id in ctx.store.claimable()? {
+        let why = match tasks.iter().find(|t| t.id == id) {
+            Some(task) if task.state == State::Open && !flight.is_empty() => {
+                clash(ctx, task, &flight)?
+            }
+            _ => None,
+        };
+        out.push((id, why));
+    }
+    Ok(out)
+}
+
 /// Why `task` should wait, or `None` if it can start beside `flight`.
 pub fn clash(ctx: &Context, task: &Task, flight: &[&Task]) -> Result<Option<String>> {
     let mine = Footprint::of(ctx, task)?;

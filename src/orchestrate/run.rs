@@ -248,22 +248,15 @@ impl Scheduler<'_> {
     /// Start the first claimable task that clashes with nothing in flight
     /// (read afresh: the last one started is in flight now). Whether one started.
     fn start_one(&mut self) -> Result<bool> {
-        let tasks = self.ctx.store.load_all()?;
-        let flight = predict::in_flight(&tasks);
-        for id in self.ctx.store.claimable()? {
+        for (id, waits) in predict::startable(self.ctx)? {
             let Some(&slot) = self.free.first() else {
                 break;
             };
-            let Some(task) = tasks.iter().find(|t| t.id == id) else {
-                continue;
-            };
-            if task.state == State::Open {
-                if let Some(why) = predict::clash(self.ctx, task, &flight)? {
-                    if self.waits.insert(id.clone(), why.clone()).as_ref() != Some(&why) {
-                        self.ctx.view.say(&format!("{id} {why}"));
-                    }
-                    continue;
+            if let Some(why) = waits {
+                if self.waits.insert(id.clone(), why.clone()).as_ref() != Some(&why) {
+                    self.ctx.view.say(&format!("{id} {why}"));
                 }
+                continue;
             }
             let request = self.claim_request(slot)?;
             if let ClaimOutcome::Claimed(_) = self.ctx.store.claim(&id, &request)? {

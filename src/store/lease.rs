@@ -202,17 +202,6 @@ impl Store {
         Ok(refused.unwrap_or(ClaimOutcome::Claimed(Box::new(record))))
     }
 
-    /// Claim the first task that can start now, or whose holder is gone, in
-    /// start order; a lost race moves on to the next. `None`: nothing to claim.
-    pub fn claim_next(&self, request: &ClaimRequest) -> Result<Option<TaskRecord>> {
-        for id in self.claimable()? {
-            if let ClaimOutcome::Claimed(record) = self.claim(&id, request)? {
-                return Ok(Some(*record));
-            }
-        }
-        Ok(None)
-    }
-
     /// Ready tasks, and running tasks whose lease is dead, in start order.
     pub fn claimable(&self) -> Result<Vec<String>> {
         let tasks = self.load_json()?;
