@@ -176,3 +176,41 @@ fn a_bad_config_is_refused_with_its_line() {
     let err = repo.fails(2, &["run"]);
     assert!(err.contains(".git-agent.yaml:5:"), "{err}");
 }
+
+/// A git killed with its agent leaves the worktree's `index.lock`; once no
+/// process works in that worktree, the next attempt removes it, says so,
+/// and records it, instead of failing on that task for good.
+#[test]
+fn a_stale_index_lock_left_by_a_stopped_attempt_is_removed_and_recorded() {
+    let repo = Repo::new();
+    repo.configure("60s", 3, "");
+    let id = repo.add("Locked out", &["--spec", "fail-once"]);
+    repo.fails(1, &["work", &id]);
+    let wt = repo.worktree(&id);
+    let mut cmd = std::process::Command::new("git");
+    repo.env(&mut cmd);
+    let out = cmd
+        .current_dir(&wt)
+        .args([
+            "rev-parse",
+            "--path-format=absolute",
+            "--git-path",
+            "index.lock",
+        ])
+        .output()
+        .unwrap();
+    let lock = std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    std::fs::write(&lock, "").unwrap();
+
+    let out = repo.run(&["work", &id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!lock.exists());
+    assert!(
+        err.contains(&format!("removed {}", lock.display())),
+        "{err}"
+    );
+    let recorded = std::fs::read_to_string(repo.logs(&id).join("recovered.log")).unwrap();
+    assert!(recorded.contains("index.lock"), "{recorded}");
+    assert_eq!(repo.state(&id), "in_review");
+}

@@ -306,9 +306,10 @@ fn signal_group(group: u32, signal: libc::c_int) {
 }
 
 /// Stop an agent's process group that a killed orchestrator left behind,
-/// found by the `.pgid` files next to its logs. The group is killed only if
+/// found by the `.pgid` files next to its logs. The group is stopped only if
 /// its leader is gone (then only its old members remain, so the id cannot
-/// have been reused) or still works in `cwd`.
+/// have been reused) or still works in `cwd`: SIGTERM first, so that a git
+/// it runs can let go of its `index.lock`, then SIGKILL after [`GRACE`].
 pub fn stop_orphans(log_dir: &Path, cwd: &Path) {
     let Ok(entries) = std::fs::read_dir(log_dir) else {
         return;
@@ -325,11 +326,37 @@ pub fn stop_orphans(log_dir: &Path, cwd: &Path) {
             let ours = !leader.exists()
                 || std::fs::read_link(leader.join("cwd")).is_ok_and(|dir| dir.starts_with(cwd));
             if ours {
+                signal_group(group, libc::SIGTERM);
+                let deadline = Instant::now() + GRACE;
+                while group_alive(group) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 signal_group(group, libc::SIGKILL);
             }
         }
         let _ = std::fs::remove_file(&path);
     }
+}
+
+/// Whether any process of group `group` is left.
+fn group_alive(group: u32) -> bool {
+    // SAFETY: kill(2) with signal 0 only asks whether the group exists.
+    unsafe { libc::kill(-(group as libc::pid_t), 0) == 0 }
+}
+
+/// The processes whose working directory is `dir` or inside it, read from
+/// `/proc` (none where there is no `/proc`).
+pub fn processes_in(dir: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(dir))
+        })
+        .collect()
 }
 
 /// The last lines of `text`, at most `TAIL_BYTES`.

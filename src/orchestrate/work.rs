@@ -35,8 +35,26 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
     let role = ctx.role(ROLE)?.clone();
     let attempt = task.attempts + 1;
     let files = process::log_base(&ctx.store.agent_dir(), id, attempt, ROLE);
+    let path = worktree::task_path(ctx, id)?;
     if let Some(dir) = files.parent() {
-        process::stop_orphans(dir, &worktree::task_path(ctx, id)?);
+        process::stop_orphans(dir, &path);
+        if let Some(lock) = remove_stale_index_lock(&path)? {
+            let line = format!(
+                "{id}: removed {} that a stopped attempt left (no process works in {} any more)",
+                lock.display(),
+                path.display()
+            );
+            ctx.view.say(&line);
+            std::fs::create_dir_all(dir)?;
+            let mut log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("recovered.log"))?;
+            std::io::Write::write_all(
+                &mut log,
+                format!("{} {line}\n", crate::store::now()).as_bytes(),
+            )?;
+        }
     }
     // The lease holds while the agent works, however long it takes.
     let _renewer = ctx
@@ -213,4 +231,23 @@ pub fn describe(finished: &Finished) -> String {
 
 fn short(commit: &str) -> &str {
     &commit[..commit.len().min(10)]
+}
+
+/// Remove the `index.lock` of the task worktree at `path` when no process
+/// works there any more (the git that held it was killed with its agent);
+/// returns the path removed. A lock with a live process beside it is left:
+/// that git may still be writing.
+fn remove_stale_index_lock(path: &std::path::Path) -> Result<Option<std::path::PathBuf>> {
+    if !path.join(".git").exists() {
+        return Ok(None);
+    }
+    let lock = crate::git::git_path(path, "index.lock")?;
+    if !lock.exists() || !process::processes_in(path).is_empty() {
+        return Ok(None);
+    }
+    match std::fs::remove_file(&lock) {
+        Ok(()) => Ok(Some(lock)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("removing {}", lock.display())),
+    }
 }
