@@ -124,3 +124,40 @@ fn a_plan_key_works_where_a_task_id_does() {
     let err = repo.fails(2, &["show", "nokey"]);
     assert!(err.contains("no task matches \"nokey\""), "{err}");
 }
+
+#[test]
+fn commits_after_the_approved_head_are_named_not_silently_dropped() {
+    let repo = Repo::new();
+    repo.configure(
+        "60s",
+        3,
+        &format!(
+            "  reviewer:\n    command: [sh, {}]\n",
+            crate::common::agent("reviewer.sh")
+        ),
+    );
+    let id = repo.add("Landed", &[]);
+    repo.ok(&["run"]);
+    assert_eq!(repo.state(&id), "merged");
+    let head = repo.task(&id)["head"].as_str().unwrap().to_string();
+    assert!(!repo.ok(&["show", &id]).contains("not merged"));
+
+    let wt = repo.worktree(&id);
+    std::fs::write(wt.join("late.txt"), "late\n").unwrap();
+    for args in [
+        &["add", "late.txt"][..],
+        &["commit", "-q", "-m", "Late work"],
+    ] {
+        let mut cmd = std::process::Command::new("git");
+        repo.env(&mut cmd);
+        assert!(cmd.current_dir(&wt).args(args).status().unwrap().success());
+    }
+    let show = repo.ok(&["show", &id]);
+    assert!(
+        show.contains(&format!(
+            "merged {}; 1 later commit on agent/{id} after it was not merged",
+            &head[..10]
+        )),
+        "{show}"
+    );
+}

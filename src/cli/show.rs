@@ -79,6 +79,9 @@ pub fn run(args: Args) -> Result<()> {
             say!("{label}: {value}");
         }
     }
+    if let Some(later) = unmerged_after(&store, t)? {
+        say!("{later}");
+    }
     if !t.scope.is_empty() {
         say!("scope: {}", t.scope.join(", "));
     }
@@ -137,6 +140,36 @@ fn gist(data: &serde_json::Value) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// For a merged task whose branch moved on after the approved head was
+/// merged: which head was merged, and how many later commits were not.
+fn unmerged_after(
+    store: &crate::store::Store,
+    t: &crate::model::task::Task,
+) -> Result<Option<String>> {
+    let (State::Merged, Some(branch), Some(head)) = (t.state, &t.branch, &t.head) else {
+        return Ok(None);
+    };
+    let branch_ref = format!("refs/heads/{branch}");
+    if store.find_ref(&branch_ref)?.is_none() {
+        return Ok(None);
+    }
+    let later = crate::git::commits_in(store.work_dir(), &[&branch_ref], &[head])?;
+    if later.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "merged {}; {} on {branch} after it {} not merged (review them: git agent review {branch} --base {})",
+        short(head),
+        crate::model::text::count(later.len(), "later commit"),
+        if later.len() == 1 { "was" } else { "were" },
+        short(head)
+    )))
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(10)]
 }
 
 fn indent(text: &str) -> String {
