@@ -223,6 +223,7 @@ mod tests {
             role: "r".into(),
             attempt: 0,
             lamport: 1,
+            spans: Vec::new(),
         };
         let task = apply(None, &created, "t-a").unwrap();
         let tip = gix::ObjectId::null(gix::hash::Kind::Sha1);
