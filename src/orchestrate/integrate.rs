@@ -91,8 +91,9 @@ pub fn land(ctx: &Context, task: &Task) -> Result<Landing> {
         .clone()
         .with_context(|| format!("task {} is approved but has no head", task.id))?;
     let target = ctx.config.target.clone();
-    let land_start = crate::store::now();
     let scratch = scratch_worktree(ctx)?;
+    // The scratch worktree's set-up counts as waiting for the queue.
+    let land_start = crate::store::now();
     // What the integrator agent used on this entry and when each step ran,
     // recorded with its outcome.
     let mut spent = Spent::default();
