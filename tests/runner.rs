@@ -22,5 +22,6 @@ mod plan;
 mod planner;
 mod review;
 mod run;
+mod stats;
 mod task;
 mod work;

@@ -123,14 +123,16 @@ pub fn svg(stats: &Stats) -> String {
 
 fn headline(s: &Stats) -> String {
     format!(
-        "wall {}  ·  agent time {} on {} slot(s)  ·  speed-up {:.2}×  ·  critical path {}  ·  {} tokens, {}",
+        "wall {}  ·  agent time {} on {} slot(s)  ·  speed-up {:.2}×  ·  critical path {}  ·  {}",
         duration(s.wall_ms),
         duration(s.agent_ms),
         s.slots,
         s.speedup,
         duration(s.critical_path_ms),
-        s.tokens,
-        money(s.cost_usd)
+        match (s.tokens, s.cost_usd) {
+            (0, c) if c == 0.0 => "no usage reported".to_string(),
+            (t, c) => format!("{t} tokens, {}", money(c)),
+        }
     )
 }
 
