@@ -129,9 +129,10 @@ fn headline(s: &Stats) -> String {
         s.slots,
         s.speedup,
         duration(s.critical_path_ms),
-        match (s.tokens, s.cost_usd) {
-            (0, c) if c == 0.0 => "no usage reported".to_string(),
-            (t, c) => format!("{t} tokens, {}", money(c)),
+        if s.tokens == 0 && s.cost_usd == 0.0 {
+            "no usage reported".to_string()
+        } else {
+            format!("{} tokens, {}", s.tokens, money(s.cost_usd))
         }
     )
 }
