@@ -583,3 +583,202 @@ fn chain<'a>(
     best.insert(id, heaviest.clone());
     heaviest
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::task::NewTask;
+
+    /// `2026-01-01T00:00:<s>` as RFC 3339, `s` in seconds (fractions allowed).
+    fn at(s: f64) -> String {
+        timestamp(1_767_225_600_000 + (s * 1000.0) as i64)
+    }
+
+    fn event(change: Change, when: f64, role: &str, attempt: u32, spans: Vec<Span>) -> Event {
+        Event {
+            id: format!("e-{when}"),
+            change,
+            at: at(when),
+            actor: "a".into(),
+            role: role.into(),
+            attempt,
+            lamport: 0,
+            spans,
+        }
+    }
+
+    fn agent(role: &str, start: f64, end: f64, result: &str) -> Span {
+        let mut span = Span::new(kind::AGENT, &at(start), &at(end)).ended(result);
+        span.role = Some(role.into());
+        span
+    }
+
+    /// A task claimed at `claim`, set up for a second, implemented until
+    /// `done`, reviewed for a second, queued, merged and gated.
+    fn history(id: &str, deps: &[&str], claim: f64, done: f64) -> History {
+        let new = NewTask {
+            title: id.to_uppercase(),
+            spec: String::new(),
+            plan: None,
+            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            scope: vec![],
+            priority: 2,
+            labels: vec![],
+            max_attempts: 3,
+            seq: 0,
+        };
+        let events = vec![
+            event(Change::Created(new), 0.0, "human", 0, vec![]),
+            event(
+                Change::Claimed {
+                    assignee: "i".into(),
+                },
+                claim,
+                "implementer",
+                1,
+                vec![],
+            ),
+            event(
+                Change::Submitted {
+                    head: "h".into(),
+                    branch: None,
+                    base: None,
+                    usage: None,
+                },
+                done,
+                "implementer",
+                1,
+                vec![
+                    Span::new(kind::SETUP, &at(claim), &at(claim + 1.0)),
+                    agent("implementer", claim + 1.0, done, "submitted"),
+                ],
+            ),
+            event(
+                Change::Reviewed {
+                    verdict: Verdict::Approve,
+                    head: "h".into(),
+                    summary: None,
+                    usage: None,
+                },
+                done + 1.0,
+                "reviewer",
+                1,
+                vec![agent("reviewer", done, done + 1.0, "approve")],
+            ),
+            event(
+                Change::Merged {
+                    commit: None,
+                    usage: None,
+                },
+                done + 3.0,
+                "integrator",
+                1,
+                vec![
+                    Span::new(kind::QUEUE, &at(done + 1.0), &at(done + 1.5)),
+                    Span::new(kind::MERGE, &at(done + 1.5), &at(done + 2.0)),
+                    Span::new(kind::GATE, &at(done + 2.0), &at(done + 3.0)).ended("passed"),
+                ],
+            ),
+        ];
+        let mut task: Option<Task> = None;
+        for e in &events {
+            task = Some(apply(task.as_ref(), e, id).unwrap());
+        }
+        History {
+            task: task.unwrap(),
+            events,
+        }
+    }
+
+    #[test]
+    fn a_chain_on_one_slot_pays_its_set_up_queue_and_gate() {
+        // a: claimed at 0, agent 1..5, review 5..6, queue, merge, gate till 8;
+        // b after a: claimed at 8.5, agent 9.5..12, review till 13, gate till 15.
+        let histories = vec![history("a", &[], 0.0, 5.0), history("b", &["a"], 8.5, 12.0)];
+        let stats = compute(&histories, &Selection::default(), None);
+        assert_eq!((stats.wall_ms, stats.slots), (15_000, 1));
+        assert_eq!(stats.agent_ms, 4000 + 1000 + 2500 + 1000);
+        assert_eq!(stats.agent_ms + stats.tax_ms, stats.wall_ms);
+        let tax = &stats.tax;
+        assert_eq!(tax.setup_ms, 2000);
+        assert_eq!(tax.gate_ms, 2000);
+        // Queue waits and merges: 1s for each task.
+        assert_eq!(tax.queue_ms, 2000);
+        // From a's merge (8) to b's claim (8.5): b was ready and ran nowhere.
+        assert_eq!(tax.orchestration_ms, 500);
+        assert_eq!(tax.no_work_ms, 0);
+        assert_eq!(stats.critical_path, ["a", "b"]);
+        assert_eq!(
+            stats.critical_path_ms,
+            (4000 + 1000 + 1000) + (2500 + 1000 + 1000)
+        );
+        assert_eq!(stats.runs.len(), 4);
+        assert_eq!(stats.gate.runs, 2);
+        assert_eq!(stats.tasks[1].wall_ms, 15_000 - 8_500);
+    }
+
+    #[test]
+    fn tasks_side_by_side_take_two_slots_and_idle_ones_have_no_work() {
+        // c is merged at 6 while a runs until 9 and is reviewed until 10:
+        // c's slot has nothing to do for those 4 s.
+        let histories = vec![history("a", &[], 0.0, 9.0), history("c", &[], 0.0, 3.0)];
+        let stats = compute(&histories, &Selection::default(), None);
+        assert_eq!(stats.slots, 2);
+        assert_eq!(stats.agent_ms + stats.tax_ms, 2 * stats.wall_ms);
+        assert!(stats.speedup > 0.0);
+        assert_eq!(stats.tax.no_work_ms, 4000, "{:?}", stats.tax);
+        let lanes: HashSet<usize> = stats.runs.iter().map(|r| r.lane).collect();
+        assert_eq!(lanes.len(), 2);
+        // One task alone: the selection counts only it.
+        let only_c = Selection {
+            tasks: Some(["c".to_string()].into()),
+            since_ms: None,
+        };
+        let stats = compute(&histories, &only_c, None);
+        assert_eq!(stats.tasks.len(), 1);
+        assert_eq!(stats.slots, 1);
+    }
+
+    #[test]
+    fn a_history_without_spans_counts_implementer_attempts_from_the_claim() {
+        let mut h = history("a", &[], 0.0, 5.0);
+        for e in &mut h.events {
+            e.spans.clear();
+        }
+        let stats = compute(&[h], &Selection::default(), None);
+        assert_eq!(stats.runs.len(), 1);
+        assert!(stats.runs[0].estimated);
+        assert_eq!(stats.agent_ms, 5000);
+        assert_eq!(stats.gate.runs, 0);
+    }
+
+    #[test]
+    fn usage_adds_up_per_role_and_task_and_the_planner_counts() {
+        let mut h = history("a", &[], 0.0, 5.0);
+        let usage = Usage {
+            tokens: Some(100),
+            cost_usd: Some(0.5),
+            ..Usage::default()
+        };
+        for e in &mut h.events {
+            for s in &mut e.spans {
+                if s.kind == kind::AGENT {
+                    s.usage = Some(usage.clone());
+                }
+            }
+        }
+        let stats = compute(&[h], &Selection::default(), Some(usage));
+        assert_eq!(stats.tokens, 300);
+        assert!((stats.cost_usd - 1.5).abs() < 1e-9);
+        assert_eq!(stats.roles["implementer"].tokens, 100);
+        assert_eq!(stats.roles["planner"].tokens, 100);
+        assert_eq!(stats.tasks[0].tokens, 200);
+    }
+
+    #[test]
+    fn nothing_run_is_all_zero() {
+        let stats = compute(&[], &Selection::default(), None);
+        assert_eq!((stats.wall_ms, stats.slots, stats.tax_ms), (0, 0, 0));
+        assert_eq!(stats.from, None);
+    }
+}
