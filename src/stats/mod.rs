@@ -261,7 +261,7 @@ tax_ms: the coordination tax: slot time in which no agent ran, slots * wall_ms -
 
 tax.setup_ms: the slot was setting up a worktree for its next run.
 
-tax.orchestration_ms: a task could have moved (ready; in progress after its agent ended; in review with no reviewer running) but ran nowhere.
+tax.orchestration_ms: a task could have moved (ready; in progress after its agent ended; in review with no reviewer running) but ran nowhere: the scheduler's latency, a predicted conflict, the parallel limit, or a role paused by a rate limit.
 
 tax.gate_ms: the test gate ran.
 

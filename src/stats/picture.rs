@@ -223,7 +223,8 @@ fn run_bar(out: &mut String, scale: &Scale, run: &RunBar) {
         }
     }
     let x = scale.x(run.start_ms);
-    let w = (scale.x(run.end_ms) - x).max(1.5);
+    // A run of a few ms (a rate limit answered at once) still shows.
+    let w = (scale.x(run.end_ms) - x).max(3.0);
     let (opacity, stroke, dash) = outcome_style(&run.result);
     let dash = match dash {
         "" => String::new(),
@@ -362,7 +363,8 @@ pub fn html(stats: &Stats) -> String {
          body { font-family: sans-serif; margin: 24px; color: #111827; }\n\
          table { border-collapse: collapse; margin: 12px 0 24px; }\n\
          th, td { padding: 4px 10px; border-bottom: 1px solid #e5e7eb; text-align: right; }\n\
-         th:first-child, td:first-child, td.title { text-align: left; }\n\
+         th:first-child, td:first-child, .title { text-align: left; }\n\
+         td:first-child { white-space: nowrap; }\n\
          pre { background: #f9fafb; padding: 12px; }\n</style>\n</head>\n<body>\n<h1>git agent stats</h1>\n",
     );
     out.push_str(&svg(stats));
@@ -381,7 +383,7 @@ pub fn html(stats: &Stats) -> String {
             money(r.cost_usd)
         );
     }
-    out.push_str("</table>\n<h2>Tasks</h2>\n<table>\n<tr><th>task</th><th>title</th><th>state</th><th>agent time</th><th>wall</th><th>attempts</th><th>failures</th><th>rejections</th><th>gate runs</th><th>gate failures</th><th>escalations</th><th>tokens</th><th>cost</th></tr>\n");
+    out.push_str("</table>\n<h2>Tasks</h2>\n<table>\n<tr><th>task</th><th class=\"title\">title</th><th>state</th><th>agent time</th><th>wall</th><th>attempts</th><th>failures</th><th>rejections</th><th>gate runs</th><th>gate failures</th><th>escalations</th><th>tokens</th><th>cost</th></tr>\n");
     for t in &stats.tasks {
         let _ = writeln!(
             out,
