@@ -293,6 +293,7 @@ fn resolve_with_agent(
     spent.spans.push(outcome.span(ROLE, result));
     if let Some(line) = super::work::rate_limited(&role, &outcome) {
         // Not the work's fault: it stays approved, tried again after the pause.
+        ctx.ledger.pause(ROLE, &role, &line);
         return Err(RateLimited(line).into());
     }
     if !outcome.succeeded() {

@@ -490,6 +490,7 @@ fn run_reviewer(
     if let Some(failure) = outcome.failure(agent.timeout()) {
         ctx.view.finished(&shown, ROLE, &failure);
         if let Some(line) = super::work::rate_limited(agent, &outcome) {
+            ctx.ledger.pause(ROLE, agent, &line);
             return Err(RateLimited(line).into());
         }
         bail!(

@@ -205,41 +205,50 @@ impl Scheduler<'_> {
                 .collect(),
         };
         for id in ids {
-            let spent = limits::task_spent(&self.ctx.store.events(&id)?);
-            let Some(why) = limits::task_over_budget(&budget, &spent) else {
-                continue;
-            };
-            let mut moved = false;
-            self.ctx.store.update(&id, |current| {
-                let state = current.task.state;
-                moved =
-                    !state.is_terminal() && !matches!(state, State::NeedsHuman | State::InProgress);
-                let drafts = match moved {
-                    true => vec![crate::store::Draft {
-                        change: crate::model::task::Change::Escalated {
-                            reason: why.clone(),
-                        },
-                        actor: format!("git-agent@{}", hostname()),
-                        role: "orchestrator".into(),
-                    }],
-                    false => vec![],
-                };
-                Ok((drafts, vec![]))
-            })?;
-            if moved {
-                self.ctx.view.say(&format!("{id}: to a human: {why}"));
-                self.summary.over_budget += 1;
-            }
+            self.escalate_if_over_budget(&id)?;
         }
         Ok(())
     }
 
-    /// A job of `role` met a rate limit: pause the role's dispatch.
-    fn rate_limited(&mut self, role: &str, why: &str) {
-        let Ok(agent) = self.ctx.role(role).cloned() else {
-            return;
+    /// Send task `id` to a human if its agents spent its budget and it is
+    /// not running; whether it went.
+    fn escalate_if_over_budget(&mut self, id: &str) -> Result<bool> {
+        let budget = &self.ctx.config.budget;
+        if budget.task_usd.is_none() && budget.task_tokens.is_none() {
+            return Ok(false);
+        }
+        let spent = limits::task_spent(&self.ctx.store.events(id)?);
+        let Some(why) = limits::task_over_budget(budget, &spent) else {
+            return Ok(false);
         };
-        let pause = self.ctx.ledger.pause(role, &agent, why);
+        let mut moved = false;
+        self.ctx.store.update(id, |current| {
+            let state = current.task.state;
+            moved = !state.is_terminal() && !matches!(state, State::NeedsHuman | State::InProgress);
+            let drafts = match moved {
+                true => vec![crate::store::Draft {
+                    change: crate::model::task::Change::Escalated {
+                        reason: why.clone(),
+                    },
+                    actor: format!("git-agent@{}", hostname()),
+                    role: "orchestrator".into(),
+                }],
+                false => vec![],
+            };
+            Ok((drafts, vec![]))
+        })?;
+        if moved {
+            self.ctx.view.say(&format!("{id}: to a human: {why}"));
+            self.summary.over_budget += 1;
+        }
+        Ok(moved)
+    }
+
+    /// A job of `role` met a rate limit: say so, with the pause.
+    /// (The worker paused the role in the ledger before it gave the task
+    /// back, so no other slot takes the task up before the pause.)
+    fn rate_limited(&mut self, role: &str, why: &str) {
+        let pause = self.ctx.ledger.paused(role).unwrap_or_default();
         self.summary.rate_limited += 1;
         self.ctx.view.say(&format!(
             "{role} rate limited ({}): its dispatch pauses for {:.1}s",
@@ -368,6 +377,11 @@ impl Scheduler<'_> {
                     }
                     continue;
                 }
+            }
+            // Checked again here: a task can be back in the ready list
+            // before the job that spent its budget has been seen to end.
+            if self.escalate_if_over_budget(&id)? {
+                continue;
             }
             let request = self.claim_request(slot)?;
             if let ClaimOutcome::Claimed(_) = self.ctx.store.claim(&id, &request)? {

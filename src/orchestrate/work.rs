@@ -131,6 +131,9 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
         ),
         (_, Some(failure)) => match rate_limited(&role, &outcome) {
             Some(line) => {
+                // Paused before the task is given back: no slot takes it up
+                // again before the pause is over.
+                ctx.ledger.pause(ROLE, &role, &line);
                 let reason = format!("rate limited: {line}");
                 let change = Change::Released {
                     reason: Some(format!("{reason} (no attempt used up)")),
