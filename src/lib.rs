@@ -11,4 +11,5 @@ pub mod git;
 pub mod hooks;
 pub mod model;
 pub mod orchestrate;
+pub mod stats;
 pub mod store;

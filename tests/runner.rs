@@ -25,5 +25,6 @@ mod plan;
 mod planner;
 mod review;
 mod run;
+mod stats;
 mod task;
 mod work;

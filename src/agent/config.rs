@@ -22,6 +22,7 @@ const KEYS: &[&str] = &[
     "review",
     "integrate",
     "worktrees",
+    "budget",
 ];
 
 /// The whole config. Unknown keys are refused, with their line.
@@ -47,6 +48,9 @@ pub struct Config {
     /// [default: `<main working tree>.agent-worktrees`, beside it].
     #[serde(default)]
     pub worktrees: Option<String>,
+    /// What agents may spend: `{task_usd, run_usd, task_tokens}`.
+    #[serde(default)]
+    pub budget: super::limits::Budget,
     /// Where the config was read from, to place later refusals on a line.
     #[serde(skip)]
     pub origin: Origin,
@@ -105,6 +109,9 @@ pub struct Role {
     pub timeout: Option<Duration>,
     #[serde(default)]
     pub max_attempts: Option<u32>,
+    /// How a rate limit is told and met [default: see `agent::limits`].
+    #[serde(default)]
+    pub rate_limit: Option<super::limits::RateLimit>,
 }
 
 /// How one role's agent is started, presets resolved.
@@ -260,6 +267,11 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
             })?;
         }
     }
+    super::limits::check(text, &config).map_err(|(line, message)| ConfigError {
+        file: file.to_string(),
+        line,
+        message,
+    })?;
     if let Some(strategy) = &config.integrate.strategy {
         if !["merge", "squash", "rebase"].contains(&strategy.as_str()) {
             return Err(fault(

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::config::Launch;
 use crate::git::LOCAL_ENV_VARS;
+use crate::model::span::{self, Span};
 use crate::model::usage::Usage;
 
 /// How much of the log's end goes into an event.
@@ -68,8 +69,12 @@ pub struct Outcome {
     /// The agent's final message: read from stdout in its preset's output
     /// format, or all of stdout. Never anything from stderr.
     pub message: String,
-    /// Tokens and cost, where the agent's output reported them.
+    /// Tokens and cost, where the agent's output reported them: its CLI's
+    /// own report (presets), else `usage:` in its `$GIT_AGENT_OUTPUT`.
     pub usage: Option<Usage>,
+    /// When the agent process started and ended (RFC 3339, UTC, ms).
+    pub started_at: String,
+    pub ended_at: String,
 }
 
 impl Outcome {
@@ -86,6 +91,14 @@ impl Outcome {
             Ending::TimedOut => Some(format!("the agent timed out after {}s", timeout.as_secs())),
             Ending::Interrupted => Some("the run was interrupted".into()),
         }
+    }
+
+    /// The agent span of this run, as `role`, ended with `result`.
+    pub fn span(&self, role: &str, result: &str) -> Span {
+        let mut span = Span::new(span::kind::AGENT, &self.started_at, &self.ended_at).ended(result);
+        span.role = Some(role.to_string());
+        span.usage = self.usage.clone();
+        span
     }
 }
 
@@ -138,6 +151,7 @@ impl AgentRun {
         let log_file = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let log_file = Arc::new(Mutex::new(log_file));
         let started = Instant::now();
+        let started_at = crate::store::now();
         let mut child = command
             .spawn()
             .with_context(|| format!("starting the {} agent `{program}`", self.role))?;
@@ -170,6 +184,7 @@ impl AgentRun {
         let _ = child.wait();
         let _ = std::fs::remove_file(&group_file);
         let duration = started.elapsed();
+        let ended_at = crate::store::now();
         let deadline = Instant::now() + DRAIN;
         let printed = drain(stdout, deadline);
         drain(stderr, deadline);
@@ -182,16 +197,20 @@ impl AgentRun {
             }
             None => (printed, None),
         };
+        let output = std::fs::read_to_string(&output_file)
+            .ok()
+            .filter(|s| !s.trim().is_empty());
+        let usage = usage.or_else(|| output.as_deref().and_then(Usage::reported_in));
         Ok(Outcome {
             ending,
             duration,
             tail: tail(&logged),
-            output: std::fs::read_to_string(&output_file)
-                .ok()
-                .filter(|s| !s.trim().is_empty()),
+            output,
             message,
             usage,
             log,
+            started_at,
+            ended_at,
         })
     }
 

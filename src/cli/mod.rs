@@ -20,6 +20,7 @@ mod roles;
 mod run;
 mod self_install;
 mod show;
+mod stats;
 mod status;
 mod submit;
 mod task;
@@ -64,6 +65,7 @@ pub enum Command {
     Hooks(hooks::Args),
     Hook(hook::Args),
     Review(review::Args),
+    Stats(stats::Args),
     Gc(gc::Args),
     Demo(demo::Args),
     SelfInstall(self_install::Args),
@@ -92,6 +94,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Hooks(args) => hooks::run(args),
         Command::Hook(args) => hook::run(args),
         Command::Review(args) => review::run(args),
+        Command::Stats(args) => stats::run(args),
         Command::Gc(args) => gc::run(args),
         Command::Demo(args) => demo::run(args),
         Command::SelfInstall(args) => self_install::run(args),
@@ -224,6 +227,7 @@ mod tests {
             role: "r".into(),
             attempt: 0,
             lamport: 1,
+            spans: Vec::new(),
         };
         let task = apply(None, &created, "t-a").unwrap();
         let tip = gix::ObjectId::null(gix::hash::Kind::Sha1);

@@ -38,7 +38,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let summary = run::run(&ctx, &options)?;
     let line = format!(
-        "{} submitted, {} failed attempts, {} approved, {} changes requested, {} merged, {} sent back by the queue, {} interrupted, {} taken over{}",
+        "{} submitted, {} failed attempts, {} approved, {} changes requested, {} merged, {} sent back by the queue, {} interrupted, {} taken over{}{}",
         summary.submitted,
         summary.failed,
         summary.approved,
@@ -47,6 +47,7 @@ pub fn run(args: Args) -> Result<()> {
         summary.sent_back,
         summary.interrupted,
         summary.lost,
+        limits_words(&summary),
         if summary.errors.is_empty() {
             String::new()
         } else {
@@ -75,6 +76,14 @@ pub fn run(args: Args) -> Result<()> {
             crate::model::text::count(summary.errors.len(), "task")
         )
     }
+    if let Some(why) = &summary.budget_spent {
+        // Exit 1: the run said no to more work, and scripts can tell.
+        return Err(No(format!(
+            "{why}: no new attempts were started and the running agents finished; \
+             raise budget.run_usd in .git-agent.yaml or run again to go on"
+        ))
+        .into());
+    }
     if waiting > 0 {
         // Exit 1: scripts and CI can tell a run that left work for a person.
         let verb = if waiting == 1 { "waits" } else { "wait" };
@@ -85,4 +94,17 @@ pub fn run(args: Args) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// `, 2 rate limited, 1 over budget, $0.1234 spent`: what only runs with
+/// limits have to say.
+fn limits_words(summary: &run::Summary) -> String {
+    let mut words = String::new();
+    if summary.rate_limited > 0 {
+        words.push_str(&format!(", {} rate limited", summary.rate_limited));
+    }
+    if summary.over_budget > 0 {
+        words.push_str(&format!(", {} over budget", summary.over_budget));
+    }
+    words
 }

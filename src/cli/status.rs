@@ -1,5 +1,7 @@
 //! `git agent status`: the board. What waits for a human comes first.
 
+mod limits;
+
 use anyhow::Result;
 
 use crate::model::board::{Board, TaskView};
@@ -37,6 +39,7 @@ pub fn run(args: Args) -> Result<()> {
             tasks: &board.views,
         });
     }
+    limits::print(&store, &tasks)?;
     if tasks.is_empty() {
         println!("no tasks yet: import a plan with `git agent plan --file F` or add one with `git agent task add`");
         return Ok(());

@@ -47,6 +47,8 @@ pub fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Finished::Interrupted => Err(Interrupted(format!("{id}: {line}")).into()),
-        Finished::Failed { .. } | Finished::Lost => Err(No(format!("{id}: {line}")).into()),
+        Finished::Failed { .. } | Finished::RateLimited { .. } | Finished::Lost => {
+            Err(No(format!("{id}: {line}")).into())
+        }
     }
 }

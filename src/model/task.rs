@@ -1,6 +1,7 @@
 //! The task, its events, and the state machine that folds events into a
 //! snapshot. Pure: `apply` is the only way a task changes.
 
+use crate::model::span::Span;
 use crate::model::usage::Usage;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -255,6 +256,11 @@ pub struct Event {
     pub role: String,
     pub attempt: u32,
     pub lamport: u64,
+    /// When the work this event accounts for ran (an attempt's agent, its
+    /// set-up, a merge and its gate); absent in histories written before
+    /// spans were recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spans: Vec<Span>,
 }
 
 /// Why `apply` refused an event.
@@ -592,6 +598,7 @@ mod tests {
             role: "human".into(),
             attempt: 1,
             lamport: 2,
+            spans: Vec::new(),
         }
     }
 

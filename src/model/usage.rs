@@ -49,6 +49,14 @@ impl Usage {
         }
     }
 
+    /// The `usage: {tokens, cost_usd}` an agent wrote into its result (the
+    /// YAML or JSON of `$GIT_AGENT_OUTPUT`), if it wrote one that reads.
+    pub fn reported_in(result: &str) -> Option<Usage> {
+        let value: serde_yaml::Value = serde_yaml::from_str(result).ok()?;
+        let usage: Usage = serde_yaml::from_value(value.get("usage")?.clone()).ok()?;
+        (!usage.is_empty()).then_some(usage)
+    }
+
     /// Whether nothing at all was reported.
     pub fn is_empty(&self) -> bool {
         *self == Usage::default()
@@ -68,5 +76,22 @@ impl Usage {
             parts.push(format!("${c:.4}"));
         }
         parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_is_read_from_a_result_in_yaml_or_json() {
+        let yaml = "verdict: approve\nusage: {tokens: 120, cost_usd: 0.25}\n";
+        let usage = Usage::reported_in(yaml).unwrap();
+        assert_eq!((usage.tokens, usage.cost_usd), (Some(120), Some(0.25)));
+        let json = r#"{"summary": "done", "usage": {"cost_usd": 1.5}}"#;
+        assert_eq!(Usage::reported_in(json).unwrap().cost_usd, Some(1.5));
+        assert_eq!(Usage::reported_in("just words"), None);
+        assert_eq!(Usage::reported_in("usage: lots"), None);
+        assert_eq!(Usage::reported_in("- a\n- b"), None);
     }
 }

@@ -13,10 +13,12 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::limits::{self, RateLimited};
 use super::worktree::{self, creation_lock};
 use super::Context;
 use crate::agent::process::{self, AgentRun, Ending};
 use crate::git;
+use crate::model::span::{self, Span};
 use crate::model::task::{Change, State, Task};
 use crate::model::usage::Usage;
 use crate::store::{notes, Draft};
@@ -90,20 +92,31 @@ pub fn land(ctx: &Context, task: &Task) -> Result<Landing> {
         .with_context(|| format!("task {} is approved but has no head", task.id))?;
     let target = ctx.config.target.clone();
     let scratch = scratch_worktree(ctx)?;
-    // What the integrator agent used on this entry, recorded with its outcome.
-    let mut spent = None;
+    // The scratch worktree's set-up counts as waiting for the queue.
+    let land_start = crate::store::now();
+    // What the integrator agent used on this entry and when each step ran,
+    // recorded with its outcome.
+    let mut spent = Spent::default();
+    let approved_at = task.updated_at.clone();
+    spent
+        .spans
+        .push(Span::new(span::kind::QUEUE, &approved_at, &land_start));
     for _ in 0..MOVED_RETRIES {
         let tip = git::resolve_commit(&ctx.root, &format!("refs/heads/{target}"))?;
         if git::is_ancestor(&ctx.root, &head, &tip)? {
             // Already there (e.g. merged by hand): record it, land nothing new.
             return record_merged(ctx, task, &tip, spent);
         }
-        let merged = match merge(ctx, &scratch, task, &head, &tip, &mut spent)? {
+        let merge_start = crate::store::now();
+        let merging = merge(ctx, &scratch, task, &head, &tip, &mut spent)?;
+        let merge_span = Span::new(span::kind::MERGE, &merge_start, &crate::store::now());
+        spent.spans.push(merge_span);
+        let merged = match merging {
             Merge::Clean(commit) => commit,
             Merge::Conflict(_) if stopped(ctx) => return Ok(interrupted()),
             Merge::Conflict(paths) => return send_back_conflict(ctx, task, &tip, &paths, spent),
         };
-        match gate(ctx, &scratch, task, &merged, &tip)? {
+        match gate(ctx, &scratch, task, &merged, &tip, &mut spent)? {
             Gate::Passed | Gate::NotConfigured => {}
             Gate::Failed { tail } => {
                 let reason = format!("the tests failed on {head} merged onto {target}");
@@ -119,13 +132,14 @@ pub fn land(ctx: &Context, task: &Task) -> Result<Landing> {
         match advance(ctx, &target, &tip, &merged)? {
             Advance::Done => return record_merged(ctx, task, &merged, spent),
             Advance::Moved => continue,
-            Advance::Blocked(why) => return wait_or_escalate(ctx, task, why),
+            Advance::Blocked(why) => return wait_or_escalate(ctx, task, why, spent),
         }
     }
     wait_or_escalate(
         ctx,
         task,
         format!("{target} kept moving while this was merged"),
+        spent,
     )
 }
 
@@ -137,6 +151,14 @@ fn interrupted() -> Landing {
     Landing::Waiting {
         reason: "interrupted; it stays approved for the next run".into(),
     }
+}
+
+/// What one queue entry's integrator agents used, and when each step of
+/// the entry ran: recorded with the entry's outcome.
+#[derive(Default)]
+struct Spent {
+    usage: Option<Usage>,
+    spans: Vec<Span>,
 }
 
 enum Merge {
@@ -152,7 +174,7 @@ fn merge(
     task: &Task,
     head: &str,
     tip: &str,
-    spent: &mut Option<Usage>,
+    spent: &mut Spent,
 ) -> Result<Merge> {
     git::checkout_detached(dir, tip)?;
     git::clean(dir)?;
@@ -189,7 +211,7 @@ fn rebase(
     task: &Task,
     head: &str,
     tip: &str,
-    spent: &mut Option<Usage>,
+    spent: &mut Spent,
 ) -> Result<Merge> {
     git::checkout_detached(dir, head)?;
     let mut clean = git::rebase(dir, tip)?;
@@ -213,7 +235,7 @@ fn resolve_with_agent(
     task: &Task,
     tip: &str,
     paths: &[String],
-    spent: &mut Option<Usage>,
+    spent: &mut Spent,
 ) -> Result<bool> {
     let Ok(role) = ctx.role(ROLE).cloned() else {
         return Ok(false);
@@ -231,9 +253,10 @@ fn resolve_with_agent(
         ctx.config.target,
         paths.iter().map(|p| format!("- {p}\n")).collect::<String>()
     );
+    let task_spent = limits::task_spent(&ctx.store.events(&task.id)?);
     let run = AgentRun {
         role: ROLE.into(),
-        launch: role.launch(ROLE),
+        launch: ctx.ledger.launch(&role, ROLE, &task_spent),
         cwd: dir.to_path_buf(),
         prompt,
         timeout: role.timeout(),
@@ -253,8 +276,25 @@ fn resolve_with_agent(
         &format!("resolve conflict in {}", paths.join(", ")),
     );
     let outcome = run.run(ctx.stop)?;
+    ctx.ledger.spend(outcome.usage.as_ref());
     if let Some(usage) = &outcome.usage {
-        *spent = Some(spent.as_ref().map_or(usage.clone(), |s| s.plus(usage)));
+        spent.usage = Some(
+            spent
+                .usage
+                .as_ref()
+                .map_or(usage.clone(), |s| s.plus(usage)),
+        );
+    }
+    let result = if outcome.succeeded() {
+        "resolved"
+    } else {
+        "failed"
+    };
+    spent.spans.push(outcome.span(ROLE, result));
+    if let Some(line) = super::work::rate_limited(&role, &outcome) {
+        // Not the work's fault: it stays approved, tried again after the pause.
+        ctx.ledger.pause(ROLE, &role, &line);
+        return Err(RateLimited(line).into());
     }
     if !outcome.succeeded() {
         ctx.view.say(&format!(
@@ -285,8 +325,16 @@ struct GateRecord<'a> {
     at: String,
 }
 
-/// Run `test` on the merged tree, unless that tree passed already.
-fn gate(ctx: &Context, dir: &Path, task: &Task, commit: &str, base: &str) -> Result<Gate> {
+/// Run `test` on the merged tree, unless that tree passed already; its span
+/// goes into `spent`.
+fn gate(
+    ctx: &Context,
+    dir: &Path,
+    task: &Task,
+    commit: &str,
+    base: &str,
+    spent: &mut Spent,
+) -> Result<Gate> {
     let test = ctx.config.test.trim().to_string();
     let tree = git::tree_of(dir, commit)?;
     let inputs = serde_json::json!({ "test": test, "task": task.id });
@@ -335,6 +383,14 @@ fn gate(ctx: &Context, dir: &Path, task: &Task, commit: &str, base: &str) -> Res
     };
     ctx.view.started(&task.id, "gate", attempt, &test);
     let outcome = run.run(ctx.stop)?;
+    let word = match outcome.ending {
+        Ending::Exited(0) => "passed".to_string(),
+        Ending::Exited(code) => format!("failed: exit {code}"),
+        Ending::TimedOut => "timed_out".to_string(),
+        Ending::Signalled | Ending::Interrupted => "stopped".to_string(),
+    };
+    let gate_span = Span::new(span::kind::GATE, &outcome.started_at, &outcome.ended_at);
+    spent.spans.push(gate_span.ended(&word));
     let verdict = match outcome.ending {
         Ending::Exited(0) => {
             remember_pass(ctx, &tree, &test)?;
@@ -440,19 +496,15 @@ fn checked_out(ctx: &Context, refname: &str) -> Result<Option<PathBuf>> {
         .map(|w| w.path))
 }
 
-fn record_merged(
-    ctx: &Context,
-    task: &Task,
-    commit: &str,
-    usage: Option<Usage>,
-) -> Result<Landing> {
+fn record_merged(ctx: &Context, task: &Task, commit: &str, spent: Spent) -> Result<Landing> {
     record(
         ctx,
         task,
         Change::Merged {
             commit: Some(commit.to_string()),
-            usage,
+            usage: spent.usage,
         },
+        &spent.spans,
     )?;
     Ok(Landing::Merged {
         commit: commit.to_string(),
@@ -464,7 +516,7 @@ fn send_back(
     task: &Task,
     reason: &str,
     detail: Option<String>,
-    usage: Option<Usage>,
+    spent: Spent,
 ) -> Result<Landing> {
     record(
         ctx,
@@ -472,8 +524,9 @@ fn send_back(
         Change::IntegrationFailed {
             reason: reason.to_string(),
             detail,
-            usage,
+            usage: spent.usage,
         },
+        &spent.spans,
     )?;
     Ok(Landing::Failed {
         reason: reason.to_string(),
@@ -488,7 +541,7 @@ fn send_back_conflict(
     task: &Task,
     tip: &str,
     paths: &[String],
-    usage: Option<Usage>,
+    spent: Spent,
 ) -> Result<Landing> {
     let target = &ctx.config.target;
     worktree::bring_up_to(ctx, task, tip)?;
@@ -499,10 +552,10 @@ fn send_back_conflict(
         &tip[..tip.len().min(10)],
         paths.join(", ")
     );
-    send_back(ctx, task, &reason, Some(detail), usage)
+    send_back(ctx, task, &reason, Some(detail), spent)
 }
 
-fn wait_or_escalate(ctx: &Context, task: &Task, why: String) -> Result<Landing> {
+fn wait_or_escalate(ctx: &Context, task: &Task, why: String, spent: Spent) -> Result<Landing> {
     let approved_at: jiff::Timestamp = task
         .updated_at
         .parse()
@@ -525,13 +578,14 @@ fn wait_or_escalate(ctx: &Context, task: &Task, why: String) -> Result<Landing> 
         Change::Escalated {
             reason: reason.clone(),
         },
+        &spent.spans,
     )?;
     Ok(Landing::Escalated { reason })
 }
 
-fn record(ctx: &Context, task: &Task, change: Change) -> Result<()> {
+fn record(ctx: &Context, task: &Task, change: Change, spans: &[Span]) -> Result<()> {
     let actor = format!("integrator@{}", crate::store::lease::hostname());
-    ctx.store.update(&task.id, |_| {
+    ctx.store.update_timed(&task.id, spans, |_| {
         Ok((
             vec![Draft {
                 change: change.clone(),

@@ -3,6 +3,7 @@
 
 pub mod gc;
 pub mod integrate;
+pub mod limits;
 pub mod planner;
 pub mod predict;
 pub mod review;
@@ -58,6 +59,7 @@ pub struct Seed {
     config: Config,
     stop: &'static AtomicBool,
     view: Arc<view::View>,
+    ledger: Arc<limits::Ledger>,
 }
 
 impl Seed {
@@ -68,6 +70,7 @@ impl Seed {
             root: self.root,
             stop: self.stop,
             view: self.view,
+            ledger: self.ledger,
         })
     }
 }
@@ -83,6 +86,9 @@ pub struct Context {
     /// Set by Ctrl-C: start nothing new, stop what runs.
     pub stop: &'static AtomicBool,
     pub view: Arc<view::View>,
+    /// What this run spent against `budget:`, and which roles pause after
+    /// a rate limit.
+    pub ledger: Arc<limits::Ledger>,
 }
 
 impl Context {
@@ -107,12 +113,14 @@ impl Context {
             None => store.repo().git_dir().to_path_buf(),
         };
         let config = config::team(&store)?;
+        let ledger = Arc::new(limits::Ledger::new(config.budget.clone()));
         Ok(Context {
             store,
             config,
             root,
             stop,
             view: Arc::new(view::View::new()),
+            ledger,
         })
     }
 
@@ -124,6 +132,7 @@ impl Context {
             config: self.config.clone(),
             stop: self.stop,
             view: self.view.clone(),
+            ledger: self.ledger.clone(),
         }
     }
 
@@ -209,18 +218,19 @@ impl Context {
         Ok(())
     }
 
-    /// Record `change` on task `id` as `actor`, if the task is still ours:
-    /// in progress, and not taken over by someone else meanwhile. Returns
-    /// whether it was recorded.
+    /// Record `change` on task `id` as `actor`, with the `spans` of the
+    /// attempt it ends, if the task is still ours: in progress, and not
+    /// taken over by someone else meanwhile. Returns whether it was recorded.
     pub fn record_as_holder(
         &self,
         id: &str,
         actor: &str,
         role: &str,
         change: Change,
+        spans: &[crate::model::span::Span],
     ) -> Result<bool> {
         let mut ours = true;
-        self.store.update(id, |current| {
+        self.store.update_timed(id, spans, |current| {
             let lease = self.store.lease(id)?;
             ours = current.task.state == crate::model::task::State::InProgress
                 && lease.as_ref().is_none_or(|(l, _)| l.holder == actor);

@@ -6,10 +6,12 @@ use anyhow::{bail, Result};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::Context;
-use crate::agent::process::{self, AgentRun};
+use crate::agent::config::Role;
+use crate::agent::process::{self, AgentRun, Outcome};
 use crate::agent::prompt;
 use crate::git;
 use crate::model::plan::{self, Plan};
+use std::sync::atomic::Ordering;
 
 const ROLE: &str = "planner";
 /// Files listed in the repository picture, at most.
@@ -62,7 +64,7 @@ pub fn plan_goal(ctx: &Context, goal: &str) -> Result<Planned> {
             task_json: None,
         };
         ctx.view.started("plan", ROLE, attempt, goal);
-        let outcome = run.run(ctx.stop)?;
+        let outcome = run_through_rate_limits(ctx, &role, &run)?;
         if let Some(failure) = outcome.failure(role.timeout()) {
             ctx.view.finished("plan", ROLE, &failure);
             bail!(
@@ -97,6 +99,31 @@ pub fn plan_goal(ctx: &Context, goal: &str) -> Result<Planned> {
         "the planner's plan was refused twice; nothing was written. Last refusal: {}",
         refusal.unwrap_or_default()
     )
+}
+
+/// Rate limits the planner waits out before its failure counts.
+const RATE_LIMITS: u32 = 5;
+
+/// Run the planner; a run that meets a rate limit is tried again after the
+/// role's backoff (up to [`RATE_LIMITS`] times), using up no try.
+fn run_through_rate_limits(ctx: &Context, role: &Role, run: &AgentRun) -> Result<Outcome> {
+    for _ in 0..RATE_LIMITS {
+        let outcome = run.run(ctx.stop)?;
+        let Some(line) = super::work::rate_limited(role, &outcome) else {
+            return Ok(outcome);
+        };
+        let pause = ctx.ledger.pause(ROLE, role, &line);
+        ctx.view.say(&format!(
+            "planner rate limited ({}): trying again in {:.1}s",
+            crate::model::one_line(&line, 80),
+            pause.as_secs_f64()
+        ));
+        let until = std::time::Instant::now() + pause;
+        while std::time::Instant::now() < until && !ctx.stop.load(Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    run.run(ctx.stop)
 }
 
 /// A short picture of the repository: its files and the head of its README.

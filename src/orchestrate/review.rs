@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use super::limits::{self, RateLimited};
 use super::{worktree, Context};
 use crate::agent::config::Role;
 use crate::agent::process::{AgentRun, Ending};
@@ -18,6 +19,7 @@ use crate::agent::reviewer::{self, Answer, Brief, Usage};
 use crate::error::Interrupted;
 use crate::git;
 use crate::model::id;
+use crate::model::span::{self, Span};
 use crate::model::task::{Change, State, Task, Verdict};
 use crate::store::{notes, Draft, Store, StoreError};
 
@@ -161,6 +163,7 @@ struct Range {
 pub fn review(ctx: &Context, subject: &Subject, options: &ReviewOptions) -> Result<Reviewed> {
     let range = locate(ctx, subject, options.base.as_deref())?;
     let oid = object_id(&range.head)?;
+    let mut spans = Vec::new();
     let (note, role, ran, log, reused) = match &options.person {
         Some(person) => {
             let answer = Answer {
@@ -190,7 +193,8 @@ pub fn review(ctx: &Context, subject: &Subject, options: &ReviewOptions) -> Resu
             match earlier {
                 Some(note) => (note, ROLE, false, None, true),
                 None => {
-                    let (answer, log) = run_reviewer(ctx, &range, &agent)?;
+                    let (answer, log, timed) = run_reviewer(ctx, &range, &agent)?;
+                    spans = timed;
                     (note_of(&range, &name, answer), ROLE, true, Some(log), false)
                 }
             }
@@ -204,7 +208,8 @@ pub fn review(ctx: &Context, subject: &Subject, options: &ReviewOptions) -> Resu
     // its event gets the event now.
     let (moved, state, unmoved) = match &range.task {
         Some(task) => {
-            let (moved, state, why) = record_event(ctx, &task.id, &range.head, &note, role)?;
+            let (moved, state, why) =
+                record_event(ctx, &task.id, &range.head, &note, role, &spans)?;
             (moved, Some(state), why)
         }
         None => (false, None, None),
@@ -385,8 +390,13 @@ fn locate(ctx: &Context, subject: &Subject, base_rev: Option<&str>) -> Result<Ra
 }
 
 /// Run the reviewer agent on `range` in a detached worktree of its head and
-/// read its answer; an error if it failed or gave no verdict.
-fn run_reviewer(ctx: &Context, range: &Range, agent: &Role) -> Result<(Answer, PathBuf)> {
+/// read its answer, with the spans of its set-up and its run; an error if
+/// it failed (a [`RateLimited`] one if it met a rate limit) or gave no verdict.
+fn run_reviewer(
+    ctx: &Context,
+    range: &Range,
+    agent: &Role,
+) -> Result<(Answer, PathBuf, Vec<Span>)> {
     let (base, head) = (range.base.as_str(), range.head.as_str());
     let spec = format!("{base}..{head}");
     let options = ["--reverse", "--no-color", "--format=%h %s%n%w(0,4,4)%-b"];
@@ -405,12 +415,17 @@ fn run_reviewer(ctx: &Context, range: &Range, agent: &Role) -> Result<(Answer, P
     };
     let built_in = reviewer::prompt(&brief);
     let text = prompt::with_override(Some(&ctx.root), ROLE, built_in, &reviewer::vars(&brief));
+    let setup_start = crate::store::now();
+    let spent = match &range.task {
+        Some(task) => limits::task_spent(&ctx.store.events(&task.id)?),
+        None => Default::default(),
+    };
     let tree = ReviewTree::create(ctx, head)?;
     let attempt = range.task.as_ref().map_or(1, |t| t.attempts + 1);
     let files = log_files(ctx, range, attempt);
     let run = AgentRun {
         role: ROLE.into(),
-        launch: agent.launch(ROLE),
+        launch: ctx.ledger.launch(agent, ROLE, &spent),
         cwd: tree.path.clone(),
         prompt: text,
         timeout: agent.timeout(),
@@ -454,8 +469,13 @@ fn run_reviewer(ctx: &Context, range: &Range, agent: &Role) -> Result<(Answer, P
         ))
         .into());
     }
+    ctx.ledger.spend(outcome.usage.as_ref());
     if let Some(failure) = outcome.failure(agent.timeout()) {
         ctx.view.finished(&shown, ROLE, &failure);
+        if let Some(line) = super::work::rate_limited(agent, &outcome) {
+            ctx.ledger.pause(ROLE, agent, &line);
+            return Err(RateLimited(line).into());
+        }
         bail!(
             "the reviewer failed: {failure}; nothing recorded. Its log: {}\n{}",
             outcome.log.display(),
@@ -475,7 +495,17 @@ fn run_reviewer(ctx: &Context, range: &Range, agent: &Role) -> Result<(Answer, P
     }
     ctx.view
         .finished(&shown, ROLE, &describe(answer.verdict, &answer.summary));
-    Ok((answer, outcome.log))
+    let word = match answer.verdict {
+        Verdict::Approve => "approve",
+        Verdict::Changes => "changes",
+    };
+    let mut run_span = outcome.span(ROLE, word);
+    run_span.usage = answer.usage.clone();
+    let spans = vec![
+        Span::new(span::kind::SETUP, &setup_start, &outcome.started_at),
+        run_span,
+    ];
+    Ok((answer, outcome.log, spans))
 }
 
 /// `approve` or `changes: <first line of the summary>`, for the live view.
@@ -535,9 +565,10 @@ fn record_event(
     head: &str,
     note: &VerdictNote,
     role: &str,
+    spans: &[Span],
 ) -> Result<(bool, State, Option<String>)> {
     let mut why = None;
-    let record = ctx.store.update(id, |current| {
+    let record = ctx.store.update_timed(id, spans, |current| {
         let task = &current.task;
         why = if task.state != State::InReview {
             Some(format!("task {id} is {}, not in review", task.state))

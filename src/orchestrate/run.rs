@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::integrate::{self, Entry, Landing};
 use super::review::{self, ReviewOptions, Reviewed, Subject};
 use super::work::{self, Finished};
-use super::{predict, Context};
+use super::{limits, predict, Context};
 use crate::error::No;
 use crate::model::task::{State, Verdict};
 use crate::store::lease::{hostname, ClaimOutcome, ClaimRequest};
@@ -41,6 +41,12 @@ pub struct Summary {
     pub changes_requested: usize,
     pub merged: usize,
     pub sent_back: usize,
+    /// Agent runs that met a rate limit (and used up no attempt).
+    pub rate_limited: usize,
+    /// Tasks sent to a human for spending their budget.
+    pub over_budget: usize,
+    /// Why the run stopped starting new work, when `budget.run_usd` was spent.
+    pub budget_spent: Option<String>,
     pub errors: Vec<String>,
 }
 
@@ -113,6 +119,7 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
     if ctx.config.roles.implementer.is_none() && ctx.config.roles.reviewer.is_none() {
         ctx.role("implementer")?;
     }
+    ctx.ledger.persist_in(&ctx.store.agent_dir())?;
     let (tx, rx) = mpsc::channel();
     let mut s = Scheduler {
         ctx,
@@ -125,14 +132,22 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
         reviews_started: HashSet::new(),
         tx,
     };
+    s.check_budgets(None)?;
     loop {
         if ctx.stop.load(Ordering::Relaxed) {
             break;
         }
-        s.start_integration()?;
-        s.start_reviews()?;
-        s.start_implementers()?;
+        if s.may_start() {
+            s.start_integration()?;
+            s.start_reviews()?;
+            s.start_implementers()?;
+        }
         if s.running.is_empty() {
+            // A role paused by a rate limit has work to take up again.
+            if let Some(left) = ctx.ledger.any_pause().filter(|_| s.may_start()) {
+                sleep_unless_stopped(ctx, left.min(Duration::from_secs(1)));
+                continue;
+            }
             if !options.watch {
                 break;
             }
@@ -152,10 +167,102 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
 }
 
 impl Scheduler<'_> {
+    /// Whether new work may start: not once the run's budget is spent
+    /// (said once, when it is first found; running agents finish).
+    fn may_start(&mut self) -> bool {
+        let Some(why) = self.ctx.ledger.run_budget_spent() else {
+            return true;
+        };
+        if self.summary.budget_spent.is_none() {
+            self.ctx.view.say(&format!(
+                "{why}: starting nothing new; {} running job(s) finish",
+                self.running.len()
+            ));
+            self.summary.budget_spent = Some(why);
+        }
+        false
+    }
+
+    /// Send to a human each task (`only` one, else every task not running)
+    /// whose agents spent its budget, with the budget and the spend.
+    fn check_budgets(&mut self, only: Option<&str>) -> Result<()> {
+        let budget = self.ctx.config.budget.clone();
+        if budget.task_usd.is_none() && budget.task_tokens.is_none() {
+            return Ok(());
+        }
+        let ids: Vec<String> = match only {
+            Some(id) => vec![id.to_string()],
+            None => self
+                .ctx
+                .store
+                .load_all()?
+                .into_iter()
+                .filter(|t| {
+                    !t.state.is_terminal()
+                        && !matches!(t.state, State::NeedsHuman | State::InProgress)
+                })
+                .map(|t| t.id)
+                .collect(),
+        };
+        for id in ids {
+            self.escalate_if_over_budget(&id)?;
+        }
+        Ok(())
+    }
+
+    /// Send task `id` to a human if its agents spent its budget and it is
+    /// not running; whether it went.
+    fn escalate_if_over_budget(&mut self, id: &str) -> Result<bool> {
+        let budget = &self.ctx.config.budget;
+        if budget.task_usd.is_none() && budget.task_tokens.is_none() {
+            return Ok(false);
+        }
+        let spent = limits::task_spent(&self.ctx.store.events(id)?);
+        let Some(why) = limits::task_over_budget(budget, &spent) else {
+            return Ok(false);
+        };
+        let mut moved = false;
+        self.ctx.store.update(id, |current| {
+            let state = current.task.state;
+            moved = !state.is_terminal() && !matches!(state, State::NeedsHuman | State::InProgress);
+            let drafts = match moved {
+                true => vec![crate::store::Draft {
+                    change: crate::model::task::Change::Escalated {
+                        reason: why.clone(),
+                    },
+                    actor: format!("git-agent@{}", hostname()),
+                    role: "orchestrator".into(),
+                }],
+                false => vec![],
+            };
+            Ok((drafts, vec![]))
+        })?;
+        if moved {
+            self.ctx.view.say(&format!("{id}: to a human: {why}"));
+            self.summary.over_budget += 1;
+        }
+        Ok(moved)
+    }
+
+    /// A job of `role` met a rate limit: say so, with the pause.
+    /// (The worker paused the role in the ledger before it gave the task
+    /// back, so no other slot takes the task up before the pause.)
+    fn rate_limited(&mut self, role: &str, why: &str) {
+        let pause = self.ctx.ledger.paused(role).unwrap_or_default();
+        self.summary.rate_limited += 1;
+        self.ctx.view.say(&format!(
+            "{role} rate limited ({}): its dispatch pauses for {:.1}s",
+            crate::model::one_line(why, 80),
+            pause.as_secs_f64()
+        ));
+    }
+
     /// One merge-queue pass at a time, when there is approved work it has
     /// not already left waiting.
     fn start_integration(&mut self) -> Result<()> {
-        if self.running.contains_key(&Job::Integrate) {
+        if self.running.contains_key(&Job::Integrate)
+            || self.ctx.ledger.paused("integrator").is_some()
+        {
             return Ok(());
         }
         let approved: Vec<String> = integrate::queue(self.ctx)?
@@ -181,7 +288,8 @@ impl Scheduler<'_> {
     /// and every commit a hook queued, up to `parallel` reviews at once. With
     /// no reviewer configured, reviews are left to people.
     fn start_reviews(&mut self) -> Result<()> {
-        if self.ctx.config.roles.reviewer.is_none() {
+        if self.ctx.config.roles.reviewer.is_none() || self.ctx.ledger.paused("reviewer").is_some()
+        {
             return Ok(());
         }
         let mut wanted: Vec<(String, String)> = Vec::new();
@@ -238,7 +346,9 @@ impl Scheduler<'_> {
     /// Claim and start ready tasks while slots are free, skipping those
     /// predicted to clash with work in flight.
     fn start_implementers(&mut self) -> Result<()> {
-        if self.ctx.config.roles.implementer.is_none() {
+        if self.ctx.config.roles.implementer.is_none()
+            || self.ctx.ledger.paused("implementer").is_some()
+        {
             return Ok(());
         }
         while !self.free.is_empty() && self.start_one()? {}
@@ -256,6 +366,11 @@ impl Scheduler<'_> {
                 if self.waits.insert(id.clone(), why.clone()).as_ref() != Some(&why) {
                     self.ctx.view.say(&format!("{id} {why}"));
                 }
+                continue;
+            }
+            // Checked again here: a task can be back in the ready list
+            // before the job that spent its budget has been seen to end.
+            if self.escalate_if_over_budget(&id)? {
                 continue;
             }
             let request = self.claim_request(slot)?;
@@ -323,6 +438,9 @@ impl Scheduler<'_> {
         if let Some(handle) = self.running.remove(&job) {
             let _ = handle.join();
         }
+        if let Err(e) = self.after(&job, &done) {
+            self.summary.errors.push(format!("budget: {e:#}"));
+        }
         let label = match &job {
             Job::Implement { task, slot } => {
                 self.free.insert(*slot);
@@ -341,6 +459,9 @@ impl Scheduler<'_> {
             Done::Implemented(Ok(Finished::Submitted { .. })) => s.submitted += 1,
             Done::Implemented(Ok(Finished::Failed { .. })) => s.failed += 1,
             Done::Implemented(Ok(Finished::Interrupted)) => s.interrupted += 1,
+            Done::Implemented(Ok(Finished::RateLimited { .. })) => {}
+            Done::Reviewed(Err(e)) | Done::Integrated(Err(e))
+                if e.downcast_ref::<limits::RateLimited>().is_some() => {}
             Done::Implemented(Ok(Finished::Lost)) => s.lost += 1,
             Done::Reviewed(Ok(reviewed)) => match reviewed.verdict {
                 Verdict::Approve => s.approved += 1,
@@ -367,6 +488,64 @@ impl Scheduler<'_> {
                 s.errors.push(format!("{label}: {e:#}"));
             }
         }
+    }
+}
+
+impl Scheduler<'_> {
+    /// What a job's end means for budgets and rate limits: a rate-limited
+    /// role pauses (and its work is tried again); a role that ran clean
+    /// starts its backoff afresh; the task's spend is checked.
+    fn after(&mut self, job: &Job, done: &Done) -> Result<()> {
+        let limited =
+            |e: &anyhow::Error| e.downcast_ref::<limits::RateLimited>().map(|r| r.0.clone());
+        match (job, done) {
+            (Job::Implement { task, .. }, Done::Implemented(result)) => {
+                match result {
+                    Ok(Finished::RateLimited { reason }) => {
+                        self.rate_limited("implementer", reason)
+                    }
+                    Ok(Finished::Submitted { .. } | Finished::Failed { .. }) => {
+                        self.ctx.ledger.clear_pause("implementer")
+                    }
+                    _ => {}
+                }
+                self.check_budgets(Some(task))?;
+            }
+            (Job::Review { key }, Done::Reviewed(result)) => {
+                match result {
+                    Err(e) => {
+                        if let Some(why) = limited(e) {
+                            self.rate_limited("reviewer", &why);
+                            // Tried again once the pause is over.
+                            let mine = format!("{key}@");
+                            self.reviews_started
+                                .retain(|k| k != key && !k.starts_with(&mine));
+                        }
+                    }
+                    Ok(reviewed) => {
+                        self.ctx.ledger.clear_pause("reviewer");
+                        if let Some(task) = &reviewed.task {
+                            self.check_budgets(Some(task))?;
+                        }
+                    }
+                }
+            }
+            (Job::Integrate, Done::Integrated(result)) => match result {
+                Err(e) => {
+                    if let Some(why) = limited(e) {
+                        self.rate_limited("integrator", &why);
+                        self.queue_idle_at = None;
+                    }
+                }
+                Ok(entries) => {
+                    for entry in entries {
+                        self.check_budgets(Some(&entry.task))?;
+                    }
+                }
+            },
+            _ => {}
+        }
+        Ok(())
     }
 }
 

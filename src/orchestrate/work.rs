@@ -5,11 +5,13 @@ use anyhow::{Context as _, Result};
 use std::path::Path;
 
 use super::worktree::{self, trailered};
-use super::Context;
+use super::{limits, Context};
+use crate::agent::config::Role;
 use crate::agent::process::{self, AgentRun, Ending};
 use crate::agent::prompt;
 use crate::git;
-use crate::model::task::{Change, Task};
+use crate::model::span::{self, Span};
+use crate::model::task::{Change, Event, Task};
 use crate::store::notes;
 
 /// How an attempt ended.
@@ -23,6 +25,12 @@ pub enum Finished {
     },
     /// Stopped by Ctrl-C: the work is committed and the task released.
     Interrupted,
+    /// The agent met a rate limit (`reason`: the line that said so): the
+    /// task is released with no attempt used up, to be tried again after
+    /// the role's pause.
+    RateLimited {
+        reason: String,
+    },
     /// The task was no longer ours when the attempt ended (taken over).
     Lost,
 }
@@ -31,7 +39,9 @@ const ROLE: &str = "implementer";
 
 /// Run one implementer attempt on `id`, which `actor` holds.
 pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
+    let setup_start = crate::store::now();
     let task = ctx.store.load(id)?.task;
+    let events = ctx.store.events(id)?;
     let role = ctx.role(ROLE)?.clone();
     let attempt = task.attempts + 1;
     let files = process::log_base(&ctx.store.agent_dir(), id, attempt, ROLE);
@@ -71,9 +81,9 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
     let run_id = crate::model::id::generate("r", 8);
     let run = AgentRun {
         role: ROLE.into(),
-        launch: role.launch(ROLE),
+        launch: ctx.ledger.launch(&role, ROLE, &limits::task_spent(&events)),
         cwd: prepared.path.clone(),
-        prompt: implementer_prompt(ctx, &task)?,
+        prompt: implementer_prompt(ctx, &task, &events),
         timeout: role.timeout(),
         files,
         env: vec![
@@ -88,6 +98,8 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
     };
     ctx.view.started(id, ROLE, attempt, &task.title);
     let outcome = run.run(ctx.stop)?;
+    ctx.ledger.spend(outcome.usage.as_ref());
+    let setup = Span::new(span::kind::SETUP, &setup_start, &outcome.started_at);
     // Whatever happened, the agent's work is kept on its branch.
     let leftover = trailered(
         &format!("Uncommitted work: {}", task.title),
@@ -111,13 +123,7 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
     note_provenance(ctx, &prepared.path, &start, &task, &agent, &run_id)?;
     let markers = git::conflict_markers(&prepared.path, &prepared.base, &head)?;
 
-    let finished = if outcome.ending == Ending::Interrupted {
-        let change = Change::Released {
-            reason: Some("interrupted: git agent run was stopped".into()),
-        };
-        ctx.record_as_holder(id, actor, ROLE, change)?;
-        Finished::Interrupted
-    } else if let Some(reason) = match outcome.failure(role.timeout()) {
+    let failure = match outcome.failure(role.timeout()) {
         Some(reason) => Some(reason),
         None if !unresolved.is_empty() => Some(format!(
             "the agent left conflicts unresolved in: {}",
@@ -133,57 +139,97 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
         None => (task.head.as_deref() == Some(head.as_str())
             || git::commits_in(&prepared.path, &["HEAD"], &[&prepared.base])?.is_empty())
         .then(|| "the agent changed nothing".to_string()),
-    } {
-        // What the next attempt is shown: the agent's final message, else
-        // (it printed nothing on stdout) the end of its log.
-        let said = match outcome.message.trim().is_empty() {
-            true => outcome.tail.clone(),
-            false => process::tail(&outcome.message),
-        };
-        let change = Change::Failed {
-            reason: reason.clone(),
-            log_tail: Some(said),
-            usage: outcome.usage.clone(),
-        };
-        if ctx.record_as_holder(id, actor, ROLE, change)? {
-            Finished::Failed { reason }
-        } else {
-            Finished::Lost
-        }
-    } else {
-        let change = Change::Submitted {
-            head: head.clone(),
-            branch: Some(prepared.branch.clone()),
-            base: Some(prepared.base.clone()),
-            usage: outcome.usage.clone(),
-        };
-        if ctx.record_as_holder(id, actor, ROLE, change)? {
-            Finished::Submitted { head }
-        } else {
-            Finished::Lost
-        }
+    };
+    let (change, finished) = match (&outcome.ending, failure) {
+        (Ending::Interrupted, _) => (
+            Change::Released {
+                reason: Some("interrupted: git agent run was stopped".into()),
+            },
+            Finished::Interrupted,
+        ),
+        (_, Some(failure)) => match rate_limited(&role, &outcome) {
+            Some(line) => {
+                // Paused before the task is given back: no slot takes it up
+                // again before the pause is over.
+                ctx.ledger.pause(ROLE, &role, &line);
+                let reason = format!("rate limited: {line}");
+                let change = Change::Released {
+                    reason: Some(format!("{reason} (no attempt used up)")),
+                };
+                (change, Finished::RateLimited { reason })
+            }
+            None => {
+                // What the next attempt is shown: the agent's final message,
+                // else (it printed nothing on stdout) the end of its log.
+                let said = match outcome.message.trim().is_empty() {
+                    true => outcome.tail.clone(),
+                    false => process::tail(&outcome.message),
+                };
+                let change = Change::Failed {
+                    reason: failure.clone(),
+                    log_tail: Some(said),
+                    usage: outcome.usage.clone(),
+                };
+                (change, Finished::Failed { reason: failure })
+            }
+        },
+        (_, None) => (
+            Change::Submitted {
+                head: head.clone(),
+                branch: Some(prepared.branch.clone()),
+                base: Some(prepared.base.clone()),
+                usage: outcome.usage.clone(),
+            },
+            Finished::Submitted { head },
+        ),
+    };
+    let spans = [setup, outcome.span(ROLE, result_word(&finished))];
+    let finished = match ctx.record_as_holder(id, actor, ROLE, change, &spans)? {
+        true => finished,
+        // Interrupted: released if still ours; either way it was stopped.
+        false if finished == Finished::Interrupted => finished,
+        false => Finished::Lost,
     };
     ctx.view.finished(id, ROLE, &describe(&finished));
     Ok(finished)
 }
 
+/// The line of a failed run's output that shows it met a rate limit, if
+/// one does: only a run that exited non-zero can have (a timeout or an
+/// agent that changed nothing is no rate limit).
+pub(crate) fn rate_limited(role: &Role, outcome: &process::Outcome) -> Option<String> {
+    if !matches!(outcome.ending, Ending::Exited(code) if code != 0) {
+        return None;
+    }
+    let limit = role.rate_limit();
+    limit
+        .matching_line(&outcome.tail)
+        .or_else(|| limit.matching_line(&outcome.message))
+        .map(str::to_string)
+}
+
+/// How an attempt ended, in the word its agent span records.
+fn result_word(finished: &Finished) -> &'static str {
+    match finished {
+        Finished::Submitted { .. } => "submitted",
+        Finished::Failed { .. } => "failed",
+        Finished::Interrupted => "interrupted",
+        Finished::RateLimited { .. } => "rate_limited",
+        Finished::Lost => "lost",
+    }
+}
+
 /// The implementer's prompt, with the feedback of earlier attempts.
-fn implementer_prompt(ctx: &Context, task: &Task) -> Result<String> {
-    let events = ctx.store.events(&task.id)?;
+fn implementer_prompt(ctx: &Context, task: &Task, events: &[Event]) -> String {
     let deps: Vec<(String, Option<String>)> = task
         .depends_on
         .iter()
         .map(|d| (d.clone(), ctx.store.load(d).ok().map(|r| r.task.title)))
         .collect();
     let target = &ctx.config.target;
-    let built_in = prompt::implementer(task, &deps, &events, target);
-    let vars = prompt::task_vars(task, &prompt::feedback(&events), target);
-    Ok(prompt::with_override(
-        Some(&ctx.root),
-        ROLE,
-        built_in,
-        &vars,
-    ))
+    let built_in = prompt::implementer(task, &deps, events, target);
+    let vars = prompt::task_vars(task, &prompt::feedback(events), target);
+    prompt::with_override(Some(&ctx.root), ROLE, built_in, &vars)
 }
 
 /// A provenance note on every commit the attempt produced.
@@ -225,6 +271,7 @@ pub fn describe(finished: &Finished) -> String {
         Finished::Submitted { head } => format!("submitted {}", short(head)),
         Finished::Failed { reason } => format!("failed: {reason}"),
         Finished::Interrupted => "interrupted; work kept, task released".into(),
+        Finished::RateLimited { reason } => format!("{reason}; released, no attempt used up"),
         Finished::Lost => "ended, but the task was taken over meanwhile".into(),
     }
 }

@@ -105,6 +105,19 @@ impl Store {
         Ok(stored)
     }
 
+    /// Every plan, by id, with its first event (`event.json` of its
+    /// chain's tip): its goal, its task count, and what the planner used.
+    pub fn plans(&self) -> Result<Vec<(String, serde_json::Value)>> {
+        let mut plans = Vec::new();
+        for (id, tip) in self.refs_under(PLANS_PREFIX)? {
+            let event = super::objects::read_file(&self.repo, tip, "event.json")?
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                .unwrap_or(serde_json::Value::Null);
+            plans.push((id, event));
+        }
+        Ok(plans)
+    }
+
     /// Add the plan's first commit to `batch` and return the edit that
     /// creates its ref.
     fn plan_commit(

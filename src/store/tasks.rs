@@ -8,6 +8,7 @@ use super::objects::{message, parent, read_file, write_commit, write_tree, Batch
 use super::{resolve_prefix, Store, StoreError, TaskJson, LEASES_PREFIX, TASKS_PREFIX};
 use crate::git::refs::{Edit, RefError, Retries};
 use crate::model::id;
+use crate::model::span::Span;
 use crate::model::task::{apply, Change, Event, NewTask, State, Task};
 
 /// A task as read from its ref: the snapshot and the commit it came from.
@@ -172,7 +173,7 @@ impl Store {
             actor: actor.to_string(),
             role: role.to_string(),
         };
-        let (task, tip) = self.write_chain(batch, &id, None, &[draft])?;
+        let (task, tip) = self.write_chain(batch, &id, None, &[draft], &[])?;
         Ok((Edit::create(format!("{TASKS_PREFIX}{id}"), tip), task))
     }
 
@@ -180,16 +181,32 @@ impl Store {
     /// race. `decide` sees the current record and returns the events to add
     /// (none: nothing is written) and any ref edits that must land in the same
     /// transaction; its error ends the loop.
-    pub fn update<F>(&self, id: &str, mut decide: F) -> Result<TaskRecord>
+    pub fn update<F>(&self, id: &str, decide: F) -> Result<TaskRecord>
     where
         F: FnMut(&TaskRecord) -> Result<(Vec<Draft>, Vec<Edit>)>,
     {
-        self.update_with(id, |current, _| decide(current))
+        self.update_timed(id, &[], decide)
+    }
+
+    /// [`Store::update`] where the last event written carries `spans`: when
+    /// the work it accounts for ran (see [`crate::model::span`]).
+    pub fn update_timed<F>(&self, id: &str, spans: &[Span], mut decide: F) -> Result<TaskRecord>
+    where
+        F: FnMut(&TaskRecord) -> Result<(Vec<Draft>, Vec<Edit>)>,
+    {
+        self.update_spanned(id, spans, |current, _| decide(current))
     }
 
     /// [`Store::update`] where `decide` may also add objects that its ref
     /// edits point at, to be stored with the events.
-    pub(super) fn update_with<F>(&self, id: &str, mut decide: F) -> Result<TaskRecord>
+    pub(super) fn update_with<F>(&self, id: &str, decide: F) -> Result<TaskRecord>
+    where
+        F: FnMut(&TaskRecord, &mut Batch) -> Result<(Vec<Draft>, Vec<Edit>)>,
+    {
+        self.update_spanned(id, &[], decide)
+    }
+
+    fn update_spanned<F>(&self, id: &str, spans: &[Span], mut decide: F) -> Result<TaskRecord>
     where
         F: FnMut(&TaskRecord, &mut Batch) -> Result<(Vec<Draft>, Vec<Edit>)>,
     {
@@ -202,7 +219,7 @@ impl Store {
                 return Ok(current);
             }
             let prev = Some((&current.task, current.tip));
-            let (task, tip) = self.write_chain(&mut batch, id, prev, &drafts)?;
+            let (task, tip) = self.write_chain(&mut batch, id, prev, &drafts, spans)?;
             batch.write(&self.repo)?;
             let mut edits = extra;
             let lease_ref = format!("{LEASES_PREFIX}{id}");
@@ -227,19 +244,22 @@ impl Store {
     }
 
     /// Add the commits for `drafts` on top of `prev` to `batch` and return
-    /// the final snapshot and commit. Refuses what the state machine refuses.
+    /// the final snapshot and commit; the last event carries `spans`.
+    /// Refuses what the state machine refuses.
     fn write_chain(
         &self,
         batch: &mut Batch,
         id: &str,
         prev: Option<(&Task, ObjectId)>,
         drafts: &[Draft],
+        spans: &[Span],
     ) -> Result<(Task, ObjectId)> {
         let signature = self.signature()?;
         let at = super::now();
         let mut task = prev.map(|(t, _)| t.clone());
         let mut tip = prev.map(|(_, tip)| tip);
-        for draft in drafts {
+        for (i, draft) in drafts.iter().enumerate() {
+            let last = i + 1 == drafts.len();
             crate::model::text::actor(&draft.actor).map_err(StoreError::Refused)?;
             let event = Event {
                 id: id::generate("e", 10),
@@ -249,6 +269,7 @@ impl Store {
                 role: draft.role.clone(),
                 attempt: task.as_ref().map_or(0, |t| t.attempts + 1),
                 lamport: task.as_ref().map_or(1, |t| t.lamport + 1),
+                spans: if last { spans.to_vec() } else { Vec::new() },
             };
             let next = apply(task.as_ref(), &event, id)
                 .map_err(|e| StoreError::Refused(format!("task {id}: {e}")))?;

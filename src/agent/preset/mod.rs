@@ -100,6 +100,16 @@ impl Preset {
         Some(Invocation { argv, env })
     }
 
+    /// The arguments that hold this CLI to spending at most `usd` dollars,
+    /// for the CLIs that take such a limit: Claude Code's
+    /// `--max-budget-usd` (checked against 2.1.197). Empty for the others.
+    pub fn budget_args(self, usd: f64) -> Vec<String> {
+        match self {
+            Preset::Claude => words(&["--max-budget-usd", &format!("{usd:.4}")]),
+            Preset::Codex | Preset::Gemini | Preset::Aider | Preset::Opencode => Vec::new(),
+        }
+    }
+
     /// The final message and usage in what the CLI printed on stdout, in
     /// the output format its argv asked for. Output that is not in that
     /// format (an older CLI, a wrapper script) is taken as the message.
@@ -151,6 +161,22 @@ mod tests {
             );
         }
         assert_eq!(Preset::named("cursor"), None);
+    }
+
+    #[test]
+    fn only_claude_takes_a_budget() {
+        assert_eq!(
+            Preset::Claude.budget_args(0.5),
+            ["--max-budget-usd", "0.5000"]
+        );
+        for preset in [
+            Preset::Codex,
+            Preset::Gemini,
+            Preset::Aider,
+            Preset::Opencode,
+        ] {
+            assert!(preset.budget_args(0.5).is_empty(), "{preset:?}");
+        }
     }
 
     #[test]

@@ -1,0 +1,395 @@
+//! `git agent stats`, budgets and rate limits: scripted agents in real
+//! processes on real repositories, timed and priced as they ran.
+
+use crate::common::{agent, wait_for, Repo};
+use serde_json::Value;
+use std::process::Stdio;
+
+/// The scripted implementer with the scripted reviewer, a gate that
+/// passes, and `extra` lines inside the implementer's block.
+fn pipeline(repo: &Repo, max_attempts: u32, implementer_extra: &str, top: &str) {
+    repo.configure(
+        "60s",
+        max_attempts,
+        &format!(
+            "{implementer_extra}  reviewer:\n    command: [sh, {}]\n    timeout: 60s\ntest: 'true'\n{top}",
+            agent("reviewer.sh")
+        ),
+    );
+}
+
+fn ms(v: &Value) -> i64 {
+    v.as_i64()
+        .unwrap_or_else(|| panic!("not a number of ms: {v}"))
+}
+
+/// `a` (2s) then `b` (3s, after a), and `c` (2s) beside them, on two slots.
+fn timed_plan(repo: &Repo) -> serde_json::Map<String, Value> {
+    repo.plan(
+        "tasks:\n  - key: a\n    title: First\n    spec: sleep=2\n  - key: b\n    title: Second\n    spec: sleep=3\n    depends_on: [a]\n  - key: c\n    title: Beside\n    spec: sleep=2\n",
+    )
+}
+
+#[test]
+fn stats_time_each_agent_and_add_up_to_slots_times_wall() {
+    let repo = Repo::new();
+    pipeline(&repo, 3, "", "");
+    let ids = timed_plan(&repo);
+    let out = repo.ok(&["run", "-j", "2"]);
+    assert!(out.contains("3 merged"), "{out}");
+    let stats = repo.json(&["stats"]);
+    let id = |key: &str| ids[key].as_str().unwrap().to_string();
+    let sleeps = [(id("a"), 2000), (id("b"), 3000), (id("c"), 2000)];
+    let runs = stats["runs"].as_array().unwrap();
+    for (task, sleep) in &sleeps {
+        let implementer: Vec<&Value> = runs
+            .iter()
+            .filter(|r| r["task"] == task.as_str() && r["role"] == "implementer")
+            .collect();
+        assert_eq!(implementer.len(), 1, "{task}: {stats}");
+        let span = ms(&implementer[0]["end_ms"]) - ms(&implementer[0]["start_ms"]);
+        assert!(
+            (span - sleep).abs() <= sleep / 10,
+            "{task}: the agent ran {span} ms for a sleep of {sleep} ms"
+        );
+    }
+    // Speed-up and tax add up: agent time + idle slot time = slots × wall.
+    let (wall, agent, slots) = (
+        ms(&stats["wall_ms"]),
+        ms(&stats["agent_ms"]),
+        ms(&stats["slots"]),
+    );
+    assert_eq!(slots, 2, "{stats}");
+    assert_eq!(agent + ms(&stats["tax_ms"]), slots * wall, "{stats}");
+    let parts: i64 = [
+        "setup_ms",
+        "queue_ms",
+        "gate_ms",
+        "orchestration_ms",
+        "no_work_ms",
+    ]
+    .iter()
+    .map(|p| ms(&stats["tax"][p]))
+    .sum();
+    assert_eq!(parts, ms(&stats["tax_ms"]), "{stats}");
+    let summed: i64 = runs
+        .iter()
+        .map(|r| ms(&r["end_ms"]) - ms(&r["start_ms"]))
+        .sum();
+    assert_eq!(summed, agent);
+    let speedup = stats["speedup"].as_f64().unwrap();
+    assert!(
+        (speedup - agent as f64 / wall as f64).abs() < 1e-9,
+        "{stats}"
+    );
+    assert!(speedup > 1.0, "two slots ran at once: {stats}");
+    // The critical path is the longest chain, a then b, weighed by their own times.
+    assert_eq!(
+        stats["critical_path"],
+        serde_json::json!([id("a"), id("b")])
+    );
+    let weight = |task: &str| {
+        let t = stats["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == task)
+            .unwrap()
+            .clone();
+        ms(&t["agent_ms"]) + ms(&t["gate_ms"])
+    };
+    let path = ms(&stats["critical_path_ms"]);
+    assert_eq!(path, weight(&id("a")) + weight(&id("b")));
+    assert!(
+        (path - 5000).abs() <= 500,
+        "critical path {path} ms for 5 s of sleeps"
+    );
+    assert!(wall >= path, "{stats}");
+    let implementer = &stats["roles"]["implementer"];
+    assert_eq!(implementer["attempts"], 3);
+    assert_eq!(implementer["failures"], 0);
+    assert_eq!(stats["roles"]["reviewer"]["attempts"], 3);
+    assert_eq!(stats["gate"]["runs"], 3);
+    // The same numbers on a clone: they come from the history alone.
+    let clone = repo.scratch("clone");
+    repo.git(&[
+        "clone",
+        "-q",
+        "--mirror",
+        repo.path().to_str().unwrap(),
+        &clone,
+    ]);
+    let mut cmd = repo.cmd(&["stats", "--json"]);
+    cmd.current_dir(&clone);
+    let again: Value = serde_json::from_slice(&cmd.output().unwrap().stdout).unwrap();
+    assert_eq!(again["agent_ms"], stats["agent_ms"]);
+    assert_eq!(again["critical_path"], stats["critical_path"]);
+    let text = repo.ok(&["stats", "--plan", "p-"]);
+    assert!(
+        text.contains("speed-up") && text.contains(&id("b")),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_svg_parses_and_has_one_bar_per_attempt() {
+    let repo = Repo::new();
+    pipeline(&repo, 3, "", "");
+    let flaky = repo.add("Flaky", &["--spec", "fail-once"]);
+    let steady = repo.add("Steady", &["--spec", "sleep=1"]);
+    repo.ok(&["run", "-j", "2"]);
+    let svg_file = repo.scratch("run.svg");
+    let html_file = repo.scratch("run.html");
+    repo.ok(&["stats", "--svg", &svg_file, "--html", &html_file]);
+    let svg = std::fs::read_to_string(&svg_file).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("the SVG is XML");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let bars: Vec<roxmltree::Node> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("bar"))
+        .collect();
+    // Every attempt the history shows: implementer attempts and reviews.
+    let attempts: usize = [&flaky, &steady]
+        .iter()
+        .map(|id| {
+            repo.kinds(id)
+                .iter()
+                .filter(|k| ["submitted", "failed", "reviewed"].contains(&k.as_str()))
+                .count()
+        })
+        .sum();
+    assert_eq!(
+        attempts, 5,
+        "flaky: failed, submitted, reviewed; steady: submitted, reviewed"
+    );
+    assert_eq!(bars.len(), attempts, "{svg}");
+    let hover: Vec<String> = bars
+        .iter()
+        .map(|b| {
+            b.children()
+                .find(|c| c.has_tag_name("title"))
+                .and_then(|t| t.text())
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        hover
+            .iter()
+            .any(|h| h.contains(&flaky) && h.contains("implementer attempt 1: failed")),
+        "{hover:?}"
+    );
+    assert!(hover
+        .iter()
+        .any(|h| h.contains(&flaky) && h.contains("attempt 2: submitted")));
+    assert!(hover
+        .iter()
+        .any(|h| h.contains(&steady) && h.contains("reviewer attempt 1: approve")));
+    assert!(
+        doc.descendants().any(|n| n.text() == Some("merge queue")),
+        "a lane for the merge queue"
+    );
+    assert!(
+        !svg.contains("<script") && !svg.contains("href="),
+        "self-contained"
+    );
+    let html = std::fs::read_to_string(&html_file).unwrap();
+    assert!(html.contains("<svg") && html.contains("<table>") && !html.contains("<script"));
+}
+
+#[test]
+fn a_task_over_its_budget_waits_for_a_human_with_budget_and_spend() {
+    let repo = Repo::new();
+    repo.configure("60s", 5, "budget: {task_usd: 0.5}\n");
+    let id = repo.add(
+        "Costly",
+        &["--spec", "always-fail cost=0.3", "--max-attempts", "5"],
+    );
+    let err = repo.fails(1, &["run"]);
+    assert!(err.contains("wait for a human"), "{err}");
+    let task = repo.task(&id);
+    assert_eq!(task["state"], "needs_human");
+    assert_eq!(
+        task["attempts"], 2,
+        "two attempts of $0.30 spend the $0.50: {task}"
+    );
+    let reason = task["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("$0.6000") && reason.contains("budget.task_usd $0.5000"),
+        "{reason}"
+    );
+    assert_eq!(
+        repo.kinds(&id),
+        [
+            "created",
+            "claimed",
+            "failed",
+            "claimed",
+            "failed",
+            "escalated"
+        ]
+    );
+    let status = repo.ok(&["status"]);
+    assert!(
+        status.contains(&format!("{id}  $0.6000 of task_usd $0.5000")),
+        "{status}"
+    );
+    let stats = repo.json(&["stats"]);
+    assert!(
+        (stats["cost_usd"].as_f64().unwrap() - 0.6).abs() < 1e-9,
+        "{stats}"
+    );
+    assert_eq!(stats["tokens"], 2000);
+    assert_eq!(stats["tasks"][0]["escalations"], 1);
+}
+
+#[test]
+fn a_run_over_its_budget_starts_nothing_new_and_exits_1() {
+    let repo = Repo::new();
+    repo.configure("60s", 3, "budget: {run_usd: 0.5}\n");
+    let ids: Vec<String> = (0..3)
+        .map(|i| repo.add(&format!("Task {i}"), &["--spec", "cost=0.3 sleep=1"]))
+        .collect();
+    let err = repo.fails(1, &["run", "-j", "1"]);
+    assert!(
+        err.contains("the run budget is spent: $0.6000 of budget.run_usd $0.5000"),
+        "{err}"
+    );
+    assert!(err.contains("starting nothing new"), "{err}");
+    let started: Vec<&String> = ids
+        .iter()
+        .filter(|id| repo.kinds(id).contains(&"claimed".to_string()))
+        .collect();
+    assert_eq!(started.len(), 2, "the third never started");
+    for id in &started {
+        assert_eq!(repo.state(id), "in_review", "a started agent finished");
+    }
+}
+
+#[test]
+fn claude_is_given_what_is_left_of_the_budget() {
+    let repo = Repo::new();
+    let bin = repo.home().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let argv = repo.scratch("argv.txt");
+    // A stand-in for Claude Code: records its argv, edits, prints its JSON.
+    std::fs::write(
+        bin.join("claude"),
+        format!(
+            "#!/bin/sh\necho \"$@\" > {argv}\ncat > /dev/null\necho hi > claude.txt\n\
+             echo '{{\"type\":\"result\",\"result\":\"done\",\"total_cost_usd\":0.25,\"usage\":{{\"input_tokens\":10,\"output_tokens\":5}}}}'\n"
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(bin.join("claude"))
+        .status()
+        .unwrap();
+    repo.write(
+        ".git-agent.yaml",
+        "budget: {task_usd: 1, run_usd: 3}\nroles:\n  implementer: { agent: claude, timeout: 60s }\n",
+    );
+    let id = repo.add("Edit", &[]);
+    let path = std::env::join_paths(
+        std::iter::once(bin.clone()).chain(std::env::split_paths(&crate::common::path_with_bin())),
+    )
+    .unwrap();
+    let out = repo.cmd(&["run"]).env("PATH", &path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let args = std::fs::read_to_string(&argv).unwrap();
+    assert!(args.contains("--max-budget-usd 1.0000"), "{args}");
+    let submitted = repo.json(&["show", &id])["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "submitted")
+        .cloned()
+        .unwrap();
+    assert_eq!(submitted["data"]["usage"]["cost_usd"], 0.25);
+}
+
+#[test]
+fn a_rate_limited_agent_pauses_its_role_and_uses_up_no_attempt() {
+    let repo = Repo::new();
+    let limited = repo.scratch("limited.txt");
+    pipeline(
+        &repo,
+        1,
+        "    rate_limit: { backoff: 1s, max_backoff: 2s }\n",
+        "",
+    );
+    let id = repo.add(
+        "Busy API",
+        &[
+            "--spec",
+            &format!("limited={limited}"),
+            "--max-attempts",
+            "1",
+        ],
+    );
+    let view = repo.scratch("view.txt");
+    let mut run = repo
+        .cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&view).unwrap())
+        .spawn()
+        .unwrap();
+    let mut paused = String::new();
+    assert!(
+        wait_for(30, || {
+            paused = repo.ok(&["status"]);
+            paused.contains("paused: implementer dispatch, rate limited")
+        }),
+        "the pause never showed in status:\n{paused}"
+    );
+    assert!(paused.contains("429 Too Many Requests"), "{paused}");
+    assert!(
+        run.wait().unwrap().success(),
+        "{}",
+        std::fs::read_to_string(&view).unwrap()
+    );
+    let task = repo.task(&id);
+    assert_eq!(task["state"], "merged", "{task}");
+    assert_eq!(task["attempts"], 0, "no attempt used up: {task}");
+    let kinds = repo.kinds(&id);
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "released").count(),
+        2,
+        "{kinds:?}"
+    );
+    let view = std::fs::read_to_string(&view).unwrap();
+    assert!(view.contains("implementer rate limited"), "{view}");
+    let stats = repo.json(&["stats"]);
+    assert_eq!(stats["roles"]["implementer"]["rate_limited"], 2, "{stats}");
+    assert_eq!(stats["roles"]["implementer"]["failures"], 0, "{stats}");
+}
+
+#[test]
+fn a_bad_budget_or_rate_limit_is_refused_by_file_line_and_field() {
+    let repo = Repo::new();
+    let id = repo.add("Untouched", &[]);
+    let before = repo.agent_refs();
+    for (extra, line, field) in [
+        ("budget:\n  task_usd: -1\n", 9, "budget.task_usd"),
+        ("budget: {run_usd: 1, task_tokenz: 5}\n", 8, "task_tokenz"),
+        (
+            "    rate_limit:\n      backoff: 1m\n      max_backoff: 10s\n",
+            10,
+            "roles.implementer.rate_limit.max_backoff",
+        ),
+    ] {
+        repo.configure("60s", 3, extra);
+        let err = repo.fails(2, &["run"]);
+        assert!(
+            err.contains(&format!(".git-agent.yaml:{line}: ")) && err.contains(field),
+            "{extra}: {err}"
+        );
+        assert_eq!(repo.agent_refs(), before, "nothing written");
+        assert_eq!(repo.kinds(&id), ["created"]);
+    }
+}
