@@ -34,6 +34,9 @@ pub fn startable(ctx: &Context) -> Result<Vec<(String, Option<String>)>> {
     let mut out = Vec::new();
     for id in ctx.store.claimable()? {
         let why = match tasks.iter().find(|t| t.id == id) {
+            // A task with no declared scope and no branch yet has no
+            // footprint to compare: no git process per candidate.
+            Some(task) if task.scope.is_empty() && task.branch.is_none() => None,
             Some(task) if task.state == State::Open && !flight.is_empty() => {
                 clash(ctx, task, &flight)?
             }
