@@ -206,7 +206,7 @@ fn a_task_over_its_budget_waits_for_a_human_with_budget_and_spend() {
         &["--spec", "always-fail cost=0.3", "--max-attempts", "5"],
     );
     let err = repo.fails(1, &["run"]);
-    assert!(err.contains("wait for a human"), "{err}");
+    assert!(err.contains("for a human"), "{err}");
     let task = repo.task(&id);
     assert_eq!(task["state"], "needs_human");
     assert_eq!(

@@ -89,6 +89,18 @@ pub struct Roles {
     pub integrator: Option<Role>,
 }
 
+impl Roles {
+    /// Each role by its name, in pipeline order.
+    pub fn named(&self) -> [(&'static str, &Option<Role>); 4] {
+        [
+            ("planner", &self.planner),
+            ("implementer", &self.implementer),
+            ("reviewer", &self.reviewer),
+            ("integrator", &self.integrator),
+        ]
+    }
+}
+
 /// How to run one role's agent: a preset (`agent:`) or a `command:`.
 #[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
@@ -252,13 +264,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
             format!("\"{}\" is not a branch name", config.target),
         ));
     }
-    let roles = [
-        ("planner", &config.roles.planner),
-        ("implementer", &config.roles.implementer),
-        ("reviewer", &config.roles.reviewer),
-        ("integrator", &config.roles.integrator),
-    ];
-    for (name, role) in roles {
+    for (name, role) in config.roles.named() {
         if let Some(role) = role {
             check_role(text, name, role).map_err(|(line, message)| ConfigError {
                 file: file.to_string(),

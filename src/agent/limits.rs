@@ -152,13 +152,7 @@ pub fn check(text: &str, config: &Config) -> Result<(), (usize, String)> {
             "budget.task_tokens: must be at least 1".into(),
         ));
     }
-    let roles = [
-        ("planner", &config.roles.planner),
-        ("implementer", &config.roles.implementer),
-        ("reviewer", &config.roles.reviewer),
-        ("integrator", &config.roles.integrator),
-    ];
-    for (name, role) in roles {
+    for (name, role) in config.roles.named() {
         let Some(limit) = role.as_ref().and_then(|r| r.rate_limit.as_ref()) else {
             continue;
         };

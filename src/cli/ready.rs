@@ -35,18 +35,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.json {
         return super::print_json(&ready);
     }
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for v in ready {
-        writeln!(
-            out,
-            "{}  p{}  {}",
-            v.task.id,
-            v.task.priority,
-            super::one_line(&v.task.title, 70)
-        )?;
-    }
-    out.flush()?;
-    Ok(())
+    print_lines(&ready)
 }
 
 fn in_flight(state: State) -> bool {
@@ -76,6 +65,11 @@ fn run_beside_work_in_flight(args: Args) -> Result<()> {
     if args.json {
         return super::print_json(&ready);
     }
+    print_lines(&ready)
+}
+
+/// One line per ready task: id, priority, title.
+fn print_lines(ready: &[&crate::model::board::TaskView]) -> Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for v in ready {
         writeln!(

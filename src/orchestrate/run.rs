@@ -303,6 +303,11 @@ impl Scheduler<'_> {
             .into_iter()
             .filter(|i| i.kind == "review")
         {
+            if task_still_in_progress(&item, &tasks) {
+                // Its submission brings the task's own review, which
+                // covers this commit; until then the item waits.
+                continue;
+            }
             if let Some(why) = stale_review(self.ctx, &item, &tasks)? {
                 self.ctx.view.say(&format!(
                     "queue: review of {} dropped: {why}",
@@ -601,11 +606,21 @@ pub fn stale_review(
         if task.state.is_terminal() {
             return Ok(Some(format!("task {} is {}", task.id, task.state)));
         }
-        if task.state == State::InReview && task.head.as_deref() == Some(commit) {
-            return Ok(Some(format!("the review of task {} covers it", task.id)));
+        if let (State::InReview, Some(head)) = (task.state, task.head.as_deref()) {
+            if crate::git::is_ancestor(ctx.store.work_dir(), commit, head)? {
+                return Ok(Some(format!("the review of task {} covers it", task.id)));
+            }
         }
     }
     Ok(None)
+}
+
+/// Whether the task a queued review names is still being worked on.
+fn task_still_in_progress(item: &queue::Queued, tasks: &[crate::model::task::Task]) -> bool {
+    let task = item.payload.get("task").and_then(|t| t.as_str());
+    tasks
+        .iter()
+        .any(|t| Some(t.id.as_str()) == task && t.state == State::InProgress)
 }
 
 fn short(commit: &str) -> &str {
