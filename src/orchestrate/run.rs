@@ -153,7 +153,9 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
 
 impl Scheduler<'_> {
     /// One merge-queue pass at a time, when there is approved work it has
-    /// not already left waiting.
+    /// not already left waiting. A pass takes work approved while it runs,
+    /// gating up to `integrate.window` candidates at once (by default as
+    /// many as there are implementer slots).
     fn start_integration(&mut self) -> Result<()> {
         if self.running.contains_key(&Job::Integrate) {
             return Ok(());
@@ -171,8 +173,9 @@ impl Scheduler<'_> {
             return Ok(());
         }
         self.queue_idle_at = Some((approved, tip));
-        self.spawn(Job::Integrate, |ctx, _| {
-            Done::Integrated(integrate::integrate_all(&ctx))
+        let parallel = self.parallel;
+        self.spawn(Job::Integrate, move |ctx, _| {
+            Done::Integrated(integrate::integrate_all(&ctx, parallel))
         });
         Ok(())
     }
