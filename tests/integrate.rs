@@ -454,6 +454,19 @@ fn stay(repo: &Repo, id: &str) -> serde_json::Value {
         .clone()
 }
 
+/// The commit task `id` was merged as, from its `merged` event.
+fn merged_as(repo: &Repo, id: &str) -> String {
+    repo.json(&["show", id])["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "merged")
+        .unwrap()["data"]["commit"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// Eight approved entries behind a one-second gate, in one `integrate`:
 /// how long it took. Each lands, on a commit the gate passed.
 fn eight_behind_a_slow_gate(window: usize) -> std::time::Duration {
@@ -541,17 +554,11 @@ fn the_fifth_of_eight_breaking_the_gate_goes_back_and_the_rest_land() {
     let sixth = stay(&repo, &ids[5]);
     let gates = sixth["gates"].as_array().unwrap();
     let merged = repo.task(&ids[5]);
-    let landed_as = repo.json(&["show", &ids[5]])["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["kind"] == "merged")
-        .unwrap()["data"]["commit"]
-        .clone();
+    let landed_as = merged_as(&repo, &ids[5]);
     assert_eq!(merged["state"], "merged");
     let last = gates.last().unwrap();
     assert_eq!(last["result"], "passed", "{sixth}");
-    assert_eq!(last["commit"], landed_as);
+    assert_eq!(last["commit"], landed_as.as_str());
     assert!(
         gates.len() >= 2 && gates[0]["result"] != "passed",
         "first gated with the fifth ahead of it: {sixth}"
@@ -615,11 +622,14 @@ fn a_target_moved_by_someone_else_mid_gate_lands_nothing_untested_and_catches_up
             on_old_tip,
             "first gated on a chain on the old tip, which never landed: {gates:?}"
         );
-        let landed_on = gates.last().unwrap()["commit"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        repo.git(&["merge-base", "--is-ancestor", &theirs, &landed_on]);
+        let landed_as = merged_as(&repo, id);
+        assert!(
+            gates
+                .iter()
+                .any(|g| g["commit"] == landed_as.as_str() && g["result"] == "passed"),
+            "landed as a candidate it gated: {gates:?}"
+        );
+        repo.git(&["merge-base", "--is-ancestor", &theirs, &landed_as]);
     }
     let line = first_parents(&repo);
     assert_eq!(line.len(), 1 + 1 + 3, "{line:?}");

@@ -64,6 +64,9 @@ enum Done {
     Implemented(Result<Finished>),
     Reviewed(Result<Box<Reviewed>>),
     Integrated(Result<Vec<Entry>>),
+    /// The job goes on, but something it did may let others start (an
+    /// entry left the merge queue): a wake-up, not an end.
+    Progress,
 }
 
 /// A lease on running here: one orchestrator per repository at a time.
@@ -174,8 +177,12 @@ impl Scheduler<'_> {
         }
         self.queue_idle_at = Some((approved, tip));
         let parallel = self.parallel;
-        self.spawn(Job::Integrate, move |ctx, _| {
-            Done::Integrated(integrate::integrate_all(&ctx, parallel))
+        let wake = self.tx.clone();
+        self.spawn(Job::Integrate, move |ctx, job| {
+            let left = || {
+                let _ = wake.send((job.clone(), Done::Progress));
+            };
+            Done::Integrated(integrate::integrate_notifying(&ctx, parallel, &left))
         });
         Ok(())
     }
@@ -327,6 +334,10 @@ impl Scheduler<'_> {
     }
 
     fn finish(&mut self, job: Job, done: Done) {
+        if matches!(done, Done::Progress) {
+            // The job runs on; the loop looks for what can start now.
+            return;
+        }
         if let Some(handle) = self.running.remove(&job) {
             let _ = handle.join();
         }
@@ -369,6 +380,7 @@ impl Scheduler<'_> {
                     self.queue_idle_at = None;
                 }
             }
+            Done::Progress => {}
             Done::Implemented(Err(e)) | Done::Reviewed(Err(e)) | Done::Integrated(Err(e)) => {
                 self.ctx.view.say(&format!("{label}: error: {e:#}"));
                 s.errors.push(format!("{label}: {e:#}"));

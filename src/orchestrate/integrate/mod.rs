@@ -58,7 +58,7 @@ use land::Advance;
 const MOVED_RETRIES: u32 = 5;
 /// How often the queue looks for new approvals and a moved target while
 /// its gates run.
-const TICK: Duration = Duration::from_millis(50);
+const TICK: Duration = Duration::from_millis(20);
 const ROLE: &str = "integrator";
 
 /// What happened to one queue entry.
@@ -104,8 +104,15 @@ pub fn queue(ctx: &Context) -> Result<Vec<Task>> {
 /// runs at a time per repository. Every gate it started has ended when it
 /// returns.
 pub fn integrate_all(ctx: &Context, parallel: usize) -> Result<Vec<Entry>> {
+    integrate_notifying(ctx, parallel, &|| {})
+}
+
+/// [`integrate_all`], calling `left` each time an entry leaves the queue
+/// (merged or sent back), so that a scheduler can start what that unblocks
+/// while the pass goes on.
+pub fn integrate_notifying(ctx: &Context, parallel: usize, left: &dyn Fn()) -> Result<Vec<Entry>> {
     let _turn = queue_lock(ctx)?;
-    let mut queue = MergeQueue::new(ctx, ctx.config.integrate.window(parallel))?;
+    let mut queue = MergeQueue::new(ctx, ctx.config.integrate.window(parallel), left)?;
     let ran = queue.run();
     queue.drain();
     ran?;
@@ -155,6 +162,8 @@ struct Stay {
 
 struct MergeQueue<'a> {
     ctx: &'a Context,
+    /// Called as each entry leaves.
+    on_leave: &'a dyn Fn(),
     window: usize,
     /// The target's tip the chain is built on.
     tip: String,
@@ -175,7 +184,7 @@ struct MergeQueue<'a> {
 }
 
 impl<'a> MergeQueue<'a> {
-    fn new(ctx: &'a Context, window: usize) -> Result<MergeQueue<'a>> {
+    fn new(ctx: &'a Context, window: usize, on_leave: &'a dyn Fn()) -> Result<MergeQueue<'a>> {
         let (tx, rx) = mpsc::channel();
         let key = worktree::repo_key(ctx);
         let dir = worktree::worktrees_dir(ctx);
@@ -191,6 +200,7 @@ impl<'a> MergeQueue<'a> {
             .collect();
         Ok(MergeQueue {
             ctx,
+            on_leave,
             window,
             tip: target_tip(ctx)?,
             chain: Vec::new(),
@@ -512,10 +522,12 @@ impl<'a> MergeQueue<'a> {
                     last = Some(run.outcome);
                 }
             }
-            Err(e) => self
-                .ctx
-                .view
-                .say(&format!("{}: the gate could not start: {e:#}", job.task)),
+            // Not the work's fault (a worktree git cannot check out): the
+            // pass stops with the error, the entries stay approved.
+            Err(e) if cancelled.is_none() => {
+                return Err(e.context(format!("gating {} of {}", short(&job.commit), job.task)))
+            }
+            Err(_) => {}
         }
         if cancelled.is_some() || stopped(self.ctx) {
             self.ctx.view.finished(&job.task, "gate", "cancelled");
@@ -542,7 +554,7 @@ impl<'a> MergeQueue<'a> {
             tail: None,
         };
         let Some(outcome) = last else {
-            return did_not_run("its worktree could not be set up".into());
+            return did_not_run("it made no run".into());
         };
         match outcome.ending {
             Ending::Exited(0) => Standing::Passed,
@@ -656,13 +668,16 @@ impl<'a> MergeQueue<'a> {
             .map_or(0, |entered| {
                 u64::try_from(left_at.duration_since(entered).as_millis()).unwrap_or(0)
             });
+        let mut gates = std::mem::take(&mut stay.gates);
+        // In the order they started (a cancelled run may report late).
+        gates.sort_by(|a, b| a.started_at.cmp(&b.started_at));
         QueueStay {
             entered_at: stay.entered_at.clone(),
             taken_at: stay.taken_at.clone(),
             left_at: left_at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
             queued_ms,
             left,
-            gates: std::mem::take(&mut stay.gates),
+            gates,
             window,
         }
     }
@@ -678,6 +693,7 @@ impl<'a> MergeQueue<'a> {
             title: task.title.clone(),
             landing,
         });
+        (self.on_leave)();
     }
 }
 
