@@ -258,12 +258,14 @@ impl<'a> MergeQueue<'a> {
     }
 
     fn retarget(&mut self, tip: String) -> Result<()> {
-        self.ctx.view.say(&format!(
-            "merge queue: {} moved to {} under {} candidate(s): rebuilding them on it",
-            self.ctx.config.target,
-            short(&tip),
-            self.chain.len()
-        ));
+        if !self.chain.is_empty() {
+            self.ctx.view.say(&format!(
+                "merge queue: {} moved to {} under {} candidate(s): rebuilding them on it",
+                self.ctx.config.target,
+                short(&tip),
+                self.chain.len()
+            ));
+        }
         self.tip = tip;
         self.deferred.clear();
         for c in std::mem::take(&mut self.chain) {
@@ -417,7 +419,12 @@ impl<'a> MergeQueue<'a> {
                 });
             }
             Built::Deferred => {
-                self.deferred.insert(task.id.clone());
+                if self.deferred.insert(task.id.clone()) {
+                    self.ctx.view.say(&format!(
+                        "{} waits in the merge queue: it conflicts with an entry ahead of it (or is for the integrator once first)",
+                        task.id
+                    ));
+                }
             }
             Built::Conflict(paths) => {
                 let stay = self.stay(&task, Left::Conflict);
