@@ -15,6 +15,7 @@ fn record_merged(repo: &Repo, id: &str, commit: &str) {
                 change: Change::Merged {
                     commit: Some(commit.to_string()),
                     usage: None,
+                    queue: None,
                 },
                 actor: "integrator@test".into(),
                 role: "integrator".into(),

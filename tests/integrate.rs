@@ -395,3 +395,372 @@ fn unresolved_conflicts_are_never_committed() {
         "markers never committed"
     );
 }
+
+// ---- the speculative queue (issue 14) ----
+
+/// Approve one task per spec, in order (so the queue takes them in order).
+fn approved_in_order(repo: &Repo, specs: &[&str]) -> Vec<String> {
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| approved(repo, &format!("Entry {}", i + 1), spec))
+        .collect()
+}
+
+/// The gate runs of the `agent-ci` note on `commit`, oldest first.
+fn gate_notes(repo: &Repo, commit: &str) -> Vec<serde_json::Value> {
+    repo.git(&["notes", "--ref=agent-ci", "show", commit])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Every first-parent commit of `main` after the initial one, except
+/// `others` (made by someone else), is a candidate the gate passed on
+/// exactly that tree, built on its first parent.
+fn assert_every_first_parent_gated(repo: &Repo, others: &[String]) {
+    let initial = repo.git(&["rev-list", "--max-parents=0", "main"]);
+    let line = repo.git(&["rev-list", "--first-parent", "main", &format!("^{initial}")]);
+    for commit in line.lines().filter(|c| !others.iter().any(|o| o == c)) {
+        let notes = gate_notes(repo, commit);
+        let last = notes
+            .last()
+            .unwrap_or_else(|| panic!("{commit} has no gate note"));
+        assert!(
+            last["result"].as_str().unwrap().starts_with("passed"),
+            "{commit}: {notes:?}"
+        );
+        assert_eq!(
+            last["tree"],
+            repo.git(&["rev-parse", &format!("{commit}^{{tree}}")])
+        );
+        assert_eq!(
+            last["base"],
+            repo.git(&["rev-parse", &format!("{commit}^1")])
+        );
+    }
+}
+
+/// The `data.queue` of the event with which task `id` left the queue.
+fn stay(repo: &Repo, id: &str) -> serde_json::Value {
+    let shown = repo.json(&["show", id]);
+    shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|e| !e["data"]["queue"].is_null())
+        .unwrap_or_else(|| panic!("{id} has no event with its stay in the queue"))["data"]["queue"]
+        .clone()
+}
+
+/// The commit task `id` was merged as, from its `merged` event.
+fn merged_as(repo: &Repo, id: &str) -> String {
+    repo.json(&["show", id])["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "merged")
+        .unwrap()["data"]["commit"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Eight approved entries behind a one-second gate, in one `integrate`:
+/// how long it took. Each lands, on a commit the gate passed.
+fn eight_behind_a_slow_gate(window: usize) -> std::time::Duration {
+    let repo = Repo::new();
+    repo.configure(
+        "60s",
+        3,
+        &format!("test: sleep 1\nintegrate: {{ window: {window} }}\n"),
+    );
+    let ids = approved_in_order(&repo, &["plain"; 8]);
+    let start = std::time::Instant::now();
+    repo.ok(&["integrate"]);
+    let took = start.elapsed();
+    for id in &ids {
+        assert_eq!(repo.state(id), "merged", "window {window}");
+        let stay = stay(&repo, id);
+        assert_eq!(stay["left"], "merged");
+        assert_eq!(stay["window"], window);
+        assert!(stay["queued_ms"].as_u64().unwrap() > 0, "{stay}");
+        assert!(!stay["gates"].as_array().unwrap().is_empty(), "{stay}");
+    }
+    assert_eq!(first_parents(&repo).len(), 1 + 8, "one commit per entry");
+    assert_every_first_parent_gated(&repo, &[]);
+    took
+}
+
+#[test]
+fn a_window_of_four_lands_eight_entries_in_under_half_the_serial_time() {
+    let serial = eight_behind_a_slow_gate(1);
+    let speculative = eight_behind_a_slow_gate(4);
+    assert!(
+        speculative * 2 < serial,
+        "window 4 took {speculative:?}, window 1 {serial:?}"
+    );
+}
+
+#[test]
+fn the_fifth_of_eight_breaking_the_gate_goes_back_and_the_rest_land() {
+    let repo = Repo::new();
+    repo.configure(
+        "60s",
+        3,
+        "test: \"test ! -e BROKEN || { echo BROKEN is in the tree; exit 1; }\"\nintegrate: { window: 4 }\n",
+    );
+    let mut specs = ["plain"; 8];
+    specs[4] = "broken";
+    let ids = approved_in_order(&repo, &specs);
+    let err = repo.fails(1, &["integrate"]);
+    assert!(err.contains("1 task sent back"), "{err}");
+    let fifth = repo.task(&ids[4]);
+    assert_eq!(fifth["state"], "open");
+    assert!(
+        fifth["reason"].as_str().unwrap().contains("tests failed"),
+        "{fifth}"
+    );
+    let failed = repo.json(&["show", &ids[4]])["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "integration_failed")
+        .unwrap()
+        .clone();
+    assert_eq!(failed["data"]["queue"]["left"], "gate_failed");
+    let log = failed["data"]["detail"].as_str().unwrap();
+    assert!(log.contains("BROKEN is in the tree"), "the log tail: {log}");
+    // The first four, then the last three, each on a tree the gate passed.
+    let landed: Vec<String> = repo
+        .git(&["log", "--first-parent", "--reverse", "--format=%s", "main"])
+        .lines()
+        .skip(1)
+        .map(String::from)
+        .collect();
+    let expected: Vec<String> = [0, 1, 2, 3, 5, 6, 7]
+        .iter()
+        .map(|&i| format!("Merge agent/{}: Entry {}", ids[i], i + 1))
+        .collect();
+    assert_eq!(landed, expected);
+    assert_every_first_parent_gated(&repo, &[]);
+    for commit in first_parents(&repo) {
+        let files = repo.git(&["ls-tree", "--name-only", &commit]);
+        assert!(!files.lines().any(|f| f == "BROKEN"), "{commit} has BROKEN");
+    }
+    // The sixth was gated on a candidate with the fifth in it first, then
+    // rebuilt: the run it landed on is its last, on the commit it landed as.
+    let sixth = stay(&repo, &ids[5]);
+    let gates = sixth["gates"].as_array().unwrap();
+    let merged = repo.task(&ids[5]);
+    let landed_as = merged_as(&repo, &ids[5]);
+    assert_eq!(merged["state"], "merged");
+    let last = gates.last().unwrap();
+    assert_eq!(last["result"], "passed", "{sixth}");
+    assert_eq!(last["commit"], landed_as.as_str());
+    assert!(
+        gates.len() >= 2 && gates[0]["result"] != "passed",
+        "first gated with the fifth ahead of it: {sixth}"
+    );
+}
+
+#[test]
+fn a_target_moved_by_someone_else_mid_gate_lands_nothing_untested_and_catches_up() {
+    let repo = Repo::new();
+    let started = repo.scratch("started");
+    let release = repo.scratch("release");
+    std::fs::create_dir_all(&started).unwrap();
+    repo.configure(
+        "60s",
+        3,
+        &format!(
+            "test: \"touch {started}/$GIT_AGENT_TASK; while [ ! -e {release} ]; do sleep 0.05; done\"\nintegrate: {{ window: 4 }}\n"
+        ),
+    );
+    let ids = approved_in_order(&repo, &["plain"; 3]);
+    let old_tip = repo.git(&["rev-parse", "main"]);
+    let mut queue = repo
+        .cmd(&["integrate"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let gating = |id: &String| std::path::Path::new(&started).join(id).exists();
+    assert!(
+        crate::common::wait_for(60, || ids.iter().all(gating)),
+        "three candidates gated at once"
+    );
+    // Someone else moves main while all three gates run.
+    repo.write("theirs.txt", "someone else's\n");
+    repo.git(&["add", "theirs.txt"]);
+    repo.git(&["commit", "-q", "-m", "Someone else's change"]);
+    let theirs = repo.git(&["rev-parse", "main"]);
+    std::fs::write(&release, "").unwrap();
+    assert!(
+        crate::common::wait_for(120, || queue.try_wait().unwrap().is_some()),
+        "the queue finished"
+    );
+    assert!(queue.wait().unwrap().success());
+    for id in &ids {
+        assert_eq!(repo.state(id), "merged");
+        let commit = repo.task(id)["head"].as_str().unwrap().to_string();
+        repo.git(&["merge-base", "--is-ancestor", &commit, "main"]);
+        let gates = stay(&repo, id)["gates"].as_array().unwrap().clone();
+        let on_old_tip = gates.iter().any(|g| {
+            let mut git = std::process::Command::new("git");
+            repo.env(&mut git);
+            let commit = g["commit"].as_str().unwrap();
+            let old = git
+                .args(["merge-base", "--is-ancestor", &old_tip, commit])
+                .status()
+                .unwrap()
+                .success();
+            old && !repo.git(&["branch", "--contains", commit]).contains("main")
+        });
+        assert!(
+            on_old_tip,
+            "first gated on a chain on the old tip, which never landed: {gates:?}"
+        );
+        let landed_as = merged_as(&repo, id);
+        assert!(
+            gates
+                .iter()
+                .any(|g| g["commit"] == landed_as.as_str() && g["result"] == "passed"),
+            "landed as a candidate it gated: {gates:?}"
+        );
+        repo.git(&["merge-base", "--is-ancestor", &theirs, &landed_as]);
+    }
+    let line = first_parents(&repo);
+    assert_eq!(line.len(), 1 + 1 + 3, "{line:?}");
+    assert!(line.contains(&theirs));
+    assert_every_first_parent_gated(&repo, &[theirs]);
+}
+
+/// kill -9 of the queue while several gates run: the next run lands each
+/// entry once and leaves no stray merge worktree (nor gate) behind.
+fn killed_during_several_gates_the_next_run_lands_each_once(format: &str) {
+    let repo = Repo::with_ref_format(format);
+    let started = repo.scratch("started");
+    std::fs::create_dir_all(&started).unwrap();
+    repo.configure(
+        "60s",
+        3,
+        &format!(
+            "test: \"echo $$ > {started}/$GIT_AGENT_TASK; sleep 30\"\nintegrate: {{ window: 3 }}\n"
+        ),
+    );
+    let ids = approved_in_order(&repo, &["plain"; 3]);
+    let before = repo.git(&["rev-parse", "main"]);
+    let mut queue = repo
+        .cmd(&["integrate"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_of = |id: &String| {
+        std::fs::read_to_string(std::path::Path::new(&started).join(id))
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+    };
+    assert!(
+        crate::common::wait_for(60, || ids.iter().all(|id| pid_of(id).is_some())),
+        "three gates running"
+    );
+    let gates: Vec<u32> = ids.iter().filter_map(pid_of).collect();
+    queue.kill().unwrap();
+    queue.wait().unwrap();
+    assert_eq!(repo.git(&["rev-parse", "main"]), before, "nothing landed");
+    for id in &ids {
+        assert_eq!(repo.state(id), "approved");
+    }
+    repo.configure("60s", 3, "test: 'true'\nintegrate: { window: 3 }\n");
+    repo.ok(&["integrate"]);
+    for id in &ids {
+        assert_eq!(repo.state(id), "merged");
+        assert_eq!(repo.kinds(id).iter().filter(|k| *k == "merged").count(), 1);
+    }
+    let merges = repo.git(&["log", "--merges", "--format=%s", "main"]);
+    assert_eq!(merges.lines().count(), 3, "{merges}");
+    assert_every_first_parent_gated(&repo, &[]);
+    assert!(
+        crate::common::wait_for(10, || gates.iter().all(|pid| !crate::common::alive(*pid))),
+        "the gates the killed run left were stopped"
+    );
+    // The queue's worktrees: registered, clean, nothing in progress, no more than the window.
+    let listing = repo.git(&["worktree", "list", "--porcelain"]);
+    assert!(!listing.contains("prunable"), "{listing}");
+    let queues: Vec<std::path::PathBuf> = std::fs::read_dir(repo.worktrees())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("queue-"))
+        .map(|e| e.path())
+        .collect();
+    assert!(!queues.is_empty() && queues.len() <= 3, "{queues:?}");
+    for path in &queues {
+        let canonical = path.canonicalize().unwrap();
+        assert!(
+            listing.contains(&format!("worktree {}", canonical.display())),
+            "{} is a registered worktree:\n{listing}",
+            path.display()
+        );
+        let mut git = std::process::Command::new("git");
+        repo.env(&mut git);
+        let status = git
+            .current_dir(path)
+            .args(["status", "--porcelain"])
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success() && status.stdout.is_empty(),
+            "{}",
+            path.display()
+        );
+        let mut git = std::process::Command::new("git");
+        repo.env(&mut git);
+        let merging = git
+            .current_dir(path)
+            .args(["rev-parse", "-q", "--verify", "MERGE_HEAD"])
+            .output()
+            .unwrap();
+        assert!(
+            !merging.status.success(),
+            "a merge left in {}",
+            path.display()
+        );
+    }
+}
+crate::on_both_ref_formats!(killed_during_several_gates_the_next_run_lands_each_once);
+
+/// A flaky gate: with `retries: 1` a failed run is run once more on the
+/// identical tree before the entry is blamed, and both runs are recorded.
+#[test]
+fn a_gate_that_fails_once_is_run_again_on_the_same_tree_and_both_runs_recorded() {
+    let repo = Repo::new();
+    let seen = repo.scratch("seen");
+    std::fs::create_dir_all(&seen).unwrap();
+    repo.configure(
+        "60s",
+        3,
+        &format!(
+            "test: \"t=$(git rev-parse HEAD^{{tree}}); [ -e {seen}/$t ] || {{ touch {seen}/$t; echo flaky; exit 1; }}\"\nintegrate: {{ retries: 1 }}\n"
+        ),
+    );
+    let id = approved(&repo, "Flaky", "plain");
+    repo.ok(&["integrate"]);
+    assert_eq!(repo.state(&id), "merged");
+    let notes = gate_notes(&repo, "main");
+    let results: Vec<&str> = notes
+        .iter()
+        .map(|n| n["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["failed: exit 1", "passed"]);
+    assert_eq!(notes[0]["tree"], notes[1]["tree"], "the identical tree");
+    let runs: Vec<u64> = stay(&repo, &id)["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["run"].as_u64().unwrap())
+        .collect();
+    assert_eq!(runs, [1, 2]);
+}

@@ -184,6 +184,14 @@ pub struct Integrate {
     /// changes on the checked-out target) before it goes to a human [default: 1h].
     #[serde(default, deserialize_with = "duration_or_zero")]
     pub deadline: Option<Duration>,
+    /// How many candidates the queue gates at once, speculatively, each on
+    /// the one before it [default: `parallel`].
+    #[serde(default)]
+    pub window: Option<usize>,
+    /// How many times a failed gate runs again on the identical tree before
+    /// the entry is blamed (for a flaky test) [default: 0].
+    #[serde(default)]
+    pub retries: Option<u32>,
 }
 
 impl Integrate {
@@ -198,7 +206,20 @@ impl Integrate {
     pub fn deadline(&self) -> Duration {
         self.deadline.unwrap_or(Duration::from_secs(3600))
     }
+
+    /// Candidates gated at once: `window`, else enough to keep `parallel`
+    /// gates busy; at least 1.
+    pub fn window(&self, parallel: usize) -> usize {
+        self.window.unwrap_or(parallel).max(1)
+    }
+
+    pub fn retries(&self) -> u32 {
+        self.retries.unwrap_or(0)
+    }
 }
+
+/// The most gate retries a config may ask for: more hides a broken test.
+pub const MAX_RETRIES: u32 = 3;
 
 impl Default for Config {
     fn default() -> Config {
@@ -245,9 +266,10 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
             field => format!("{field}: {}", e.message),
         },
     })?;
+    // `key` is a top-level key or a dotted path, placed on the line of its last part.
     let fault = |key: &str, message: String| ConfigError {
         file: file.to_string(),
-        line: line_of(text, key),
+        line: line_of(text, key.rsplit('.').next().unwrap_or(key)),
         message: format!("{key}: {message}"),
     };
     if config.parallel == 0 {
@@ -285,6 +307,17 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
                 format!("\"{strategy}\" is not merge, squash or rebase"),
             ));
         }
+    }
+    if config.integrate.window == Some(0) {
+        return Err(fault("integrate.window", "must be at least 1".into()));
+    }
+    if config.integrate.retries.is_some_and(|r| r > MAX_RETRIES) {
+        return Err(fault(
+            "integrate.retries",
+            format!(
+                "must be at most {MAX_RETRIES} (a test that fails more often is broken, not flaky)"
+            ),
+        ));
     }
     Ok(Config {
         origin: Origin {
@@ -646,6 +679,30 @@ mod tests {
         assert_eq!(e.line, 2, "{e}");
         let e = parse("f", "integrate:\n  strategy: octopus\n").unwrap_err();
         assert!(e.to_string().contains("octopus"), "{e}");
+        for (bad, line) in [
+            ("target: main\nintegrate:\n  window: 0\n", 3),
+            ("target: main\nintegrate: { window: -1 }\n", 2),
+            ("integrate:\n  strategy: merge\n  window: many\n", 3),
+            ("target: main\nintegrate:\n  retries: 9\n", 3),
+            ("integrate:\n  retries: -1\n", 2),
+        ] {
+            let e = parse(".git-agent.yaml", bad).unwrap_err();
+            assert_eq!(e.line, line, "{bad}: {e}");
+            assert!(
+                e.to_string().contains("window") || e.to_string().contains("retries"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_window_follows_parallel_unless_set_and_retries_default_to_none() {
+        let config = parse("x", "parallel: 3\n").unwrap();
+        assert_eq!(config.integrate.window(config.parallel), 3);
+        assert_eq!(config.integrate.retries(), 0);
+        let config = parse("x", "parallel: 3\nintegrate: { window: 1, retries: 1 }\n").unwrap();
+        assert_eq!(config.integrate.window(config.parallel), 1);
+        assert_eq!(config.integrate.retries(), 1);
     }
 
     #[test]

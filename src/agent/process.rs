@@ -330,11 +330,21 @@ fn signal_group(group: u32, signal: libc::c_int) {
 /// have been reused) or still works in `cwd`: SIGTERM first, so that a git
 /// it runs can let go of its `index.lock`, then SIGKILL after [`GRACE`].
 pub fn stop_orphans(log_dir: &Path, cwd: &Path) {
+    stop_orphans_of(log_dir, cwd, &[]);
+}
+
+/// [`stop_orphans`], for the runs of `roles` only (all of them where
+/// `roles` is empty): the `.pgid` files of other roles are left alone.
+pub fn stop_orphans_of(log_dir: &Path, cwd: &Path, roles: &[&str]) {
     let Ok(entries) = std::fs::read_dir(log_dir) else {
         return;
     };
     for path in entries.flatten().map(|e| e.path()) {
         if path.extension().is_none_or(|e| e != "pgid") {
+            continue;
+        }
+        let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+        if !roles.is_empty() && !roles.iter().any(|r| stem.ends_with(&format!("-{r}"))) {
             continue;
         }
         let group = std::fs::read_to_string(&path)

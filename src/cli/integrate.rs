@@ -21,7 +21,7 @@ pub fn run(args: Args) -> Result<()> {
     ctx.check_target()?;
     ctx.check_programs(&["integrator"])?;
     ctx.warn_without_gate();
-    let entries = integrate::integrate_all(&ctx)?;
+    let entries = integrate::integrate_all(&ctx, ctx.config.parallel)?;
     if args.json {
         super::print_json(&entries)?;
     } else if entries.is_empty() {

@@ -57,6 +57,43 @@ pub fn merge_tree(dir: &Path, a: &str, b: &str) -> Result<MergeTree> {
     }
 }
 
+/// Make a commit of `tree` with `parents` (first parent first) and
+/// `message`, without touching any worktree, index or ref (`git
+/// commit-tree`): with [`merge_tree`], a merge built wholly in the object
+/// store. Hooks do not run (commit-tree has none). Where no identity is
+/// configured, the commit is signed `git-agent <git-agent@localhost>`. An
+/// error where `tree` is no tree or a parent no commit.
+pub fn commit_tree(dir: &Path, tree: &str, parents: &[&str], message: &str) -> Result<String> {
+    let mut args = vec!["commit-tree", tree];
+    for parent in parents {
+        args.extend(["-p", parent]);
+    }
+    args.extend(["-F", "-"]);
+    let mut cmd = command(dir, &args);
+    if try_run(dir, &["var", "GIT_COMMITTER_IDENT"])?.is_none() {
+        super::worktree::sign_as_git_agent(&mut cmd);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running git commit-tree")?;
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().context("git commit-tree's stdin")?;
+        stdin.write_all(message.as_bytes())?;
+    }
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        bail!(
+            "git commit-tree {tree} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
 /// Start merging `commit` into `HEAD` at `dir` as a merge commit (even where
 /// a fast-forward would do), and stop before committing: whether it merged
 /// cleanly. A conflict is left in progress (`MERGE_HEAD`, markers in the
@@ -210,6 +247,35 @@ mod tests {
             git(d, &["status", "--porcelain"]).is_empty(),
             "no file touched"
         );
+    }
+
+    #[test]
+    fn a_merge_built_in_memory_moves_no_ref_and_touches_no_file() {
+        let (dir, main, _) = diverged("side\n");
+        let d = dir.path();
+        let side = git(d, &["rev-parse", "side~1"]);
+        let MergeTree::Clean(tree) = merge_tree(d, &main, &side).unwrap() else {
+            panic!("main and side~1 touch different files");
+        };
+        let message = "Merge side\n\nAgent-Task: t-a\n";
+        let merge = commit_tree(d, &tree, &[&main, &side], message).unwrap();
+        assert_eq!(git(d, &["rev-parse", &format!("{merge}^{{tree}}")]), tree);
+        assert_eq!(git(d, &["rev-parse", &format!("{merge}^1")]), main);
+        assert_eq!(git(d, &["rev-parse", &format!("{merge}^2")]), side);
+        assert_eq!(
+            git(d, &["log", "-1", "--format=%B", &merge]),
+            message.trim()
+        );
+        let squash = commit_tree(d, &tree, &[&main], "Squash").unwrap();
+        let parents = git(d, &["rev-list", "--parents", "-n", "1", &squash]);
+        assert_eq!(parents, format!("{squash} {main}"), "one parent");
+        assert_eq!(head(d).unwrap(), main, "no ref moved");
+        assert!(
+            git(d, &["status", "--porcelain"]).is_empty(),
+            "no file touched"
+        );
+        assert!(commit_tree(d, &main, &[], "a commit is no tree").is_err());
+        assert!(commit_tree(d, &tree, &["nope"], "no parent").is_err());
     }
 
     #[test]

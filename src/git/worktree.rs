@@ -164,13 +164,7 @@ pub fn commit_all(dir: &Path, message: &str) -> Result<Option<String>> {
         ],
     );
     if try_run(dir, &["var", "GIT_COMMITTER_IDENT"])?.is_none() {
-        // No identity configured: sign as git-agent rather than fail.
-        for var in ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"] {
-            cmd.env(var, "git-agent");
-        }
-        for var in ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"] {
-            cmd.env(var, "git-agent@localhost");
-        }
+        sign_as_git_agent(&mut cmd);
     }
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -191,6 +185,16 @@ pub fn commit_all(dir: &Path, message: &str) -> Result<Option<String>> {
         );
     }
     Ok(Some(super::rev::head(dir)?))
+}
+
+/// Where no identity is configured: sign as git-agent rather than fail.
+pub(super) fn sign_as_git_agent(cmd: &mut std::process::Command) {
+    for var in ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"] {
+        cmd.env(var, "git-agent");
+    }
+    for var in ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"] {
+        cmd.env(var, "git-agent@localhost");
+    }
 }
 
 #[cfg(test)]

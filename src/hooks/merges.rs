@@ -82,6 +82,7 @@ fn mark_merged(ctx: &HookContext, landed: &Landed) -> Result<()> {
         let change = Change::Merged {
             commit: Some(landed.commit.clone()),
             usage: None,
+            queue: None,
         };
         let draft = Draft {
             change,

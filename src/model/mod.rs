@@ -6,6 +6,7 @@
 pub mod board;
 pub mod id;
 pub mod plan;
+pub mod queue;
 pub mod span;
 pub mod task;
 pub mod text;

@@ -1,6 +1,7 @@
 //! The task, its events, and the state machine that folds events into a
 //! snapshot. Pure: `apply` is the only way a task changes.
 
+use crate::model::queue::QueueStay;
 use crate::model::span::Span;
 use crate::model::usage::Usage;
 use serde::{Deserialize, Serialize};
@@ -209,15 +210,24 @@ pub enum Change {
         /// What the integrator agent used, if one ran.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         usage: Option<Usage>,
+        /// Its stay in the merge queue: times, gate runs, why it left.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queue: Option<QueueStay>,
     },
     Merged {
         #[serde(default)]
         commit: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         usage: Option<Usage>,
+        /// Its stay in the merge queue, where the queue merged it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queue: Option<QueueStay>,
     },
     Escalated {
         reason: String,
+        /// Its stay in the merge queue, where the queue gave up on it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queue: Option<QueueStay>,
     },
     Resolved {
         resolution: Resolution,
@@ -471,7 +481,7 @@ fn record_details(task: &mut Task, change: &Change) {
                 )),
             };
         }
-        Change::IntegrationFailed { reason, .. } | Change::Escalated { reason } => {
+        Change::IntegrationFailed { reason, .. } | Change::Escalated { reason, .. } => {
             task.assignee = None;
             task.reason = Some(reason.clone());
         }
@@ -655,6 +665,7 @@ mod tests {
                     reason: "x".into(),
                     detail: None,
                     usage: None,
+                    queue: None,
                 },
             ),
             (
@@ -662,9 +673,16 @@ mod tests {
                 Change::Merged {
                     commit: None,
                     usage: None,
+                    queue: None,
                 },
             ),
-            ("escalated", Change::Escalated { reason: "x".into() }),
+            (
+                "escalated",
+                Change::Escalated {
+                    reason: "x".into(),
+                    queue: None,
+                },
+            ),
             (
                 "retry",
                 Change::Resolved {

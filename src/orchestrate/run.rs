@@ -70,6 +70,9 @@ enum Done {
     Implemented(Result<Finished>),
     Reviewed(Result<Box<Reviewed>>),
     Integrated(Result<Vec<Entry>>),
+    /// The job goes on, but something it did may let others start (an
+    /// entry left the merge queue): a wake-up, not an end.
+    Progress,
 }
 
 /// A lease on running here: one orchestrator per repository at a time.
@@ -229,6 +232,7 @@ impl Scheduler<'_> {
                 true => vec![crate::store::Draft {
                     change: crate::model::task::Change::Escalated {
                         reason: why.clone(),
+                        queue: None,
                     },
                     actor: format!("git-agent@{}", hostname()),
                     role: "orchestrator".into(),
@@ -258,7 +262,9 @@ impl Scheduler<'_> {
     }
 
     /// One merge-queue pass at a time, when there is approved work it has
-    /// not already left waiting.
+    /// not already left waiting. A pass takes work approved while it runs,
+    /// gating up to `integrate.window` candidates at once (by default as
+    /// many as there are implementer slots).
     fn start_integration(&mut self) -> Result<()> {
         if self.running.contains_key(&Job::Integrate)
             || self.ctx.ledger.paused("integrator").is_some()
@@ -278,8 +284,13 @@ impl Scheduler<'_> {
             return Ok(());
         }
         self.queue_idle_at = Some((approved, tip));
-        self.spawn(Job::Integrate, |ctx, _| {
-            Done::Integrated(integrate::integrate_all(&ctx))
+        let parallel = self.parallel;
+        let wake = self.tx.clone();
+        self.spawn(Job::Integrate, move |ctx, job| {
+            let left = || {
+                let _ = wake.send((job.clone(), Done::Progress));
+            };
+            Done::Integrated(integrate::integrate_notifying(&ctx, parallel, &left))
         });
         Ok(())
     }
@@ -440,6 +451,10 @@ impl Scheduler<'_> {
     }
 
     fn finish(&mut self, job: Job, done: Done) {
+        if matches!(done, Done::Progress) {
+            // The job runs on; the loop looks for what can start now.
+            return;
+        }
         if let Some(handle) = self.running.remove(&job) {
             let _ = handle.join();
         }
@@ -488,6 +503,7 @@ impl Scheduler<'_> {
                     self.queue_idle_at = None;
                 }
             }
+            Done::Progress => {}
             Done::Implemented(Err(e)) | Done::Reviewed(Err(e)) | Done::Integrated(Err(e)) => {
                 self.ctx.view.say(&format!("{label}: error: {e:#}"));
                 s.errors.push(format!("{label}: {e:#}"));

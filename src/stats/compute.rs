@@ -669,6 +669,7 @@ mod tests {
                 Change::Merged {
                     commit: None,
                     usage: None,
+                    queue: None,
                 },
                 done + 3.0,
                 "integrator",

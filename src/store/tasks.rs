@@ -332,7 +332,7 @@ fn event_message(task: &Task, event: &Event) -> String {
             Some(format!("{reason}\n\n{}", detail.as_deref().unwrap_or("")))
         }
         Change::Merged { commit, .. } => commit.as_ref().map(|c| format!("Merged as {c}.")),
-        Change::Escalated { reason } => Some(reason.clone()),
+        Change::Escalated { reason, .. } => Some(reason.clone()),
         Change::Resolved { message, .. } => message.clone(),
         Change::Edited(edit) => serde_json::to_string(edit).ok(),
     };

@@ -1,0 +1,197 @@
+//! How an entry leaves the queue: the target advanced to its candidate (as
+//! `git merge --ff-only` would where the target is checked out, else with a
+//! compare-and-swap of the ref), sent back, left waiting or escalated; and
+//! the event that says so, with its stay in the queue.
+
+use anyhow::{Context as _, Result};
+use std::path::PathBuf;
+
+use super::{Landing, Leaving, ROLE};
+use crate::git;
+use crate::model::span::Span;
+use crate::model::task::{Change, Task};
+use crate::orchestrate::{worktree, Context};
+use crate::store::Draft;
+
+pub(super) enum Advance {
+    Done,
+    /// The target is no longer at the tip the candidates were built on.
+    Moved,
+    /// It cannot move now (local changes on its checkout), with why.
+    Blocked(String),
+}
+
+/// Move the target from `old` to `new`: where it is checked out, as
+/// `git merge --ff-only` would (or not at all, if local changes are in the
+/// way); elsewhere with one compare-and-swap on the ref (`git::refs`).
+pub(super) fn advance(ctx: &Context, old: &str, new: &str) -> Result<Advance> {
+    let target = &ctx.config.target;
+    let refname = format!("refs/heads/{target}");
+    if old == new {
+        return Ok(Advance::Done);
+    }
+    if let Some(checkout) = checked_out(ctx, &refname)? {
+        if git::head(&checkout)? != old {
+            return Ok(Advance::Moved);
+        }
+        return match git::merge_ff_only(&checkout, new) {
+            Ok(()) => Ok(Advance::Done),
+            Err(_) if git::head(&checkout)? != old => Ok(Advance::Moved),
+            Err(e) => Ok(Advance::Blocked(format!(
+                "{target} is checked out at {} with local changes in the way: {}",
+                checkout.display(),
+                crate::model::one_line(&e.to_string(), 300)
+            ))),
+        };
+    }
+    let new_id = gix::ObjectId::from_hex(new.as_bytes()).context("bad commit id")?;
+    let old_id = gix::ObjectId::from_hex(old.as_bytes()).context("bad commit id")?;
+    let edit = git::refs::Edit::set(refname.clone(), new_id, Some(old_id));
+    match ctx.store.transact(&[edit], "merge queue") {
+        Ok(()) => Ok(Advance::Done),
+        Err(_) if git::resolve_commit(&ctx.root, &refname)? != old => Ok(Advance::Moved),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The worktree where `refname` is checked out, if any.
+fn checked_out(ctx: &Context, refname: &str) -> Result<Option<PathBuf>> {
+    Ok(worktree::list(ctx)?
+        .into_iter()
+        .find(|w| w.branch.as_deref() == Some(refname))
+        .map(|w| w.path))
+}
+
+pub(super) fn record_merged(
+    ctx: &Context,
+    task: &Task,
+    commit: &str,
+    leaving: Leaving,
+) -> Result<Landing> {
+    record(
+        ctx,
+        task,
+        Change::Merged {
+            commit: Some(commit.to_string()),
+            usage: leaving.usage,
+            queue: Some(leaving.queue),
+        },
+        &leaving.spans,
+    )?;
+    Ok(Landing::Merged {
+        commit: commit.to_string(),
+    })
+}
+
+pub(super) fn send_back(
+    ctx: &Context,
+    task: &Task,
+    reason: &str,
+    detail: Option<String>,
+    leaving: Leaving,
+) -> Result<Landing> {
+    record(
+        ctx,
+        task,
+        Change::IntegrationFailed {
+            reason: reason.to_string(),
+            detail,
+            usage: leaving.usage,
+            queue: Some(leaving.queue),
+        },
+        &leaving.spans,
+    )?;
+    Ok(Landing::Failed {
+        reason: reason.to_string(),
+    })
+}
+
+/// A conflict goes back to the implementer with the conflicting paths, its
+/// branch first brought up to the target's `tip`: the merge of the target is
+/// left in progress in its worktree, for the next attempt to resolve.
+pub(super) fn send_back_conflict(
+    ctx: &Context,
+    task: &Task,
+    tip: &str,
+    paths: &[String],
+    leaving: Leaving,
+) -> Result<Landing> {
+    let target = &ctx.config.target;
+    worktree::bring_up_to(ctx, task, tip)?;
+    let reason = format!("merge conflict with {target} in: {}", paths.join(", "));
+    let detail = format!(
+        "{target} moved on while this was reviewed. A merge of {target} ({}) is in progress in your worktree \
+         with conflicts in: {}. Resolve them, keeping the intent of both sides, and commit.",
+        &tip[..tip.len().min(10)],
+        paths.join(", ")
+    );
+    send_back(ctx, task, &reason, Some(detail), leaving)
+}
+
+/// Leave an entry that cannot land now approved, or give it to a human
+/// once it has waited past `integrate.deadline`; `leaving` is its stay, were
+/// it to leave.
+pub(super) fn wait_or_escalate(
+    ctx: &Context,
+    task: &Task,
+    why: String,
+    leaving: Leaving,
+) -> Result<Landing> {
+    let approved_at: jiff::Timestamp = task
+        .updated_at
+        .parse()
+        .unwrap_or_else(|_| jiff::Timestamp::now());
+    let waited = jiff::Timestamp::now()
+        .duration_since(approved_at)
+        .unsigned_abs();
+    let deadline = ctx.config.integrate.deadline();
+    if waited < deadline {
+        return Ok(Landing::Waiting { reason: why });
+    }
+    let reason = format!(
+        "waited {}s in the merge queue (deadline {}s): {why}",
+        waited.as_secs(),
+        deadline.as_secs()
+    );
+    record(
+        ctx,
+        task,
+        Change::Escalated {
+            reason: reason.clone(),
+            queue: Some(leaving.queue),
+        },
+        &leaving.spans,
+    )?;
+    Ok(Landing::Escalated { reason })
+}
+
+fn record(ctx: &Context, task: &Task, change: Change, spans: &[Span]) -> Result<()> {
+    let actor = format!("integrator@{}", crate::store::lease::hostname());
+    ctx.store.update_timed(&task.id, spans, |_| {
+        Ok((
+            vec![Draft {
+                change: change.clone(),
+                actor: actor.clone(),
+                role: ROLE.into(),
+            }],
+            vec![],
+        ))
+    })?;
+    Ok(())
+}
+
+pub(super) fn interrupted() -> Landing {
+    Landing::Waiting {
+        reason: "interrupted; it stays approved for the next run".into(),
+    }
+}
+
+/// A landing in a few words, as `integrate` and the live view print it.
+pub fn describe(landing: &Landing) -> String {
+    match landing {
+        Landing::Merged { commit } => format!("merged as {}", &commit[..commit.len().min(10)]),
+        Landing::Failed { reason } => format!("sent back: {reason}"),
+        Landing::Waiting { reason } => format!("waits: {reason}"),
+        Landing::Escalated { reason } => format!("to a human: {reason}"),
+    }
+}
