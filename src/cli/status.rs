@@ -3,10 +3,12 @@
 mod limits;
 
 use anyhow::Result;
+use std::collections::HashMap;
 
 use crate::model::board::{Board, TaskView};
 use crate::model::task::State;
 use crate::orchestrate::{predict, Context};
+use crate::store::lease::Lease;
 
 /// The board: tasks by state, what runs now, what waits for a human.
 #[derive(clap::Args, Debug)]
@@ -55,8 +57,12 @@ pub fn run(args: Args) -> Result<()> {
         v.task.reason.clone().unwrap_or_default()
     });
     let running = by_state(State::InProgress);
+    let leases = match running.is_empty() {
+        true => Default::default(),
+        false => store.leases()?,
+    };
     section("in progress", &running, |v| {
-        format!("{}, {}", v.task.attempt_words(), lease_line(&store, v))
+        format!("{}, {}", v.task.attempt_words(), lease_line(&leases, v))
     });
     section("in review", &by_state(State::InReview), |v| {
         v.task.head.as_deref().map(short).unwrap_or_default()
@@ -133,9 +139,9 @@ fn section(title: &str, views: &[&TaskView], detail: impl Fn(&TaskView) -> Strin
 }
 
 /// Who holds a running task and whether the lease still holds.
-fn lease_line(store: &crate::store::Store, view: &TaskView) -> String {
-    match store.lease(&view.task.id) {
-        Ok(Some((lease, _))) => {
+fn lease_line(leases: &HashMap<String, Lease>, view: &TaskView) -> String {
+    match leases.get(&view.task.id) {
+        Some(lease) => {
             if lease.is_live() {
                 lease.describe()
             } else {

@@ -12,6 +12,7 @@
 use anyhow::{Context, Result};
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use super::objects::Batch;
@@ -134,6 +135,21 @@ impl Store {
         Ok(Some((lease, oid)))
     }
 
+    /// Every task's lease, by task id, from one listing of the lease refs
+    /// (a board of thousands of running tasks is one `for-each-ref`, not
+    /// one per task). A lease ref whose blob is not a lease is left out.
+    pub fn leases(&self) -> Result<HashMap<String, Lease>> {
+        let mut leases = HashMap::new();
+        for (id, oid) in self.refs_under(LEASES_PREFIX)? {
+            let blob = super::objects::find(&self.repo, oid)
+                .with_context(|| format!("reading {LEASES_PREFIX}{id}"))?;
+            if let Ok(lease) = serde_json::from_slice::<Lease>(&blob.data) {
+                leases.insert(id, lease);
+            }
+        }
+        Ok(leases)
+    }
+
     /// Claim task `id` atomically: exactly one of any number of racing
     /// claimers gets `Claimed`.
     pub fn claim(&self, id: &str, request: &ClaimRequest) -> Result<ClaimOutcome> {
@@ -207,13 +223,18 @@ impl Store {
         let tasks = self.load_json()?;
         let board = Board::new(&tasks);
         let mut list: Vec<&TaskJson> = board.ready().into_iter().map(|v| v.task).collect();
-        for task in tasks
+        let mut running = tasks
             .iter()
             .filter(|t| t.summary.state == State::InProgress)
-        {
-            let live = self
-                .lease(&task.summary.id)?
-                .is_some_and(|(lease, _)| lease.is_live());
+            .peekable();
+        let leases = match running.peek() {
+            Some(_) => self.leases()?,
+            None => HashMap::new(),
+        };
+        for task in running {
+            let live = leases
+                .get(&task.summary.id)
+                .is_some_and(|lease| lease.is_live());
             if !live {
                 list.push(task);
             }
