@@ -5,6 +5,7 @@
 
 pub mod board;
 pub mod id;
+pub mod merge;
 pub mod plan;
 pub mod queue;
 pub mod span;
