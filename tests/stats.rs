@@ -110,6 +110,15 @@ fn stats_time_each_agent_and_add_up_to_slots_times_wall() {
     assert_eq!(implementer["failures"], 0);
     assert_eq!(stats["roles"]["reviewer"]["attempts"], 3);
     assert_eq!(stats["gate"]["runs"], 3);
+    assert_eq!(stats["gate"]["failures"], 0);
+    // Each task's stay in the merge queue, from the event it left with.
+    let entries = stats["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{stats}");
+    for e in entries {
+        assert_eq!(e["left"], "merged", "{e}");
+        assert!(e["gate_runs"].as_u64().unwrap() >= 1, "{e}");
+        assert!(ms(&e["queued_ms"]) >= ms(&e["waited_ms"]), "{e}");
+    }
     // The same numbers on a clone: they come from the history alone.
     let clone = repo.scratch("clone");
     repo.git(&[
@@ -125,6 +134,7 @@ fn stats_time_each_agent_and_add_up_to_slots_times_wall() {
     assert_eq!(again["agent_ms"], stats["agent_ms"]);
     assert_eq!(again["critical_path"], stats["critical_path"]);
     let text = repo.ok(&["stats", "--plan", "p-"]);
+    assert!(text.contains("merge queue"), "{text}");
     assert!(
         text.contains("speed-up") && text.contains(&id("b")),
         "{text}"

@@ -4,7 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{GateStats, QueueBar, RoleStats, RunBar, Stats, TaskStats, Tax};
+use super::{GateStats, QueueBar, QueueEntry, RoleStats, RunBar, Stats, TaskStats, Tax};
+use crate::model::queue::QueueStay;
 use crate::model::span::{epoch_ms, kind, Span};
 use crate::model::task::{apply, Change, Event, State, Task, Verdict};
 use crate::model::usage::Usage;
@@ -100,6 +101,11 @@ pub fn compute(histories: &[History], selection: &Selection, planner: Option<Usa
     let cost_usd = roles.values().map(|r| r.cost_usd).sum();
     let gate = gate_stats(&steps);
     let at = |ms: i64| (ms - from).max(0) as u64;
+    let entries = chosen
+        .iter()
+        .flat_map(|h| stays(h, since))
+        .map(|(h, stay)| queue_entry(h, stay, at))
+        .collect();
     Stats {
         from: (wall_ms > 0 || !runs.is_empty()).then(|| timestamp(from)),
         to: (wall_ms > 0 || !runs.is_empty()).then(|| timestamp(to)),
@@ -149,6 +155,76 @@ pub fn compute(histories: &[History], selection: &Selection, planner: Option<Usa
                 result: s.result.clone(),
             })
             .collect(),
+        entries,
+    }
+}
+
+/// What a gate run's result says of the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GateOutcome {
+    /// Passed, or had nothing to run.
+    Passed,
+    /// Failed or timed out: the candidate is at fault.
+    Failed,
+    /// Stopped before it finished (cancelled because the chain changed, or
+    /// stopped with the queue): it says nothing of the work.
+    Cancelled,
+}
+
+fn gate_outcome(result: Option<&str>) -> GateOutcome {
+    match result {
+        Some(r) if r.starts_with("failed") || r == "not_run: timed out" => GateOutcome::Failed,
+        Some(r) if r.starts_with("not_run: cancelled") || r == "not_run: stopped" => {
+            GateOutcome::Cancelled
+        }
+        _ => GateOutcome::Passed,
+    }
+}
+
+/// The (runs, failed, cancelled) of gate results.
+fn gate_counts<'a>(results: impl Iterator<Item = Option<&'a str>>) -> (u64, u64, u64) {
+    results.fold((0, 0, 0), |(runs, failed, cancelled), r| {
+        let o = gate_outcome(r);
+        (
+            runs + 1,
+            failed + u64::from(o == GateOutcome::Failed),
+            cancelled + u64::from(o == GateOutcome::Cancelled),
+        )
+    })
+}
+
+/// The merge-queue stays that `h`'s events at or after `since` record.
+fn stays(h: &History, since: i64) -> impl Iterator<Item = (&History, &QueueStay)> {
+    h.events
+        .iter()
+        .filter(move |e| epoch_ms(&e.at).is_some_and(|at| at >= since))
+        .filter_map(move |e| match &e.change {
+            Change::Merged { queue, .. }
+            | Change::IntegrationFailed { queue, .. }
+            | Change::Escalated { queue, .. } => queue.as_ref().map(|q| (h, q)),
+            _ => None,
+        })
+}
+
+fn queue_entry(h: &History, stay: &QueueStay, at: impl Fn(i64) -> u64) -> QueueEntry {
+    let entered = epoch_ms(&stay.entered_at);
+    let taken = epoch_ms(&stay.taken_at);
+    let (gate_runs, gate_failures, gate_cancelled) =
+        gate_counts(stay.gates.iter().map(|g| Some(g.result.as_str())));
+    QueueEntry {
+        task: h.task.id.clone(),
+        title: h.task.title.clone(),
+        entered_ms: entered.map_or(0, &at),
+        waited_ms: match (entered, taken) {
+            (Some(e), Some(t)) => (t - e).max(0) as u64,
+            _ => 0,
+        },
+        queued_ms: stay.queued_ms,
+        gate_runs,
+        gate_failures,
+        gate_cancelled,
+        window: stay.window,
+        left: stay.left.as_str().into(),
     }
 }
 
@@ -451,13 +527,14 @@ fn role_stats(runs: &[Run]) -> BTreeMap<String, RoleStats> {
 }
 
 fn gate_stats(steps: &[Step]) -> GateStats {
-    let mut gate = GateStats::default();
-    for s in steps.iter().filter(|s| s.kind == kind::GATE) {
-        gate.runs += 1;
-        gate.failures += u64::from(s.result.as_deref() != Some("passed"));
-        gate.ms += (s.end - s.start).max(0) as u64;
+    let gates = || steps.iter().filter(|s| s.kind == kind::GATE);
+    let (runs, failures, cancelled) = gate_counts(gates().map(|s| s.result.as_deref()));
+    GateStats {
+        runs,
+        failures,
+        cancelled,
+        ms: gates().map(|s| (s.end - s.start).max(0) as u64).sum(),
     }
-    gate
 }
 
 fn task_stats(h: &History, since: i64, runs: &[Run], steps: &[Step]) -> TaskStats {
@@ -483,11 +560,8 @@ fn task_stats(h: &History, since: i64, runs: &[Run], steps: &[Step]) -> TaskStat
         t.rate_limited += u64::from(r.result == "rate_limited");
         add_usage(&mut t.tokens, &mut t.cost_usd, r.usage.as_ref());
     }
-    t.gate_runs = gates.len() as u64;
-    t.gate_failures = gates
-        .iter()
-        .filter(|g| g.result.as_deref() != Some("passed"))
-        .count() as u64;
+    (t.gate_runs, t.gate_failures, t.gate_cancelled) =
+        gate_counts(gates.iter().map(|g| g.result.as_deref()));
     t.gate_ms = gates.iter().map(|g| (g.end - g.start).max(0) as u64).sum();
     let (mut first, mut last) = (i64::MAX, i64::MIN);
     let mut task: Option<Task> = None;
@@ -781,5 +855,68 @@ mod tests {
         let stats = compute(&[], &Selection::default(), None);
         assert_eq!((stats.wall_ms, stats.slots, stats.tax_ms), (0, 0, 0));
         assert_eq!(stats.from, None);
+    }
+
+    #[test]
+    fn a_cancelled_speculative_gate_is_no_failure_and_the_stay_is_an_entry() {
+        use crate::model::queue::{GateRun, Left};
+        let mut h = history("a", &[], 0.0, 5.0);
+        let gate = |result: &str, start: f64| GateRun {
+            commit: "c".into(),
+            tree: "t".into(),
+            base: "b".into(),
+            position: 2,
+            run: 1,
+            result: result.into(),
+            started_at: at(start),
+            duration_ms: 500,
+        };
+        let merged = h.events.last_mut().unwrap();
+        merged
+            .spans
+            .push(Span::new(kind::GATE, &at(7.0), &at(7.5)).ended("not_run: cancelled (t-b left)"));
+        merged
+            .spans
+            .push(Span::new(kind::GATE, &at(7.5), &at(7.8)).ended("failed: exit 1"));
+        merged.change = Change::Merged {
+            commit: None,
+            usage: None,
+            queue: Some(QueueStay {
+                entered_at: at(6.0),
+                taken_at: at(6.5),
+                left_at: at(8.0),
+                queued_ms: 2000,
+                left: Left::Merged,
+                gates: vec![
+                    gate("not_run: cancelled (t-b left)", 7.0),
+                    gate("failed: exit 1", 7.5),
+                    gate("passed", 7.0),
+                ],
+                window: 4,
+            }),
+        };
+        let stats = compute(&[h], &Selection::default(), None);
+        assert_eq!(
+            (stats.gate.runs, stats.gate.failures, stats.gate.cancelled),
+            (3, 1, 1)
+        );
+        let t = &stats.tasks[0];
+        assert_eq!((t.gate_runs, t.gate_failures, t.gate_cancelled), (3, 1, 1));
+        let [entry] = stats.entries.as_slice() else {
+            panic!("one stay: {:?}", stats.entries);
+        };
+        assert_eq!(entry.task, "a");
+        assert_eq!(
+            (entry.entered_ms, entry.waited_ms, entry.queued_ms),
+            (6000, 500, 2000)
+        );
+        assert_eq!(
+            (entry.gate_runs, entry.gate_failures, entry.gate_cancelled),
+            (3, 1, 1)
+        );
+        assert_eq!((entry.window, entry.left.as_str()), (4, "merged"));
+        let text = super::super::text::render(&stats);
+        assert!(text.contains("merge queue"), "{text}");
+        assert!(text.contains("1 failed, 1 cancelled"), "{text}");
     }
 }

@@ -41,6 +41,8 @@ pub struct Stats {
     pub tasks: Vec<TaskStats>,
     pub runs: Vec<RunBar>,
     pub queue: Vec<QueueBar>,
+    /// Each stay of a task in the merge queue, oldest first.
+    pub entries: Vec<QueueEntry>,
 }
 
 /// The coordination tax, by cause; the parts add up to `tax_ms`.
@@ -63,8 +65,35 @@ impl Tax {
 #[derive(Serialize, Debug, Clone, Default, PartialEq)]
 pub struct GateStats {
     pub runs: u64,
+    /// Runs that failed or timed out.
     pub failures: u64,
+    /// Runs stopped before they finished: cancelled because the chain of
+    /// candidates changed, or stopped with the queue. They say nothing of
+    /// the work.
+    pub cancelled: u64,
     pub ms: u64,
+}
+
+/// One stay of a task in the merge queue, from the event it left with.
+#[derive(Serialize, Debug, Clone, Default, PartialEq)]
+pub struct QueueEntry {
+    pub task: String,
+    pub title: String,
+    /// When it entered the queue (its approval), from `from`.
+    pub entered_ms: u64,
+    /// From entering to the queue's first build of it.
+    pub waited_ms: u64,
+    /// From entering to leaving.
+    pub queued_ms: u64,
+    /// Gate runs on its candidates, by outcome.
+    pub gate_runs: u64,
+    pub gate_failures: u64,
+    pub gate_cancelled: u64,
+    /// The candidates the queue gated at once.
+    pub window: usize,
+    /// Why it left: merged, already_merged, gate_failed, gate_did_not_run,
+    /// conflict, deadline.
+    pub left: String,
 }
 
 /// One role's agents.
@@ -94,6 +123,7 @@ pub struct TaskStats {
     pub rate_limited: u64,
     pub gate_runs: u64,
     pub gate_failures: u64,
+    pub gate_cancelled: u64,
     pub gate_ms: u64,
     pub escalations: u64,
     pub tokens: u64,
@@ -273,15 +303,17 @@ critical_path_ms: the heaviest chain of depends_on among the tasks, each task we
 
 tokens, cost_usd: what agents reported, 0 where none did. Presets read the CLI's own report; any agent may write usage: {tokens, cost_usd} into $GIT_AGENT_OUTPUT.
 
-gate.runs, gate.failures, gate.ms: test gate runs, those that did not pass, their summed time.
+gate.runs, gate.failures, gate.cancelled, gate.ms: test gate runs; those that failed or timed out; those stopped before they finished (a speculative run cancelled because an entry ahead of it left the chain, or a run stopped with the queue), which say nothing of the work; their summed time.
 
 roles.<role> (planner, implementer, reviewer, integrator): agent_ms (its agents' summed time), attempts (its agent runs), failures (runs that used up an attempt of their task: an implementer that failed, a reviewer's changes verdict, an integrator that could not resolve), rate_limited (runs that met a rate limit, using up no attempt), tokens, cost_usd.
 
-tasks[]: id, title, state, depends_on; agent_ms (its agents' summed time, all roles); wall_ms (from its first claim or span to its last event); runs (agent runs of any role); attempts (implementer runs); failures (attempts used up: failed, changes asked, sent back by the queue); rejections (review verdicts that asked for changes); rate_limited; gate_runs, gate_failures, gate_ms; escalations (times it went to needs_human); tokens, cost_usd.
+tasks[]: id, title, state, depends_on; agent_ms (its agents' summed time, all roles); wall_ms (from its first claim or span to its last event); runs (agent runs of any role); attempts (implementer runs); failures (attempts used up: failed, changes asked, sent back by the queue); rejections (review verdicts that asked for changes); rate_limited; gate_runs, gate_failures, gate_cancelled, gate_ms; escalations (times it went to needs_human); tokens, cost_usd.
 
 runs[]: each agent run, a bar of the picture: task, title, role, attempt, lane (its slot, from 0), start_ms and end_ms (from `from`), setup_start_ms (when its set-up began), result (submitted, failed, rate_limited, interrupted, approve, changes, resolved, ...), tokens, cost_usd, estimated (timed from the claim, in a history without spans).
 
-queue[]: each merge-queue step: task, title, kind (queue: waiting for the queue; merge; gate), start_ms, end_ms, result (for a gate: passed, failed: exit N, timed_out, stopped).";
+queue[]: each merge-queue step: task, title, kind (queue: waiting for the queue; merge; gate), start_ms, end_ms, result (for a gate: passed, failed: exit N, not_run: timed out, not_run: cancelled (why), not_run: stopped).
+
+entries[]: each stay of a task in the merge queue, from the event it left with (merged, integration_failed, escalated): task, title, entered_ms (its approval, from `from`), waited_ms (until the queue first built a candidate of it), queued_ms (until it left), gate_runs, gate_failures, gate_cancelled (the runs on its candidates, cancelled ones included), window (the candidates gated at once), left (merged, already_merged, gate_failed, gate_did_not_run, conflict, deadline).";
 
 #[cfg(test)]
 mod tests {

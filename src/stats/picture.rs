@@ -15,6 +15,11 @@ const LEFT: f64 = 120.0;
 const RIGHT: f64 = 24.0;
 const TOP: f64 = 56.0;
 const LANE: f64 = 30.0;
+const GATE_PASSED: &str = "#16a34a";
+const GATE_FAILED: &str = "#dc2626";
+/// A gate run stopped before it finished (a speculative candidate whose
+/// chain changed): neither green nor red, since it says nothing of the work.
+const GATE_CANCELLED: &str = "#fbbf24";
 const GAP: f64 = 8.0;
 
 /// The fill of a role's bars.
@@ -60,6 +65,8 @@ pub fn escape(text: &str) -> String {
 struct Scale {
     wall: f64,
     slots: usize,
+    /// Rows of the merge queue's lane: the most gate runs at once.
+    queue_rows: usize,
 }
 
 impl Scale {
@@ -73,16 +80,21 @@ impl Scale {
     fn queue_y(&self) -> f64 {
         self.y(self.slots)
     }
+    fn queue_height(&self) -> f64 {
+        LANE * self.queue_rows.max(1) as f64
+    }
     fn bottom(&self) -> f64 {
-        self.queue_y() + LANE
+        self.queue_y() + self.queue_height()
     }
 }
 
 /// The SVG document of `stats`.
 pub fn svg(stats: &Stats) -> String {
+    let rows = gate_rows(&stats.queue);
     let scale = Scale {
         wall: stats.wall_ms as f64,
         slots: stats.slots,
+        queue_rows: rows.iter().flatten().max().map_or(1, |r| r + 1),
     };
     let height = scale.bottom() + 96.0;
     let mut out = String::new();
@@ -109,8 +121,13 @@ pub fn svg(stats: &Stats) -> String {
     axis(&mut out, &scale);
     // Waits first, so that merges and gates are drawn over them.
     for kind in ["queue", "merge", "gate"] {
-        for bar in stats.queue.iter().filter(|b| b.kind == kind) {
-            queue_bar(&mut out, &scale, bar);
+        for (bar, row) in stats
+            .queue
+            .iter()
+            .zip(&rows)
+            .filter(|(b, _)| b.kind == kind)
+        {
+            queue_bar(&mut out, &scale, bar, row.unwrap_or(0));
         }
     }
     for run in &stats.runs {
@@ -150,17 +167,46 @@ fn tax_line(s: &Stats) -> String {
     )
 }
 
+/// A row of the queue's lane for each gate run (none for other steps): the
+/// first row free at its start, so that speculative runs at once are drawn
+/// one above the other instead of over each other.
+fn gate_rows(queue: &[QueueBar]) -> Vec<Option<usize>> {
+    let mut order: Vec<usize> = (0..queue.len())
+        .filter(|&i| queue[i].kind == "gate")
+        .collect();
+    order.sort_by_key(|&i| (queue[i].start_ms, queue[i].end_ms));
+    let mut free_at: Vec<u64> = Vec::new();
+    let mut rows = vec![None; queue.len()];
+    for i in order {
+        let bar = &queue[i];
+        let row = match free_at.iter().position(|&f| f <= bar.start_ms) {
+            Some(row) => row,
+            None => {
+                free_at.push(0);
+                free_at.len() - 1
+            }
+        };
+        free_at[row] = bar.end_ms.max(bar.start_ms + 1);
+        rows[i] = Some(row);
+    }
+    rows
+}
+
 /// The lanes' backgrounds (idle time shows as their empty stretches) and labels.
 fn lanes(out: &mut String, scale: &Scale) {
     let width = WIDTH - LEFT - RIGHT;
     for lane in 0..=scale.slots {
-        let (y, label) = match lane == scale.slots {
-            true => (scale.queue_y(), "merge queue".to_string()),
-            false => (scale.y(lane), format!("slot {}", lane + 1)),
+        let (y, height, label) = match lane == scale.slots {
+            true => (
+                scale.queue_y(),
+                scale.queue_height(),
+                "merge queue".to_string(),
+            ),
+            false => (scale.y(lane), LANE, format!("slot {}", lane + 1)),
         };
         let _ = writeln!(
             out,
-            r##"<rect class="lane" x="{LEFT}" y="{y}" width="{width}" height="{LANE}" fill="#f3f4f6"/>"##
+            r##"<rect class="lane" x="{LEFT}" y="{y}" width="{width}" height="{height}" fill="#f3f4f6"/>"##
         );
         let _ = writeln!(
             out,
@@ -276,16 +322,19 @@ fn run_bar(out: &mut String, scale: &Scale, run: &RunBar) {
     }
 }
 
-fn queue_bar(out: &mut String, scale: &Scale, bar: &QueueBar) {
-    let y = scale.queue_y();
+fn queue_bar(out: &mut String, scale: &Scale, bar: &QueueBar, row: usize) {
+    let y = scale.queue_y() + row as f64 * LANE;
     let x = scale.x(bar.start_ms);
     let w = (scale.x(bar.end_ms) - x).max(1.0);
-    let passed = bar.result.as_deref().is_none_or(|r| r == "passed");
+    let result = bar.result.as_deref().unwrap_or("passed");
     let (top, height, fill) = match bar.kind.as_str() {
         "queue" => (y + LANE * 0.42, LANE * 0.16, "#cbd5e1"),
         "merge" => (y + 4.0, LANE - 8.0, "#64748b"),
-        _ if passed => (y + 2.0, LANE - 4.0, "#16a34a"),
-        _ => (y + 2.0, LANE - 4.0, "#dc2626"),
+        _ if result.starts_with("passed") => (y + 2.0, LANE - 4.0, GATE_PASSED),
+        _ if result.starts_with("failed") || result == "not_run: timed out" => {
+            (y + 2.0, LANE - 4.0, GATE_FAILED)
+        }
+        _ => (y + 2.0, LANE - 4.0, GATE_CANCELLED),
     };
     let what = match bar.kind.as_str() {
         "queue" => "waited for the merge queue".to_string(),
@@ -329,8 +378,9 @@ fn legend(out: &mut String, y: f64) {
         ("set-up", "#9ca3af", 5.0),
         ("queue wait", "#cbd5e1", 3.0),
         ("merge", "#64748b", 10.0),
-        ("gate passed", "#16a34a", 14.0),
-        ("gate failed", "#dc2626", 14.0),
+        ("gate passed", GATE_PASSED, 14.0),
+        ("gate failed", GATE_FAILED, 14.0),
+        ("gate cancelled", GATE_CANCELLED, 14.0),
     ] {
         let swatch = format!(
             r##"width="16" height="{h}" transform="translate(0 {})" fill="{fill}""##,
@@ -403,6 +453,24 @@ pub fn html(stats: &Stats) -> String {
             money(t.cost_usd)
         );
     }
+    if !stats.entries.is_empty() {
+        out.push_str("</table>\n<h2>Merge queue</h2>\n<table>\n<tr><th>task</th><th class=\"title\">title</th><th>waited</th><th>in queue</th><th>gate runs</th><th>failed</th><th>cancelled</th><th>window</th><th>left</th></tr>\n");
+        for e in &stats.entries {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td class=\"title\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&e.task),
+                escape(&e.title),
+                duration(e.waited_ms),
+                duration(e.queued_ms),
+                e.gate_runs,
+                e.gate_failures,
+                e.gate_cancelled,
+                e.window,
+                escape(&e.left)
+            );
+        }
+    }
     out.push_str("</table>\n</body>\n</html>\n");
     out
 }
@@ -441,5 +509,33 @@ mod tests {
         assert_eq!(svg.matches(r##"class="lane""##).count(), 3);
         assert!(svg.contains("A &lt;title&gt;"));
         assert!(!svg.contains("<script") && !svg.contains("href"));
+    }
+
+    #[test]
+    fn gate_runs_at_once_get_rows_of_their_own() {
+        let gate = |start_ms, end_ms, result: &str| QueueBar {
+            task: "t-a".into(),
+            kind: "gate".into(),
+            start_ms,
+            end_ms,
+            result: Some(result.into()),
+            ..QueueBar::default()
+        };
+        let queue = vec![
+            gate(0, 4000, "passed"),
+            gate(1000, 2000, "not_run: cancelled (t-b left)"),
+            gate(2500, 3000, "failed: exit 1"),
+            gate(5000, 6000, "passed"),
+        ];
+        assert_eq!(gate_rows(&queue), [Some(0), Some(1), Some(1), Some(0)]);
+        let svg = svg(&Stats {
+            wall_ms: 6000,
+            slots: 1,
+            queue,
+            ..Stats::default()
+        });
+        assert!(svg.contains(GATE_CANCELLED) && svg.contains(GATE_FAILED));
+        // The queue's lane is two rows high.
+        assert!(svg.contains(&format!(r##"height="{}" fill="#f3f4f6""##, 2.0 * LANE)));
     }
 }

@@ -48,6 +48,10 @@ pub fn render(stats: &Stats) -> String {
     out.push_str(&roles(stats));
     out.push('\n');
     out.push_str(&tasks(stats));
+    if !stats.entries.is_empty() {
+        out.push('\n');
+        out.push_str(&entries(stats));
+    }
     out
 }
 
@@ -80,9 +84,10 @@ pub fn summary(s: &Stats) -> String {
         ));
     }
     out.push_str(&format!(
-        "gate: {} run(s), {} not passed, {}   spent: {} tokens, {}\n",
+        "gate: {} run(s), {} failed, {} cancelled, {}   spent: {} tokens, {}\n",
         s.gate.runs,
         s.gate.failures,
+        s.gate.cancelled,
         duration(s.gate.ms),
         s.tokens,
         money(s.cost_usd),
@@ -128,10 +133,34 @@ fn tasks(s: &Stats) -> String {
             count(t.rejections),
             match t.gate_runs {
                 0 => "-".to_string(),
-                n => format!("{}/{n}", n - t.gate_failures),
+                n => format!("{}/{n}", n - t.gate_failures - t.gate_cancelled),
             },
             count(t.escalations),
             money(t.cost_usd),
+        ));
+    }
+    out
+}
+
+/// The merge queue, one line per stay of a task in it.
+fn entries(s: &Stats) -> String {
+    let mut out = String::from("merge queue\n");
+    out.push_str(&format!(
+        "{:<10} {:<28} {:>8} {:>8} {:>6} {:>6} {:>9} {:>6}  {}\n",
+        "task", "title", "waited", "in queue", "gates", "failed", "cancelled", "window", "left"
+    ));
+    for e in &s.entries {
+        out.push_str(&format!(
+            "{:<10} {:<28} {:>8} {:>8} {:>6} {:>6} {:>9} {:>6}  {}\n",
+            e.task,
+            crate::model::one_line(&e.title, 28),
+            duration(e.waited_ms),
+            duration(e.queued_ms),
+            e.gate_runs,
+            count(e.gate_failures),
+            count(e.gate_cancelled),
+            e.window,
+            e.left,
         ));
     }
     out
