@@ -5,7 +5,13 @@
 //! ```text
 //! cargo bench --bench store
 //! GIT_AGENT_BENCH_REF_FORMATS=reftable cargo bench --bench store   # one format only
+//! GIT_AGENT_BENCH_ROWS=races cargo bench --bench store              # some rows only
 //! ```
+//!
+//! `GIT_AGENT_BENCH_ROWS` names the groups of rows to run, of `imports`,
+//! `reads`, `claims` (in-process), `races` and `disk` (all by default);
+//! `reads` and `claims` need the 10,000 task import, so they run `imports`
+//! too.
 //!
 //! Rows 1-4 run once per ref format (`files`, then `reftable`, as
 //! `GIT_AGENT_BENCH_REF_FORMATS` lists them), each row named by its format.
@@ -80,6 +86,7 @@ fn main() -> Result<()> {
     println!("{}, {} cores\n", git_version()?, cores());
     let formats =
         std::env::var("GIT_AGENT_BENCH_REF_FORMATS").unwrap_or_else(|_| "files,reftable".into());
+    let rows = Rows::from_env()?;
     let mut table = Table::default();
     for format in formats.split(',').map(str::trim) {
         let format: &'static str = match format {
@@ -89,15 +96,26 @@ fn main() -> Result<()> {
         };
         *REF_FORMAT.lock().expect("the ref format lock") = format;
         table.prefix = format!("[{format}] ");
-        let big = imports(&mut table)?;
-        reads(&mut table, &big)?;
-        claims(&mut table, &big)?;
+        if rows.imports {
+            let big = imports(&mut table)?;
+            if rows.reads {
+                reads(&mut table, &big)?;
+            }
+            if rows.claims {
+                claims(&mut table, &big)?;
+            }
+        }
+        if rows.races {
+            races(&mut table)?;
+        }
     }
     table.prefix.clear();
     // Last: it creates and deletes 120,000 files, after which the disk
     // creates files up to ten times slower for a while (seen on ext4 with
     // `discard`), which would otherwise be charged to the claims.
-    disk_baseline(&mut table)?;
+    if rows.disk {
+        disk_baseline(&mut table)?;
+    }
     println!();
     table.print();
     Ok(())
@@ -160,7 +178,55 @@ fn reads(table: &mut Table, big: &TestRepo) -> Result<()> {
     Ok(())
 }
 
-/// Rows 5-6: one claim in-process, then racing `claim --next` processes.
+/// Which groups of rows to run (`GIT_AGENT_BENCH_ROWS`).
+struct Rows {
+    imports: bool,
+    reads: bool,
+    claims: bool,
+    races: bool,
+    disk: bool,
+}
+
+impl Rows {
+    fn from_env() -> Result<Rows> {
+        let Ok(list) = std::env::var("GIT_AGENT_BENCH_ROWS") else {
+            return Ok(Rows {
+                imports: true,
+                reads: true,
+                claims: true,
+                races: true,
+                disk: true,
+            });
+        };
+        let mut rows = Rows {
+            imports: false,
+            reads: false,
+            claims: false,
+            races: false,
+            disk: false,
+        };
+        for group in list.split(',').map(str::trim) {
+            match group {
+                "imports" => rows.imports = true,
+                "reads" => rows.reads = true,
+                "claims" => rows.claims = true,
+                "races" => rows.races = true,
+                "disk" => rows.disk = true,
+                other => {
+                    return Err(format!(
+                        "GIT_AGENT_BENCH_ROWS: unknown group {other:?} (imports, reads, claims, races, disk)"
+                    )
+                    .into())
+                }
+            }
+        }
+        // The reads and the in-process claims work on the 10k import.
+        rows.imports |= rows.reads || rows.claims;
+        Ok(rows)
+    }
+}
+
+/// Row 5: one claim in-process, after what one file costs the disk now.
 fn claims(table: &mut Table, big: &TestRepo) -> Result<()> {
     // What one file costs the disk right now: a claim creates 6-7 (its
     // loose objects and two ref locks), so this row explains the next one.
@@ -171,6 +237,11 @@ fn claims(table: &mut Table, big: &TestRepo) -> Result<()> {
     let limit = Duration::from_millis(5);
     let name = "claim in-process (Store::claim), 10,000 tasks";
     table.row(name, &claim, "", &target(&claim, limit));
+    Ok(())
+}
+
+/// Row 6: racing `claim --next` processes.
+fn races(table: &mut Table) -> Result<()> {
     for workers in [1, 8] {
         let runs = (0..RACE_RUNS)
             .map(|_| bench_claim_race(workers))
