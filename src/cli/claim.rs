@@ -60,20 +60,36 @@ fn claim_one(store: &Store, id: &str, request: &ClaimRequest) -> Result<String> 
     }
 }
 
+/// How far past a lost task `claim --next` looks for its next try.
+const SPREAD: usize = 8;
+
 /// Claim the first task that may start now, by the same rule as `run`
-/// (a predicted clash with work in flight waits); a lost race moves on.
+/// (a predicted clash with work in flight waits). A lost race moves on to
+/// one of the next [`SPREAD`] candidates at random: claimers that lost the
+/// same task would otherwise all race again for the one after it, one
+/// winner a round.
 fn claim_next(store: &Store, request: &ClaimRequest) -> Result<String> {
     static NEVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let ctx = crate::orchestrate::Context::open(&NEVER)?;
     let mut waiting = Vec::new();
+    let mut candidates = Vec::new();
     for (id, waits) in crate::orchestrate::predict::startable(&ctx)? {
-        if let Some(why) = waits {
-            waiting.push(format!("{id} {why}"));
-            continue;
+        match waits {
+            Some(why) => waiting.push(format!("{id} {why}")),
+            None => candidates.push(id),
         }
+    }
+    let mut next = 0;
+    while next < candidates.len() {
+        let id = candidates.remove(next);
         if let ClaimOutcome::Claimed(record) = store.claim(&id, request)? {
             return Ok(record.task.id);
         }
+        let reach = candidates.len().min(SPREAD);
+        next = match reach {
+            0 => 0,
+            _ => (crate::model::id::random_u64() % reach as u64) as usize,
+        };
     }
     match waiting.is_empty() {
         true => Err(No("nothing ready to claim".into()).into()),

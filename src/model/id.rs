@@ -25,7 +25,7 @@ pub fn generate(prefix: &str, len: usize) -> String {
 
 /// 64 random bits from the OS-seeded keys of std's `RandomState`, mixed with
 /// the clock and the pid so that two processes started together still differ.
-fn random_u64() -> u64 {
+pub fn random_u64() -> u64 {
     let mut hasher = RandomState::new().build_hasher();
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

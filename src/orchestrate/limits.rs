@@ -260,15 +260,7 @@ pub fn task_over_budget(budget: &Budget, spent: &Usage) -> Option<String> {
 
 /// A number from 0 to 1, different each call: the jitter of a pause.
 fn jitter() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+    (crate::model::id::random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]

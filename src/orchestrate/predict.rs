@@ -32,7 +32,7 @@ pub fn startable(ctx: &Context) -> Result<Vec<(String, Option<String>)>> {
     let tasks = ctx.store.load_all()?;
     let flight = in_flight(&tasks);
     let mut out = Vec::new();
-    for id in ctx.store.claimable()? {
+    for id in ctx.store.claimable_among(&tasks)? {
         let why = match tasks.iter().find(|t| t.id == id) {
             // A task with no declared scope and no branch yet has no
             // footprint to compare: no git process per candidate.
