@@ -244,6 +244,14 @@ fn a_task_over_its_budget_waits_for_a_human_with_budget_and_spend() {
         status.contains(&format!("{id}  $0.6000 of task_usd $0.5000")),
         "{status}"
     );
+    let status = repo.json(&["status"]);
+    let budget = &status["limits"]["budget"];
+    assert_eq!(budget["task_usd"], 0.5, "{status}");
+    assert_eq!(budget["tasks"][0]["id"], id.as_str(), "{status}");
+    assert!(
+        (budget["tasks"][0]["cost_usd"].as_f64().unwrap() - 0.6).abs() < 1e-9,
+        "{status}"
+    );
     let stats = repo.json(&["stats"]);
     assert!(
         (stats["cost_usd"].as_f64().unwrap() - 0.6).abs() < 1e-9,
@@ -349,15 +357,28 @@ fn a_rate_limited_agent_pauses_its_role_and_uses_up_no_attempt() {
         .stderr(std::fs::File::create(&view).unwrap())
         .spawn()
         .unwrap();
-    let mut paused = String::new();
+    // Each pause lasts a second or two: look at the text and the JSON in
+    // the same loop until each has shown one.
+    let (mut paused, mut in_json) = (String::new(), None);
     assert!(
         wait_for(30, || {
-            paused = repo.ok(&["status"]);
-            paused.contains("paused: implementer dispatch, rate limited")
+            let text = repo.ok(&["status"]);
+            if text.contains("paused: implementer dispatch, rate limited") {
+                paused = text;
+            }
+            let json = repo.json(&["status"]);
+            let pause = &json["limits"]["pauses"]["implementer"];
+            if pause.is_object() {
+                in_json = Some(pause.clone());
+            }
+            !paused.is_empty() && in_json.is_some()
         }),
-        "the pause never showed in status:\n{paused}"
+        "the pause never showed in status (text: {paused:?}, json: {in_json:?})"
     );
     assert!(paused.contains("429 Too Many Requests"), "{paused}");
+    let pause = in_json.unwrap();
+    assert!(pause["hits"].as_u64().unwrap() >= 1, "{pause}");
+    assert!(pause["reason"].as_str().unwrap().contains("429"), "{pause}");
     assert!(
         run.wait().unwrap().success(),
         "{}",
@@ -402,4 +423,31 @@ fn a_bad_budget_or_rate_limit_is_refused_by_file_line_and_field() {
         assert_eq!(repo.agent_refs(), before, "nothing written");
         assert_eq!(repo.kinds(&id), ["created"]);
     }
+}
+
+#[test]
+fn a_broken_config_still_shows_the_board_and_says_why_the_budget_is_missing() {
+    let repo = Repo::new();
+    let id = repo.add("Still listed", &[]);
+    repo.configure("60s", 3, "budget: {task_usd: nope}\n");
+    let out = repo.cmd(&["status"]).output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains(&id), "{stdout}");
+    assert!(
+        stderr.contains("budget is not shown") && stderr.contains(".git-agent.yaml:"),
+        "{stderr}"
+    );
+    let status = repo.json(&["status"]);
+    assert!(
+        status["limits"]["config_error"]
+            .as_str()
+            .unwrap()
+            .contains("task_usd"),
+        "{status}"
+    );
+    assert_eq!(status["tasks"][0]["id"], id.as_str());
 }

@@ -2,6 +2,8 @@
 
 mod limits;
 
+use limits::Limits;
+
 use anyhow::Result;
 use std::collections::HashMap;
 
@@ -13,7 +15,8 @@ use crate::store::lease::Lease;
 /// The board: tasks by state, what runs now, what waits for a human.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Print `{"counts": {...}, "tasks": [...]}`.
+    /// Print `{"counts": {...}, "tasks": [...]}`, and `"limits": {pauses,
+    /// budget, config_error}` where a run pauses a role or a budget is set.
     #[arg(long)]
     json: bool,
     /// Also list merged and abandoned tasks (by default only counted).
@@ -26,6 +29,9 @@ pub struct Args {
 struct StatusJson<'a> {
     counts: std::collections::BTreeMap<&'static str, usize>,
     tasks: &'a [TaskView<'a>],
+    /// Pauses and budget, left out where there are none.
+    #[serde(skip_serializing_if = "Limits::is_empty")]
+    limits: Limits,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -35,13 +41,20 @@ pub fn run(args: Args) -> Result<()> {
     }
     let tasks = store.load_all()?;
     let board = Board::new(&tasks);
+    let unfinished: Vec<&str> = tasks
+        .iter()
+        .filter(|t| !t.state.is_terminal())
+        .map(|t| t.id.as_str())
+        .collect();
+    let limits = Limits::of(&store, &unfinished)?;
     if args.json {
         return super::print_json(&StatusJson {
             counts: board.counts(),
             tasks: &board.views,
+            limits,
         });
     }
-    limits::print(&store, &tasks)?;
+    limits.print();
     if tasks.is_empty() {
         println!("no tasks yet: import a plan with `git agent plan --file F` or add one with `git agent task add`");
         return Ok(());
@@ -110,6 +123,16 @@ fn print_json_fast(store: &crate::store::Store) -> Result<()> {
     serde_json::to_writer(&mut out, &board.counts())?;
     out.write_all(b",\"tasks\":")?;
     super::write_views(&mut out, &board.views.iter().collect::<Vec<_>>())?;
+    let unfinished: Vec<&str> = tasks
+        .iter()
+        .filter(|t| !t.summary.state.is_terminal())
+        .map(|t| t.summary.id.as_str())
+        .collect();
+    let limits = Limits::of(store, &unfinished)?;
+    if !limits.is_empty() {
+        out.write_all(b",\"limits\":")?;
+        serde_json::to_writer(&mut out, &limits)?;
+    }
     out.write_all(b"}\n")?;
     out.flush()?;
     Ok(())
