@@ -16,6 +16,7 @@ mod demo;
 mod edges;
 mod formats;
 mod gc;
+mod hook_managers;
 mod hooks;
 mod install;
 mod integrate;

@@ -32,7 +32,7 @@ struct InstallArgs {
 
 #[derive(clap::Args, Debug)]
 struct StatusArgs {
-    /// Print `{"dir": ..., "hooks": [{"name", "found", "chained"}, ...]}`.
+    /// Print `{"dir": ..., "hooks": [{"name", "found", "chained", "manager", "runs", "note"}, ...]}`.
     #[arg(long)]
     json: bool,
 }
@@ -70,18 +70,23 @@ fn status(store: &crate::store::Store, json: bool) -> Result<()> {
     }
     println!("hooks directory: {}", dir.display());
     for state in states {
-        let found = match state.found {
-            Found::Installed => "installed",
-            Found::Outdated => "installed (an older shim: run hooks install)",
-            Found::Foreign => "not installed (a hook that is not git-agent's is there)",
-            Found::Absent => "not installed",
+        let found = match (state.found, state.runs) {
+            (Found::Installed, _) => "installed",
+            (Found::Outdated, _) => "installed (an older shim: run hooks install)",
+            (Found::Foreign, true) => "installed, behind another manager's hook",
+            (Found::Foreign, false) => "not installed (a hook that is not git-agent's is there)",
+            (Found::Absent, _) => "not installed",
         };
-        let chained = if state.chained {
-            "; runs your earlier hook first"
-        } else {
-            ""
+        let chained = match (
+            state.chained && state.found != Found::Foreign,
+            state.manager,
+        ) {
+            (true, Some(m)) => format!("; runs {}'s hook first", m.name()),
+            (true, None) => "; runs your earlier hook first".to_string(),
+            (false, _) => String::new(),
         };
-        println!("  {:<13} {found}{chained}", state.name);
+        let note = state.note.map(|n| format!(": {n}")).unwrap_or_default();
+        println!("  {:<13} {found}{chained}{note}", state.name);
     }
     Ok(())
 }

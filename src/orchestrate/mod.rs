@@ -155,9 +155,18 @@ impl Context {
         })
     }
 
-    /// Say so on stderr when approved work would land untested: `test:` is
-    /// empty. Every run and integrate says it; it is never silent.
+    /// Say so on stderr when approved work would land untested (`test:` is
+    /// empty), and when the pre-push gate would not stop unapproved agent
+    /// work on a push (its hook is missing, or a hook manager displaced
+    /// it). Every run and integrate says it; it is never silent.
     pub fn warn_without_gate(&self) {
+        match crate::hooks::install::gate_missing(&self.store) {
+            Ok(None) => {}
+            Ok(Some(why)) => eprintln!("git-agent: warning: {why}"),
+            Err(e) => {
+                eprintln!("git-agent: warning: the pre-push gate could not be checked: {e:#}")
+            }
+        }
         if self.config.test.trim().is_empty() {
             eprintln!(
                 "git-agent: warning: no gate: `test:` in {} is empty, so approved work lands on {} untested (set it to your test command)",

@@ -362,3 +362,27 @@ pub fn cli(name: &str) -> Option<PathBuf> {
     }
     found
 }
+
+/// The folder `.ci/hook-managers` installs the pinned hook managers into.
+pub fn hook_managers_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/hook-managers/bin")
+}
+
+/// The pinned hook manager `name` (lefthook, husky, pre-commit), or `None`
+/// (the test skips) where `.ci/hook-managers` has not installed it; under
+/// `CI=true` a missing manager fails the run instead.
+pub fn hook_manager(name: &str) -> Option<PathBuf> {
+    let found = hook_managers_dir().join(name);
+    if found.is_file() {
+        return Some(found);
+    }
+    let how = format!(
+        "{name} is not installed: `.ci/hook-managers` installs the pinned hook managers into {}",
+        hook_managers_dir().display()
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{how} (CI=true: a missing hook manager fails the run)");
+    }
+    eprintln!("skipped: {how}");
+    None
+}

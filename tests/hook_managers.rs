@@ -1,0 +1,375 @@
+//! git-agent's hooks beside the real hook managers (lefthook, husky,
+//! pre-commit, as `.ci/hook-managers` pins them), installed in either order
+//! and reinstalled: the pre-push gate keeps running, or `hooks status` and
+//! every `integrate` say that it does not; `uninstall` leaves what the
+//! manager would have left had git-agent never been there.
+
+use crate::common::{hook_manager, hook_managers_dir, path_with_bin, Repo};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `PATH` with the hook managers in front of the binary under test.
+fn path_with_managers() -> std::ffi::OsString {
+    let mut dirs = vec![hook_managers_dir()];
+    dirs.extend(std::env::split_paths(&path_with_bin()));
+    std::env::join_paths(dirs).unwrap()
+}
+
+/// Run `program args` in the repo, the managers on `PATH` (so the hooks
+/// they write find them too).
+fn run(repo: &Repo, program: &str, args: &[&str]) -> Output {
+    let mut cmd = Command::new(program);
+    repo.env(&mut cmd);
+    cmd.env("PATH", path_with_managers()).args(args);
+    cmd.output().expect("run")
+}
+
+fn ok(repo: &Repo, program: &str, args: &[&str]) -> String {
+    let out = run(repo, program, args);
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn agent(repo: &Repo, args: &[&str]) -> String {
+    let bin = env!("CARGO_BIN_EXE_git-agent");
+    ok(repo, bin, args)
+}
+
+/// The pre-push entry of `hooks status --json`.
+fn pre_push(repo: &Repo) -> Value {
+    let out = agent(repo, &["hooks", "status", "--json"]);
+    let status: Value = serde_json::from_str(&out).unwrap();
+    status["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "pre-push")
+        .cloned()
+        .unwrap()
+}
+
+/// A repo with a config, a bare hub as `origin`, and a config file for the
+/// manager committed (`file`, `content`).
+fn project(file: &str, content: &str) -> (Repo, PathBuf) {
+    let repo = Repo::new();
+    repo.configure("60s", 3, "test: 'true'\n");
+    if let Some(dir) = Path::new(file).parent() {
+        std::fs::create_dir_all(repo.path().join(dir)).unwrap();
+    }
+    repo.write(file, content);
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-q", "-m", "hook manager config"]);
+    let hub = repo.home().join("hub.git");
+    repo.git(&["init", "-q", "--bare", "-b", "main", hub.to_str().unwrap()]);
+    repo.git(&["remote", "add", "origin", hub.to_str().unwrap()]);
+    repo.git(&["push", "-q", "--no-verify", "origin", "main"]);
+    (repo, hub)
+}
+
+/// Merge unreviewed agent work into main and push it: the gate must refuse
+/// it, once, after the manager's own pre-push hook ran (it writes
+/// `marker`). Undoes the merge afterwards.
+fn push_is_refused_after_the_managers_hook(repo: &Repo, hub: &Path, marker: &str) {
+    let id = repo.add("Unreviewed", &[]);
+    repo.git(&["checkout", "-q", "-b", &format!("agent/{id}"), "main"]);
+    repo.write(&format!("{id}.txt"), "work\n");
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-q", "-m", "work"]);
+    repo.git(&["checkout", "-q", "main"]);
+    repo.git(&[
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "merge",
+        &format!("agent/{id}"),
+    ]);
+    let _ = std::fs::remove_file(repo.path().join(marker));
+    let before = Command::new("git")
+        .args(["rev-parse", "main"])
+        .current_dir(hub)
+        .output()
+        .unwrap()
+        .stdout;
+
+    let out = run(repo, "git", &["push", "origin", "main"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the push went through: {err}");
+    assert_eq!(
+        err.matches("refusing to push to main").count(),
+        1,
+        "the gate ran once: {err}"
+    );
+    assert!(
+        repo.path().join(marker).exists(),
+        "the manager's hook ran first: {err}"
+    );
+    let after = Command::new("git")
+        .args(["rev-parse", "main"])
+        .current_dir(hub)
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(before, after, "the hub's main did not move");
+    repo.git(&["reset", "-q", "--hard", "HEAD^"]);
+    let _ = std::fs::remove_file(repo.path().join(marker));
+}
+
+/// Every file in `dir` whose name starts with `pre-push`, with its bytes.
+fn pre_push_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("pre-push") && !name.ends_with(".sample")
+        })
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// `integrate` says the gate is missing, and why.
+fn integrate_warns(repo: &Repo, why: &str) {
+    let out = run(repo, env!("CARGO_BIN_EXE_git-agent"), &["integrate"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: the pre-push gate is not in place") && err.contains(why),
+        "{err}"
+    );
+}
+
+fn integrate_is_quiet_about_the_gate(repo: &Repo) {
+    let out = run(repo, env!("CARGO_BIN_EXE_git-agent"), &["integrate"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("pre-push gate"), "{err}");
+}
+
+const LEFTHOOK: &str = "pre-push:\n  commands:\n    mark:\n      run: touch lefthook-ran\n";
+
+#[test]
+fn lefthook_installed_after_git_agent_is_chained_again_and_uninstall_leaves_lefthooks_hooks() {
+    let Some(lefthook) = hook_manager("lefthook") else {
+        return;
+    };
+    let lefthook = lefthook.to_str().unwrap();
+    let (repo, hub) = project("lefthook.yml", LEFTHOOK);
+    let hooks = repo.git_dir().join("hooks");
+    agent(&repo, &["hooks", "install"]);
+    integrate_is_quiet_about_the_gate(&repo);
+    ok(&repo, lefthook, &["install"]);
+    let lefthooks = std::fs::read(hooks.join("pre-push")).unwrap();
+
+    // lefthook renamed the shim to pre-push.old, which it never runs.
+    let state = pre_push(&repo);
+    assert_eq!(state["runs"], false, "{state}");
+    assert_eq!(state["manager"], "lefthook", "{state}");
+    let note = state["note"].as_str().unwrap();
+    assert!(
+        note.contains("pre-push.old") && note.contains("does not run it"),
+        "{note}"
+    );
+    integrate_warns(&repo, "pre-push.old");
+
+    agent(&repo, &["hooks", "install"]);
+    assert_eq!(pre_push(&repo)["runs"], true);
+    assert!(
+        !hooks.join("pre-push.old").exists(),
+        "the shim was taken back"
+    );
+    integrate_is_quiet_about_the_gate(&repo);
+    push_is_refused_after_the_managers_hook(&repo, &hub, "lefthook-ran");
+
+    // lefthook installs again (its config changed): the same again.
+    ok(&repo, lefthook, &["install"]);
+    assert_eq!(pre_push(&repo)["runs"], false);
+    let out = agent(&repo, &["hooks", "install"]);
+    assert!(out.contains("lefthook's hook runs first"), "{out}");
+    push_is_refused_after_the_managers_hook(&repo, &hub, "lefthook-ran");
+
+    agent(&repo, &["hooks", "uninstall"]);
+    assert_eq!(
+        pre_push_files(&hooks),
+        vec![("pre-push".to_string(), lefthooks)],
+        "only lefthook's hook is left, byte for byte"
+    );
+    // And lefthook installs over it as over its own.
+    ok(&repo, lefthook, &["install"]);
+    assert_eq!(pre_push_files(&hooks).len(), 1);
+}
+
+#[test]
+fn git_agent_installed_after_lefthook_survives_lefthook_reinstalling() {
+    let Some(lefthook) = hook_manager("lefthook") else {
+        return;
+    };
+    let lefthook = lefthook.to_str().unwrap();
+    let (repo, hub) = project("lefthook.yml", LEFTHOOK);
+    let hooks = repo.git_dir().join("hooks");
+    ok(&repo, lefthook, &["install"]);
+    let lefthooks = std::fs::read(hooks.join("pre-push")).unwrap();
+    agent(&repo, &["hooks", "install"]);
+    push_is_refused_after_the_managers_hook(&repo, &hub, "lefthook-ran");
+
+    ok(&repo, lefthook, &["install"]);
+    let state = pre_push(&repo);
+    assert_eq!(state["runs"], false, "{state}");
+    agent(&repo, &["hooks", "install"]);
+    assert_eq!(pre_push(&repo)["runs"], true);
+    push_is_refused_after_the_managers_hook(&repo, &hub, "lefthook-ran");
+
+    agent(&repo, &["hooks", "uninstall"]);
+    assert_eq!(
+        pre_push_files(&hooks),
+        vec![("pre-push".to_string(), lefthooks)]
+    );
+}
+
+const HUSKY_PRE_PUSH: &str = "touch husky-ran\n";
+
+#[test]
+fn husky_moving_and_rewriting_the_hooks_is_seen_and_put_right() {
+    let Some(husky) = hook_manager("husky") else {
+        return;
+    };
+    let husky = husky.to_str().unwrap();
+    let (repo, hub) = project(".husky/pre-push", HUSKY_PRE_PUSH);
+    agent(&repo, &["hooks", "install"]);
+    ok(&repo, husky, &[]);
+    assert_eq!(repo.git(&["config", "core.hooksPath"]).trim(), ".husky/_");
+    let husky_dir = repo.path().join(".husky/_");
+    let huskys = std::fs::read(husky_dir.join("pre-push")).unwrap();
+
+    // husky pointed git at .husky/_: the shims in .git/hooks no longer run.
+    let state = pre_push(&repo);
+    assert_eq!(state["runs"], false, "{state}");
+    assert!(
+        state["note"].as_str().unwrap().contains("core.hooksPath"),
+        "{state}"
+    );
+    integrate_warns(&repo, "core.hooksPath");
+
+    agent(&repo, &["hooks", "install"]);
+    assert_eq!(pre_push(&repo)["runs"], true);
+    push_is_refused_after_the_managers_hook(&repo, &hub, "husky-ran");
+
+    // `npm install` runs husky again, which rewrites every hook in .husky/_.
+    ok(&repo, husky, &[]);
+    let state = pre_push(&repo);
+    assert_eq!(state["runs"], false, "{state}");
+    assert_eq!(state["manager"], "husky", "{state}");
+    assert!(
+        state["note"].as_str().unwrap().contains("overwrote"),
+        "{state}"
+    );
+    integrate_warns(&repo, "overwrote");
+    let out = agent(&repo, &["hooks", "install"]);
+    assert!(out.contains("husky's hook runs first"), "{out}");
+    push_is_refused_after_the_managers_hook(&repo, &hub, "husky-ran");
+
+    agent(&repo, &["hooks", "uninstall"]);
+    assert_eq!(
+        pre_push_files(&husky_dir),
+        vec![("pre-push".to_string(), huskys)]
+    );
+    assert!(
+        pre_push_files(&repo.git_dir().join("hooks")).is_empty(),
+        "nothing of ours is left in .git/hooks either"
+    );
+}
+
+const PRE_COMMIT: &str = "repos:\n- repo: local\n  hooks:\n  - id: mark\n    name: mark\n    entry: touch pre-commit-ran\n    language: system\n    stages: [pre-push]\n    always_run: true\n    pass_filenames: false\n";
+
+#[test]
+fn pre_commit_running_the_shim_it_moved_is_in_place_and_never_a_loop() {
+    let Some(pre_commit) = hook_manager("pre-commit") else {
+        return;
+    };
+    let pre_commit = pre_commit.to_str().unwrap();
+    let (repo, hub) = project(".pre-commit-config.yaml", PRE_COMMIT);
+    let hooks = repo.git_dir().join("hooks");
+    agent(&repo, &["hooks", "install"]);
+    ok(&repo, pre_commit, &["install", "-t", "pre-push"]);
+    let pre_commits = std::fs::read(hooks.join("pre-push")).unwrap();
+
+    // Migration mode: the shim is pre-push.legacy, and pre-commit runs it.
+    let state = pre_push(&repo);
+    assert_eq!(state["runs"], true, "{state}");
+    assert_eq!(state["manager"], "pre-commit", "{state}");
+    assert!(
+        state["note"].as_str().unwrap().contains("pre-push.legacy"),
+        "{state}"
+    );
+    integrate_is_quiet_about_the_gate(&repo);
+    push_is_refused_after_the_managers_hook(&repo, &hub, "pre-commit-ran");
+
+    // A second install leaves it so: no chain back to pre-commit's hook.
+    agent(&repo, &["hooks", "install"]);
+    assert!(!hooks.join("pre-push.git-agent-chained").exists());
+    push_is_refused_after_the_managers_hook(&repo, &hub, "pre-commit-ran");
+
+    agent(&repo, &["hooks", "uninstall"]);
+    assert_eq!(
+        pre_push_files(&hooks),
+        vec![("pre-push".to_string(), pre_commits)]
+    );
+}
+
+#[test]
+fn pre_commit_reinstalled_over_a_chain_to_itself_is_untangled() {
+    let Some(pre_commit) = hook_manager("pre-commit") else {
+        return;
+    };
+    let pre_commit = pre_commit.to_str().unwrap();
+    let (repo, hub) = project(".pre-commit-config.yaml", PRE_COMMIT);
+    let hooks = repo.git_dir().join("hooks");
+    ok(&repo, pre_commit, &["install", "-t", "pre-push"]);
+    let pre_commits = std::fs::read(hooks.join("pre-push")).unwrap();
+    agent(&repo, &["hooks", "install"]);
+    push_is_refused_after_the_managers_hook(&repo, &hub, "pre-commit-ran");
+
+    // pre-commit installs again: shim to .legacy, and the chained copy of
+    // pre-commit's hook would run the shim a second time.
+    ok(&repo, pre_commit, &["install", "-t", "pre-push"]);
+    let state = pre_push(&repo);
+    assert!(
+        state["note"].as_str().unwrap().contains("runs twice"),
+        "{state}"
+    );
+    let out = agent(&repo, &["hooks", "install"]);
+    assert!(out.contains("which ran it twice"), "{out}");
+    let state = pre_push(&repo);
+    assert_eq!(state["runs"], true, "{state}");
+    assert!(
+        !state["note"].as_str().unwrap().contains("twice"),
+        "{state}"
+    );
+    push_is_refused_after_the_managers_hook(&repo, &hub, "pre-commit-ran");
+
+    agent(&repo, &["hooks", "uninstall"]);
+    assert_eq!(
+        pre_push_files(&hooks),
+        vec![("pre-push".to_string(), pre_commits)]
+    );
+}
+
+#[test]
+fn a_repository_without_the_gate_is_warned_on_every_integrate() {
+    let repo = Repo::new();
+    repo.configure("60s", 3, "test: 'true'\n");
+    integrate_warns(&repo, "git agent hooks install");
+    repo.ok(&["hooks", "install"]);
+    integrate_is_quiet_about_the_gate(&repo);
+}
