@@ -2,6 +2,7 @@
 //! thin `run`. The work happens in `store` and `model`.
 
 mod claim;
+mod completions;
 mod context;
 mod demo;
 mod gc;
@@ -69,6 +70,7 @@ pub enum Command {
     Gc(gc::Args),
     Demo(demo::Args),
     SelfInstall(self_install::Args),
+    Completions(completions::Args),
 }
 
 /// Run one parsed command line.
@@ -98,6 +100,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Gc(args) => gc::run(args),
         Command::Demo(args) => demo::run(args),
         Command::SelfInstall(args) => self_install::run(args),
+        Command::Completions(args) => completions::run(args),
     }
 }
 
