@@ -2,6 +2,7 @@
 //! thin `run`. The work happens in `store` and `model`.
 
 mod claim;
+pub mod colour;
 mod completions;
 mod context;
 mod demo;
@@ -40,6 +41,9 @@ use crate::store::{Store, TaskJson};
 #[derive(Parser, Debug)]
 #[command(name = "git-agent", version, about, long_about = None)]
 pub struct Cli {
+    /// Colour the output: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t)]
+    pub color: colour::When,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -75,6 +79,7 @@ pub enum Command {
 
 /// Run one parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
+    colour::choose(cli.color);
     match cli.command {
         Command::Init(args) => init::run(args),
         Command::Plan(args) => plan::run(args),

@@ -104,13 +104,14 @@ impl Limits {
 
     /// The lines of the board: pauses, then the budget; a config that could
     /// not be read is a warning on stderr.
-    pub fn print(&self) {
+    pub fn print(&self, out: &mut String) {
         if let Some(e) = &self.config_error {
             eprintln!("warning: the budget is not shown: {e}");
         }
         for (role, pause) in &self.pauses {
             let left = describe_pause(pause).unwrap_or_else(|| "0s".into());
-            println!(
+            line!(
+                out,
                 "paused: {role} dispatch, rate limited ({} in a row), resumes in {left} at {}: {}",
                 pause.hits,
                 short_time(&pause.until),
@@ -150,9 +151,9 @@ impl Limits {
             }
             lines.push(format!("{}  {}", task.id, parts.join(", ")));
         }
-        println!("budget ({}):", lines.len());
-        for line in lines {
-            println!("  {line}");
+        line!(out, "budget ({}):", lines.len());
+        for each in lines {
+            line!(out, "  {each}");
         }
     }
 }
