@@ -102,3 +102,171 @@ fn self_install_puts_completions_where_each_shell_looks() {
         assert!(said.contains(&path.display().to_string()), "{said}");
     }
 }
+
+/// The board of a repo with one ready task and one in progress.
+fn two_states(repo: &Repo) -> (String, String) {
+    let a = repo.add("Running one", &[]);
+    let b = repo.add("Waiting one", &[]);
+    let pid = std::process::id().to_string();
+    repo.ok(&["claim", &a, "--actor", "w", "--pid", &pid]);
+    (a, b)
+}
+
+#[test]
+fn color_always_paints_the_board_and_never_or_no_color_or_a_pipe_do_not() {
+    let repo = Repo::new();
+    two_states(&repo);
+    let painted = repo.ok(&["status", "--color", "always"]);
+    assert!(
+        painted.contains("\x1b[33min progress (1):\x1b[0m"),
+        "{painted:?}"
+    );
+    assert!(painted.contains("\x1b[32mready (1):\x1b[0m"), "{painted:?}");
+    let piped = repo.ok(&["status"]);
+    assert!(!piped.contains('\x1b'), "{piped:?}");
+    assert!(piped.contains("in progress (1):"), "{piped}");
+    assert_eq!(repo.ok(&["status", "--color", "never"]), piped);
+    assert_eq!(repo.ok(&["--color", "auto", "status"]), piped);
+    // On a terminal: colour, unless NO_COLOR says no.
+    let on_terminal = |no_color: Option<&str>| {
+        let mut script = Command::new("script");
+        repo.env(&mut script);
+        if let Some(value) = no_color {
+            script.env("NO_COLOR", value);
+        }
+        let out = script
+            .args(["-qec", &format!("{BIN} status --color auto"), "/dev/null"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        on_terminal(None).contains("\x1b[33min progress"),
+        "{:?}",
+        on_terminal(None)
+    );
+    let plain = on_terminal(Some("1"));
+    assert!(plain.contains("in progress (1):"), "{plain:?}");
+    assert!(
+        !plain.contains('\x1b'),
+        "NO_COLOR=1 still coloured: {plain:?}"
+    );
+    // An error's prefix, coloured only where asked.
+    let mut cmd = repo.cmd(&["--color", "always", "show", "t-nosuch"]);
+    let out = cmd.output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("\x1b[31mgit-agent:\x1b[0m "),
+        "{:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = repo.fails(2, &["show", "t-nosuch"]);
+    assert!(err.starts_with("git-agent: "), "{err:?}");
+}
+
+/// Collect a child's stdout as it comes, on a thread of its own.
+fn collect(child: &mut std::process::Child) -> std::sync::Arc<std::sync::Mutex<String>> {
+    use std::io::Read;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    seen
+}
+
+fn interrupt(pid: u32) {
+    // SAFETY: sending a signal to a process of ours touches no memory.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGINT) }, 0);
+}
+
+#[test]
+fn status_watch_to_a_pipe_prints_the_board_again_when_it_changes() {
+    let repo = Repo::new();
+    let (a, b) = two_states(&repo);
+    let mut child = repo
+        .cmd(&["status", "--watch", "--interval", "0.1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = collect(&mut child);
+    let text = || seen.lock().unwrap().clone();
+    assert!(
+        crate::common::wait_for(30, || text().contains(&format!("{b}  Waiting one"))),
+        "{}",
+        text()
+    );
+    repo.ok(&["release", &a, "--actor", "w"]);
+    assert!(
+        crate::common::wait_for(30, || text().contains("ready (2):")),
+        "the released task never showed: {}",
+        text()
+    );
+    let shown = text();
+    assert_eq!(shown.matches("ready (1):").count(), 1, "{shown}");
+    assert!(!shown.contains('\x1b'), "a pipe gets no escapes: {shown:?}");
+    interrupt(child.id());
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "Ctrl-C ends --watch with success: {status:?}"
+    );
+}
+
+#[test]
+fn status_watch_on_a_terminal_redraws_in_place() {
+    let repo = Repo::new();
+    let (a, _) = two_states(&repo);
+    let pid_file = repo.scratch("watch.pid");
+    let mut script = Command::new("script");
+    repo.env(&mut script);
+    let mut child = script
+        .args([
+            "-qec",
+            &format!("echo $$ > {pid_file}; exec {BIN} status --watch --interval 0.1"),
+            "/dev/null",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = collect(&mut child);
+    let text = || seen.lock().unwrap().clone();
+    assert!(
+        crate::common::wait_for(30, || text().contains("in progress (1):")),
+        "{}",
+        text()
+    );
+    repo.ok(&["release", &a, "--actor", "w"]);
+    assert!(
+        crate::common::wait_for(30, || text().contains("ready (2):")),
+        "the released task never showed: {}",
+        text()
+    );
+    let screen = text();
+    assert!(
+        screen.matches("\x1b[H\x1b[2J").count() >= 2,
+        "each board is drawn over the last: {screen:?}"
+    );
+    assert!(screen.contains("Ctrl-C ends"), "{screen:?}");
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    interrupt(pid);
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "Ctrl-C ends --watch with success: {status:?}"
+    );
+}

@@ -57,6 +57,12 @@ pub fn script(shell: &str) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     clap_complete::generate(generator, &mut cmd, "git-agent", &mut buf);
     if shell == "bash" {
+        // clap_complete names a subcommand's case `git__subcmd__agent__...`
+        // where its word loop sets `git__agent__...` (the dash of the
+        // binary's name is split twice): make the two agree, so that a
+        // subcommand's flags complete.
+        let text = String::from_utf8(buf)?.replace("git__subcmd__agent__", "git__agent__");
+        buf = text.into_bytes();
         buf.extend_from_slice(BASH_GIT_AGENT.as_bytes());
     }
     Ok(buf)
