@@ -6,6 +6,7 @@ pub mod colour;
 mod completions;
 mod context;
 mod demo;
+mod doctor;
 mod gc;
 mod hook;
 mod hooks;
@@ -71,6 +72,7 @@ pub enum Command {
     Hook(hook::Args),
     Review(review::Args),
     Stats(stats::Args),
+    Doctor(doctor::Args),
     Gc(gc::Args),
     Demo(demo::Args),
     SelfInstall(self_install::Args),
@@ -102,6 +104,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Hook(args) => hook::run(args),
         Command::Review(args) => review::run(args),
         Command::Stats(args) => stats::run(args),
+        Command::Doctor(args) => doctor::run(args),
         Command::Gc(args) => gc::run(args),
         Command::Demo(args) => demo::run(args),
         Command::SelfInstall(args) => self_install::run(args),
