@@ -270,3 +270,133 @@ fn status_watch_on_a_terminal_redraws_in_place() {
         "Ctrl-C ends --watch with success: {status:?}"
     );
 }
+
+/// `doctor`'s lines: (status word, rest of the line).
+fn doctor_lines(stdout: &str) -> Vec<(String, String)> {
+    stdout
+        .lines()
+        .map(|line| {
+            let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
+            (word.to_string(), rest.trim_start().to_string())
+        })
+        .collect()
+}
+
+/// A repository set up the way doctor wants: hooks, a remote fetching the
+/// agent refs, a role whose program is on PATH.
+fn healthy(format: &str) -> Repo {
+    let repo = Repo::with_ref_format(format);
+    let hub = repo.scratch("hub.git");
+    repo.git(&["init", "-q", "--bare", &hub]);
+    repo.git(&["remote", "add", "hub", &hub]);
+    repo.ok(&["init", "--remote", "hub"]);
+    repo.ok(&["hooks", "install"]);
+    repo.write(
+        ".git-agent.yaml",
+        "roles:\n  implementer: { command: [sh, -c, \"true\"] }\n",
+    );
+    repo
+}
+
+fn doctor_healthy(format: &str) {
+    let repo = healthy(format);
+    let out = repo.ok(&["doctor"]);
+    let lines = doctor_lines(&out);
+    assert!(lines.iter().all(|(word, _)| word == "ok"), "{out}");
+    for expected in [
+        "config: ",
+        "role implementer: runs sh",
+        "hook pre-push: installed",
+        "hook post-commit: installed",
+        "remote hub: fetches the agent refs and notes",
+        "identity: user.name is Test User",
+        "identity: user.email is test@example.com",
+        &format!("repository: {format} refs"),
+        "git: version ",
+    ] {
+        assert!(
+            lines.iter().any(|(_, rest)| rest.starts_with(expected)),
+            "no \"{expected}\" line: {out}"
+        );
+    }
+}
+crate::on_both_ref_formats!(doctor_healthy);
+
+#[test]
+fn doctor_names_each_problem_with_its_fix_and_exits_1() {
+    let repo = Repo::new();
+    let hub = repo.scratch("hub.git");
+    repo.git(&["init", "-q", "--bare", &hub]);
+    repo.git(&["remote", "add", "hub", &hub]);
+    repo.write(
+        ".git-agent.yaml",
+        "roles:\n  implementer: { command: [no-such-agent-cli, \"{prompt_file}\"] }\n",
+    );
+    repo.git(&["config", "--global", "--unset", "user.email"]);
+    let out = repo.cmd(&["doctor"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let problems: Vec<String> = doctor_lines(&stdout)
+        .into_iter()
+        .filter(|(word, _)| word == "problem")
+        .map(|(_, rest)| rest)
+        .collect();
+    let has = |start: &str, fix: &str| {
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with(start) && p.ends_with(&format!("; fix: {fix}"))),
+            "no problem \"{start}\" fixed by \"{fix}\": {stdout}"
+        );
+    };
+    has(
+        "role implementer: program \"no-such-agent-cli\" is not on PATH",
+        "install no-such-agent-cli, or name another in roles.implementer of .git-agent.yaml (`git agent roles` shows each command)",
+    );
+    has("hook pre-push: not installed", "git agent hooks install");
+    assert!(
+        problems.iter().any(|p| p.contains("pushes are not gated")),
+        "{stdout}"
+    );
+    has("remote hub: does not fetch", "git agent init --remote hub");
+    has(
+        "identity: user.email is not set",
+        "git config --global user.email you@example.com",
+    );
+    assert!(
+        stdout.contains("ok       identity: user.name is Test User"),
+        "{stdout}"
+    );
+    // Following the fixes makes it healthy.
+    repo.ok(&["hooks", "install"]);
+    repo.ok(&["init", "--remote", "hub"]);
+    repo.git(&["config", "--global", "user.email", "you@example.com"]);
+    repo.write(
+        ".git-agent.yaml",
+        "roles:\n  implementer: { command: [sh] }\n",
+    );
+    let healed = repo.ok(&["doctor"]);
+    assert!(!healed.contains("problem"), "{healed}");
+}
+
+#[test]
+fn doctor_shows_a_bad_configs_file_and_line() {
+    let repo = Repo::new();
+    repo.ok(&["hooks", "install"]);
+    repo.write(
+        ".git-agent.yaml",
+        "target: main\nroles:\n  implementer: { agent: nosuch }\n",
+    );
+    let out = repo.cmd(&["doctor"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let config = stdout
+        .lines()
+        .find(|l| l.starts_with("problem  config: "))
+        .unwrap_or_else(|| panic!("no config problem: {stdout}"));
+    assert!(
+        config.contains(".git-agent.yaml:3: roles.implementer.agent"),
+        "{config}"
+    );
+    assert!(config.contains("nosuch"), "{config}");
+}
