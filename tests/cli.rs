@@ -400,3 +400,32 @@ fn doctor_shows_a_bad_configs_file_and_line() {
     );
     assert!(config.contains("nosuch"), "{config}");
 }
+
+#[test]
+fn doctor_in_a_hub_checks_post_receive_and_not_the_client_hooks() {
+    let repo = Repo::new();
+    let hub = repo.scratch("hub.git");
+    repo.git(&["init", "-q", "--bare", &hub]);
+    let in_hub = |args: &[&str]| {
+        let mut cmd = repo.cmd(args);
+        cmd.current_dir(&hub);
+        cmd.output().unwrap()
+    };
+    let out = in_hub(&["doctor"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("problem  hook post-receive: not installed")
+            && stdout.contains("; fix: git agent hooks install --server"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("pre-push"), "{stdout}");
+    assert!(in_hub(&["hooks", "install", "--server"]).status.success());
+    let out = in_hub(&["doctor"]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("ok       hook post-receive: installed"),
+        "{stdout}"
+    );
+}

@@ -80,13 +80,22 @@ fn config_and_roles(store: &Store, checks: &mut Vec<Check>) {
             return;
         }
     };
-    let root = store.repo().workdir().map(|w| w.join(".git-agent.yaml"));
-    match root.filter(|p| p.exists()) {
-        Some(path) => checks.push(ok(format!("config: {} loads", path.display()))),
-        None => checks.push(ok(
-            "config: no .git-agent.yaml, the defaults hold (`git agent init` writes one)",
-        )),
-    }
+    // Read, as `team` reads it, from the main working tree.
+    let file = match store.repo().is_bare() {
+        true => None,
+        false => store
+            .repo()
+            .main_repo()
+            .ok()
+            .and_then(|main| main.workdir().map(|w| w.join(".git-agent.yaml"))),
+    };
+    checks.push(match file {
+        Some(path) if path.exists() => ok(format!("config: {} loads", path.display())),
+        Some(_) => {
+            ok("config: no .git-agent.yaml, the defaults hold (`git agent init` writes one)")
+        }
+        None => ok("config: loads (a hub reads .git-agent.yaml from its target branch)"),
+    });
     let mut any = false;
     for (name, role) in config.roles.named() {
         let Some(role) = role else { continue };

@@ -59,7 +59,9 @@ pub fn run(args: Args) -> Result<()> {
         return print_json_fast(&store);
     }
     let mut out = String::new();
-    board(&store, &args, &mut out)?;
+    if let Some(warning) = board(&store, &args, &mut out)? {
+        eprintln!("{warning}");
+    }
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(out.as_bytes())?;
@@ -86,8 +88,11 @@ fn watch(store: &crate::store::Store, args: &Args) -> Result<()> {
     let mut shown: Option<String> = None;
     loop {
         let mut out = String::new();
-        board(store, args, &mut out)?;
+        let warning = board(store, args, &mut out)?;
         if shown.as_deref() != Some(out.as_str()) {
+            if let Some(warning) = warning {
+                eprintln!("{warning}");
+            }
             let mut stdout = std::io::stdout().lock();
             if terminal {
                 let stamp = jiff::Zoned::now().strftime("%H:%M:%S");
@@ -124,8 +129,9 @@ fn watch(store: &crate::store::Store, args: &Args) -> Result<()> {
     }
 }
 
-/// The board as `status` prints it, into `out`.
-fn board(store: &crate::store::Store, args: &Args, out: &mut String) -> Result<()> {
+/// The board as `status` prints it, into `out`; the warning for stderr,
+/// where there is one.
+fn board(store: &crate::store::Store, args: &Args, out: &mut String) -> Result<Option<String>> {
     let tasks = store.load_all()?;
     let board = Board::new(&tasks);
     let unfinished: Vec<&str> = tasks
@@ -135,16 +141,18 @@ fn board(store: &crate::store::Store, args: &Args, out: &mut String) -> Result<(
         .collect();
     let limits = Limits::of(store, &unfinished)?;
     if args.json {
-        return super::print_json(&StatusJson {
+        super::print_json(&StatusJson {
             counts: board.counts(),
             tasks: &board.views,
             limits,
-        });
+        })?;
+        return Ok(None);
     }
     limits.print(out);
+    let warning = limits.warning();
     if tasks.is_empty() {
         line!(out, "no tasks yet: import a plan with `git agent plan --file F` or add one with `git agent task add`");
-        return Ok(());
+        return Ok(warning);
     }
     let by_state = |state: State| -> Vec<&TaskView> {
         board
@@ -198,7 +206,7 @@ fn board(store: &crate::store::Store, args: &Args, out: &mut String) -> Result<(
             line!(out, "{} {}", done.len(), state.as_str());
         }
     }
-    Ok(())
+    Ok(warning)
 }
 
 /// `status --json` for a program: the cached snapshots, copied without
