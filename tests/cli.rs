@@ -101,6 +101,13 @@ fn self_install_puts_completions_where_each_shell_looks() {
         assert_eq!(text, repo.ok(&["completions", shell]), "{shell}");
         assert!(said.contains(&path.display().to_string()), "{said}");
     }
+    assert!(
+        said.contains(&format!(
+            "fpath=({}",
+            data.join("zsh/site-functions").display()
+        )),
+        "{said}"
+    );
 }
 
 /// The board of a repo with one ready task and one in progress.

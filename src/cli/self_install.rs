@@ -78,9 +78,13 @@ fn install_completions() -> Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {shell} completions to {}", path.display());
     }
-    println!(
-        "  zsh: add ~/.local/share/zsh/site-functions (or under $XDG_DATA_HOME) to fpath before compinit"
-    );
+    let zsh = super::completions::user_path("zsh")?;
+    if let Some(dir) = zsh.parent() {
+        println!(
+            "  zsh: put fpath=({} $fpath) before compinit in ~/.zshrc",
+            dir.display()
+        );
+    }
     Ok(())
 }
 
