@@ -436,3 +436,15 @@ fn doctor_in_a_hub_checks_post_receive_and_not_the_client_hooks() {
         "{stdout}"
     );
 }
+
+#[test]
+fn status_watch_refuses_an_interval_that_is_no_duration() {
+    let repo = Repo::new();
+    for bad in ["0", "-1", "1e30", "NaN"] {
+        let err = repo.fails(2, &["status", "--watch", &format!("--interval={bad}")]);
+        assert!(
+            err.contains(&format!("--interval: {}", bad.parse::<f64>().unwrap())),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -76,13 +76,15 @@ pub fn run(args: Args) -> Result<()> {
 fn watch(store: &crate::store::Store, args: &Args) -> Result<()> {
     use std::io::Write;
     use std::time::{Duration, Instant};
-    if !(args.interval.is_finite() && args.interval > 0.0) {
-        anyhow::bail!(
-            "--interval: {} is not a number of seconds above 0",
-            args.interval
-        );
-    }
-    let interval = Duration::from_secs_f64(args.interval);
+    let interval = Duration::try_from_secs_f64(args.interval)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--interval: {} is not a number of seconds above 0",
+                args.interval
+            )
+        })?;
     let stop = crate::agent::process::catch_interrupts();
     let terminal = super::to_terminal();
     let mut shown: Option<String> = None;
@@ -104,7 +106,7 @@ fn watch(store: &crate::store::Store, args: &Args) -> Result<()> {
                         super::colour::stdout(),
                         super::colour::Paint::Dim,
                         &format!(
-                            "git agent status --watch, every {}s, {stamp} (Ctrl-C ends)",
+                            "git agent status --watch, read every {}s, changed at {stamp} (Ctrl-C ends)",
                             args.interval
                         )
                     )
