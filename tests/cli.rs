@@ -448,3 +448,38 @@ fn status_watch_refuses_an_interval_that_is_no_duration() {
         );
     }
 }
+
+/// Through git's own bash completion (the script git ships; another path
+/// in `GIT_AGENT_GIT_COMPLETION`): `git agent <TAB>` reaches ours.
+#[test]
+fn gits_own_bash_completion_completes_git_agent() {
+    let repo = Repo::new();
+    let git_completion = std::env::var("GIT_AGENT_GIT_COMPLETION")
+        .unwrap_or_else(|_| "/usr/share/bash-completion/completions/git".into());
+    assert!(
+        std::path::Path::new(&git_completion).exists(),
+        "git's bash completion is not at {git_completion}: set GIT_AGENT_GIT_COMPLETION"
+    );
+    let complete = |line: &str| {
+        let words: Vec<&str> = line.split(' ').collect();
+        let code = format!(
+            "source {git_completion}; source <({BIN} completions bash); \
+             COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE='{line}'; COMP_POINT={point}; \
+             __git_wrap__git_main git '{cur}' '{prev}'; echo \"${{COMPREPLY[@]}}\"",
+            words = words.join(" "),
+            cword = words.len() - 1,
+            point = line.len(),
+            cur = words[words.len() - 1],
+            prev = words[words.len() - 2],
+        );
+        bash(&repo, &code)
+    };
+    assert_eq!(
+        complete("git agent sta")
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["status", "stats"]
+    );
+    assert!(complete("git agent doctor --co").contains("--color"));
+    assert!(complete("git agent status --wa").contains("--watch"));
+}
