@@ -20,8 +20,12 @@ fn main() {
             std::process::exit(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    let when = cli.color;
     if let Err(e) = cli::run(cli) {
-        eprintln!("git-agent: {e:#}");
+        cli::colour::choose(when);
+        let prefix =
+            cli::colour::paint(cli::colour::stderr(), cli::colour::Paint::Red, "git-agent:");
+        eprintln!("{prefix} {e:#}");
         std::process::exit(error::exit_code(&e));
     }
 }

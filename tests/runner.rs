@@ -6,6 +6,7 @@ mod agents;
 mod audit;
 mod board;
 mod claim;
+mod cli;
 mod cli_aider;
 mod cli_claude;
 mod cli_codex;

@@ -2,8 +2,11 @@
 //! thin `run`. The work happens in `store` and `model`.
 
 mod claim;
+pub mod colour;
+mod completions;
 mod context;
 mod demo;
+mod doctor;
 mod gc;
 mod hook;
 mod hooks;
@@ -39,6 +42,9 @@ use crate::store::{Store, TaskJson};
 #[derive(Parser, Debug)]
 #[command(name = "git-agent", version, about, long_about = None)]
 pub struct Cli {
+    /// Colour the output: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t)]
+    pub color: colour::When,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -66,13 +72,16 @@ pub enum Command {
     Hook(hook::Args),
     Review(review::Args),
     Stats(stats::Args),
+    Doctor(doctor::Args),
     Gc(gc::Args),
     Demo(demo::Args),
     SelfInstall(self_install::Args),
+    Completions(completions::Args),
 }
 
 /// Run one parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
+    colour::choose(cli.color);
     match cli.command {
         Command::Init(args) => init::run(args),
         Command::Plan(args) => plan::run(args),
@@ -95,9 +104,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Hook(args) => hook::run(args),
         Command::Review(args) => review::run(args),
         Command::Stats(args) => stats::run(args),
+        Command::Doctor(args) => doctor::run(args),
         Command::Gc(args) => gc::run(args),
         Command::Demo(args) => demo::run(args),
         Command::SelfInstall(args) => self_install::run(args),
+        Command::Completions(args) => completions::run(args),
     }
 }
 

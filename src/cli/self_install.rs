@@ -1,11 +1,14 @@
 //! `git agent self-install`: the `git-agent-<cmd>` links and the man pages,
-//! placed beside the binary so that git and man find them.
+//! placed beside the binary so that git and man find them, and the shell
+//! completions, where bash, zsh and fish look for a user's.
 
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 use std::path::{Path, PathBuf};
 
-/// Link `git-agent-<cmd>` for every command and install the man pages.
+/// Link `git-agent-<cmd>` for every command, install the man pages and the
+/// bash, zsh and fish completions (under $XDG_DATA_HOME, fish's under
+/// $XDG_CONFIG_HOME).
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Where the links go [default: the directory of this binary].
@@ -50,6 +53,38 @@ pub fn run(args: Args) -> Result<()> {
         std::fs::write(man_dir.join(file), content).with_context(|| format!("writing {file}"))?;
     }
     println!("wrote {} man pages to {}", pages.len(), man_dir.display());
+    if !args.man_only {
+        install_completions()?;
+    }
+    Ok(())
+}
+
+/// Write the completion script of each shell where that shell looks for a
+/// user's completions.
+fn install_completions() -> Result<()> {
+    for shell in super::completions::SHELLS {
+        let path = super::completions::user_path(shell)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let script = super::completions::script(shell)?;
+        // A temp file renamed into place: a kill leaves the old script or the new.
+        let mut temp = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(Path::new(".")))
+            .with_context(|| format!("writing {}", path.display()))?;
+        std::io::Write::write_all(&mut temp, &script)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o644))?;
+        temp.persist(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {shell} completions to {}", path.display());
+    }
+    let zsh = super::completions::user_path("zsh")?;
+    if let Some(dir) = zsh.parent() {
+        println!(
+            "  zsh: put fpath=({} $fpath) before compinit in ~/.zshrc",
+            dir.display()
+        );
+    }
     Ok(())
 }
 

@@ -1,5 +1,13 @@
 //! `git agent status`: the board. What waits for a human comes first.
 
+/// `writeln!` to a `String`, which cannot fail.
+macro_rules! line {
+    ($out:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
 mod limits;
 
 use limits::Limits;
@@ -22,6 +30,14 @@ pub struct Args {
     /// Also list merged and abandoned tasks (by default only counted).
     #[arg(long)]
     all: bool,
+    /// Keep the board on screen, redrawn in place whenever it changes (on
+    /// a terminal); to a pipe, print it again each time it changes. Ctrl-C
+    /// ends it.
+    #[arg(long, conflicts_with = "json")]
+    watch: bool,
+    /// How often --watch reads the board, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0, requires = "watch")]
+    interval: f64,
 }
 
 /// What `status --json` prints, serialized straight from the board.
@@ -36,9 +52,88 @@ struct StatusJson<'a> {
 
 pub fn run(args: Args) -> Result<()> {
     let store = super::open()?;
+    if args.watch {
+        return watch(&store, &args);
+    }
     if args.json && !super::to_terminal() {
         return print_json_fast(&store);
     }
+    let mut out = String::new();
+    if let Some(warning) = board(&store, &args, &mut out)? {
+        eprintln!("{warning}");
+    }
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(out.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// `status --watch`: read the board every `--interval` and show it again
+/// where it changed: on a terminal, over the last one (cursor home, clear
+/// the screen); elsewhere, after it. Ends, with success, on SIGINT or
+/// SIGTERM.
+fn watch(store: &crate::store::Store, args: &Args) -> Result<()> {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    let interval = Duration::try_from_secs_f64(args.interval)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--interval: {} is not a number of seconds above 0",
+                args.interval
+            )
+        })?;
+    let stop = crate::agent::process::catch_interrupts();
+    let terminal = super::to_terminal();
+    let mut shown: Option<String> = None;
+    loop {
+        let mut out = String::new();
+        let warning = board(store, args, &mut out)?;
+        if shown.as_deref() != Some(out.as_str()) {
+            if let Some(warning) = warning {
+                eprintln!("{warning}");
+            }
+            let mut stdout = std::io::stdout().lock();
+            if terminal {
+                let stamp = jiff::Zoned::now().strftime("%H:%M:%S");
+                write!(stdout, "\x1b[H\x1b[2J")?;
+                writeln!(
+                    stdout,
+                    "{}",
+                    super::colour::paint(
+                        super::colour::stdout(),
+                        super::colour::Paint::Dim,
+                        &format!(
+                            "git agent status --watch, read every {}s, changed at {stamp} (Ctrl-C ends)",
+                            args.interval
+                        )
+                    )
+                )?;
+            } else if shown.is_some() {
+                writeln!(stdout)?;
+            }
+            stdout.write_all(out.as_bytes())?;
+            stdout.flush()?;
+            shown = Some(out);
+        }
+        let until = Instant::now() + interval;
+        while Instant::now() < until {
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50).min(interval));
+        }
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+    }
+}
+
+/// The board as `status` prints it, into `out`; the warning for stderr,
+/// where there is one.
+fn board(store: &crate::store::Store, args: &Args, out: &mut String) -> Result<Option<String>> {
     let tasks = store.load_all()?;
     let board = Board::new(&tasks);
     let unfinished: Vec<&str> = tasks
@@ -46,18 +141,20 @@ pub fn run(args: Args) -> Result<()> {
         .filter(|t| !t.state.is_terminal())
         .map(|t| t.id.as_str())
         .collect();
-    let limits = Limits::of(&store, &unfinished)?;
+    let limits = Limits::of(store, &unfinished)?;
     if args.json {
-        return super::print_json(&StatusJson {
+        super::print_json(&StatusJson {
             counts: board.counts(),
             tasks: &board.views,
             limits,
-        });
+        })?;
+        return Ok(None);
     }
-    limits.print();
+    limits.print(out);
+    let warning = limits.warning();
     if tasks.is_empty() {
-        println!("no tasks yet: import a plan with `git agent plan --file F` or add one with `git agent task add`");
-        return Ok(());
+        line!(out, "no tasks yet: import a plan with `git agent plan --file F` or add one with `git agent task add`");
+        return Ok(warning);
     }
     let by_state = |state: State| -> Vec<&TaskView> {
         board
@@ -66,7 +163,7 @@ pub fn run(args: Args) -> Result<()> {
             .filter(|v| v.task.state == state)
             .collect()
     };
-    section("needs a human", &by_state(State::NeedsHuman), |v| {
+    section(out, "needs a human", &by_state(State::NeedsHuman), |v| {
         v.task.reason.clone().unwrap_or_default()
     });
     let running = by_state(State::InProgress);
@@ -74,42 +171,44 @@ pub fn run(args: Args) -> Result<()> {
         true => Default::default(),
         false => store.leases()?,
     };
-    section("in progress", &running, |v| {
+    section(out, "in progress", &running, |v| {
         format!("{}, {}", v.task.attempt_words(), lease_line(&leases, v))
     });
-    section("in review", &by_state(State::InReview), |v| {
+    section(out, "in review", &by_state(State::InReview), |v| {
         v.task.head.as_deref().map(short).unwrap_or_default()
     });
-    section("approved", &by_state(State::Approved), |_| String::new());
+    section(out, "approved", &by_state(State::Approved), |_| {
+        String::new()
+    });
     let ready = board.ready();
     let waits = why_ready_tasks_wait(&tasks, &ready)?;
-    section("ready", &ready, |v| match waits.get(&v.task.id) {
+    section(out, "ready", &ready, |v| match waits.get(&v.task.id) {
         Some(why) => format!("p{}, {why}", v.task.priority),
         None => format!("p{}", v.task.priority),
     });
     let blocked: Vec<&TaskView> = board.views.iter().filter(|v| v.blocked).collect();
-    section("blocked", &blocked, |v| {
+    section(out, "blocked", &blocked, |v| {
         format!("waits for {}", v.task.depends_on.join(", "))
     });
     let queued = crate::store::queue::list(&store.agent_dir())?;
     let reviews: Vec<_> = queued.iter().filter(|q| q.kind == "review").collect();
     if !reviews.is_empty() {
-        println!("review queue ({}):", reviews.len());
+        line!(out, "review queue ({}):", reviews.len());
         for item in reviews {
             let task = item.payload["task"].as_str().unwrap_or("?");
             let commit: String = item.key.chars().take(10).collect();
-            println!("  {commit}  task {task}, queued {}", item.queued_at);
+            line!(out, "  {commit}  task {task}, queued {}", item.queued_at);
         }
     }
     for state in [State::Merged, State::Abandoned] {
         let done = by_state(state);
         if args.all {
-            section(state.as_str(), &done, |_| String::new());
+            section(out, state.as_str(), &done, |_| String::new());
         } else if !done.is_empty() {
-            println!("{} {}", done.len(), state.as_str());
+            line!(out, "{} {}", done.len(), state.as_str());
         }
     }
-    Ok(())
+    Ok(warning)
 }
 
 /// `status --json` for a program: the cached snapshots, copied without
@@ -139,11 +238,21 @@ fn print_json_fast(store: &crate::store::Store) -> Result<()> {
 }
 
 /// Print a titled list of tasks, with `detail` after each title; nothing if empty.
-fn section(title: &str, views: &[&TaskView], detail: impl Fn(&TaskView) -> String) {
+fn section(
+    out: &mut String,
+    title: &str,
+    views: &[&TaskView],
+    detail: impl Fn(&TaskView) -> String,
+) {
     if views.is_empty() {
         return;
     }
-    println!("{title} ({}):", views.len());
+    let heading = format!("{title} ({}):", views.len());
+    line!(
+        out,
+        "{}",
+        super::colour::paint(super::colour::stdout(), paint_of(title), &heading)
+    );
     // Cut to fit a terminal; a pipe or a file gets every word.
     let (title_width, detail_width) = match super::to_terminal() {
         true => (50, 70),
@@ -152,12 +261,28 @@ fn section(title: &str, views: &[&TaskView], detail: impl Fn(&TaskView) -> Strin
     for v in views {
         let detail = detail(v);
         let sep = if detail.is_empty() { "" } else { "  " };
-        println!(
+        line!(
+            out,
             "  {}  {}{sep}{}",
             v.task.id,
             super::one_line(&v.task.title, title_width),
             super::one_line(&detail, detail_width)
         );
+    }
+}
+
+/// The colour of a section's heading: red for what needs a person, green
+/// for what is done or can start.
+fn paint_of(title: &str) -> super::colour::Paint {
+    use super::colour::Paint;
+    match title {
+        "needs a human" => Paint::Red,
+        "in progress" => Paint::Yellow,
+        "in review" => Paint::Cyan,
+        "approved" | "ready" | "merged" => Paint::Green,
+        "blocked" => Paint::Magenta,
+        "abandoned" => Paint::Dim,
+        _ => Paint::Blue,
     }
 }
 

@@ -34,6 +34,11 @@ pub fn config_add(dir: &Path, key: &str, value: &str) -> Result<()> {
     run(dir, &["config", "--add", key, value]).map(drop)
 }
 
+/// The names of the remotes configured at `dir`, as `git remote` lists them.
+pub fn remotes(dir: &Path) -> Result<Vec<String>> {
+    Ok(run(dir, &["remote"])?.lines().map(String::from).collect())
+}
+
 /// The URL of remote `name`, or `None` where there is no such remote.
 pub fn remote_url(dir: &Path, name: &str) -> Result<Option<String>> {
     try_run(dir, &["remote", "get-url", name])
@@ -43,6 +48,15 @@ pub fn remote_url(dir: &Path, name: &str) -> Result<Option<String>> {
 mod tests {
     use super::super::testing::{git, repo};
     use super::*;
+
+    #[test]
+    fn remotes_lists_each_remote_by_name() {
+        let dir = repo();
+        assert!(remotes(dir.path()).unwrap().is_empty());
+        git(dir.path(), &["remote", "add", "hub", "/nowhere/hub.git"]);
+        git(dir.path(), &["remote", "add", "origin", "/nowhere/o.git"]);
+        assert_eq!(remotes(dir.path()).unwrap(), ["hub", "origin"]);
+    }
 
     #[test]
     fn an_unset_key_has_no_values() {

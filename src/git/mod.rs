@@ -17,14 +17,17 @@ mod repo;
 mod rev;
 mod worktree;
 
-pub use config::{config_add, config_get, config_get_all, config_set, remote_url};
+pub use config::{config_add, config_get, config_get_all, config_set, remote_url, remotes};
 pub use history::{commit_patch_ids, diff, diff_names, diff_patch_id, diff_stat, log, noted};
 pub use merge::{
     commit_tree, conflict_markers, merge_abort, merge_ff_only, merge_no_commit, merge_squash,
     merge_tree, merging, rebase, rebase_abort, rebase_continue, stage_resolved, unmerged,
     unresolved, MergeTree,
 };
-pub use repo::{common_dir, git_path, init, is_work_tree, object_format, pack_refs, tracked_files};
+pub use repo::{
+    common_dir, git_path, init, is_work_tree, object_format, pack_refs, ref_format, tracked_files,
+    version,
+};
 pub use rev::{
     branches, cherry, commits_in, find_commit, first_parent_descendants, head, head_ref,
     is_ancestor, merge_base, resolve_commit, tree_of,

@@ -19,6 +19,23 @@ pub fn object_format(dir: &Path) -> Result<Option<String>> {
     try_run(dir, &["rev-parse", "--show-object-format"])
 }
 
+/// How the repository git finds at `dir` stores its refs: `files` or
+/// `reftable` (`git rev-parse --show-ref-format`, git 2.45+; a git older
+/// than that knows only `files`).
+pub fn ref_format(dir: &Path) -> Result<String> {
+    Ok(try_run(dir, &["rev-parse", "--show-ref-format"])?.unwrap_or_else(|| "files".into()))
+}
+
+/// The version of the git on `PATH`, as `git version` prints it after
+/// `git version ` (`2.47.3`).
+pub fn version(dir: &Path) -> Result<String> {
+    let line = run(dir, &["version"])?;
+    Ok(line
+        .strip_prefix("git version ")
+        .unwrap_or(&line)
+        .to_string())
+}
+
 /// The absolute path of the common git dir of the repository git finds at
 /// `dir` (shared by all its worktrees), or `None` where git finds none.
 pub fn common_dir(dir: &Path) -> Result<Option<PathBuf>> {
@@ -69,6 +86,17 @@ pub fn pack_refs(dir: &Path, include: &[&str], exclude: &[&str]) -> Result<()> {
 mod tests {
     use super::super::testing::{git, repo};
     use super::*;
+
+    #[test]
+    fn ref_format_and_version_are_what_git_says() {
+        let dir = repo();
+        assert_eq!(ref_format(dir.path()).unwrap(), "files");
+        let version = version(dir.path()).unwrap();
+        assert!(
+            version.split('.').next().unwrap().parse::<u32>().unwrap() >= 2,
+            "{version}"
+        );
+    }
 
     #[test]
     fn init_makes_an_unborn_branch() {

@@ -102,15 +102,19 @@ impl Limits {
         self.pauses.is_empty() && self.budget.is_none() && self.config_error.is_none()
     }
 
-    /// The lines of the board: pauses, then the budget; a config that could
-    /// not be read is a warning on stderr.
-    pub fn print(&self) {
-        if let Some(e) = &self.config_error {
-            eprintln!("warning: the budget is not shown: {e}");
-        }
+    /// The warning for stderr where the config could not be read.
+    pub fn warning(&self) -> Option<String> {
+        let e = self.config_error.as_ref()?;
+        Some(format!("warning: the budget is not shown: {e}"))
+    }
+
+    /// The lines of the board: pauses, then the budget (a config that could
+    /// not be read is [`Limits::warning`]).
+    pub fn print(&self, out: &mut String) {
         for (role, pause) in &self.pauses {
             let left = describe_pause(pause).unwrap_or_else(|| "0s".into());
-            println!(
+            line!(
+                out,
                 "paused: {role} dispatch, rate limited ({} in a row), resumes in {left} at {}: {}",
                 pause.hits,
                 short_time(&pause.until),
@@ -150,9 +154,9 @@ impl Limits {
             }
             lines.push(format!("{}  {}", task.id, parts.join(", ")));
         }
-        println!("budget ({}):", lines.len());
-        for line in lines {
-            println!("  {line}");
+        line!(out, "budget ({}):", lines.len());
+        for each in lines {
+            line!(out, "  {each}");
         }
     }
 }
