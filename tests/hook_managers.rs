@@ -182,6 +182,15 @@ fn lefthook_installed_after_git_agent_is_chained_again_and_uninstall_leaves_left
         "{note}"
     );
     integrate_warns(&repo, "pre-push.old");
+    let out = run(&repo, env!("CARGO_BIN_EXE_git-agent"), &["doctor"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.lines()
+            .any(|l| l.contains("hook pre-push: lefthook moved")
+                && l.contains("git agent hooks install")),
+        "{said}"
+    );
 
     agent(&repo, &["hooks", "install"]);
     assert_eq!(pre_push(&repo)["runs"], true);
@@ -313,6 +322,13 @@ fn pre_commit_running_the_shim_it_moved_is_in_place_and_never_a_loop() {
         "{state}"
     );
     integrate_is_quiet_about_the_gate(&repo);
+    let out = run(&repo, env!("CARGO_BIN_EXE_git-agent"), &["doctor"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("ok") && l.contains("pre-commit runs the shim from")),
+        "{said}"
+    );
     push_is_refused_after_the_managers_hook(&repo, &hub, "pre-commit-ran");
 
     // A second install leaves it so: no chain back to pre-commit's hook.

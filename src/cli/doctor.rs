@@ -139,30 +139,30 @@ fn hooks(store: &Store, checks: &mut Vec<Check>) -> Result<()> {
             "pre-push" => ": pushes are not gated",
             _ => "",
         };
-        checks.push(match state.found {
-            Found::Installed => ok(format!(
-                "hook {}: installed in {}",
-                state.name,
-                dir.display()
+        let name = state.name;
+        checks.push(match (state.found, state.runs, state.note) {
+            // A hook manager in the way, a loop, or shims git no longer runs.
+            (_, false, Some(note)) => problem(format!("hook {name}: {note}{gate}"), install),
+            (Found::Installed | Found::Outdated, true, Some(note)) => {
+                problem(format!("hook {name}: {note}"), install)
+            }
+            (Found::Outdated, true, None) => {
+                problem(format!("hook {name}: an older git-agent shim"), install)
+            }
+            (_, true, note) => ok(format!(
+                "hook {name}: installed in {}{}",
+                dir.display(),
+                note.map(|n| format!(" ({n})")).unwrap_or_default()
             )),
-            Found::Outdated => problem(
-                format!("hook {}: an older git-agent shim", state.name),
-                install,
-            ),
-            Found::Foreign => problem(
+            (Found::Foreign, false, None) => problem(
                 format!(
-                    "hook {}: a hook that is not git-agent's is in {}{gate}",
-                    state.name,
+                    "hook {name}: a hook that is not git-agent's is in {}{gate}",
                     dir.display()
                 ),
                 format!("{install} (it keeps yours and runs it first)"),
             ),
-            Found::Absent => problem(
-                format!(
-                    "hook {}: not installed in {}{gate}",
-                    state.name,
-                    dir.display()
-                ),
+            (_, false, None) => problem(
+                format!("hook {name}: not installed in {}{gate}", dir.display()),
                 install,
             ),
         });
