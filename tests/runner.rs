@@ -26,5 +26,6 @@ mod planner;
 mod review;
 mod run;
 mod stats;
+mod sync;
 mod task;
 mod work;

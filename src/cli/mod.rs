@@ -23,6 +23,7 @@ mod show;
 mod stats;
 mod status;
 mod submit;
+mod sync;
 mod task;
 mod work;
 
@@ -66,6 +67,7 @@ pub enum Command {
     Hook(hook::Args),
     Review(review::Args),
     Stats(stats::Args),
+    Sync(sync::Args),
     Gc(gc::Args),
     Demo(demo::Args),
     SelfInstall(self_install::Args),
@@ -95,6 +97,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Hook(args) => hook::run(args),
         Command::Review(args) => review::run(args),
         Command::Stats(args) => stats::run(args),
+        Command::Sync(args) => sync::run(args),
         Command::Gc(args) => gc::run(args),
         Command::Demo(args) => demo::run(args),
         Command::SelfInstall(args) => self_install::run(args),

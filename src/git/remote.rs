@@ -26,6 +26,16 @@ pub fn fetch(dir: &Path, remote: &str, refspecs: &[&str]) -> Result<()> {
         .with_context(|| format!("fetching from {remote}"))
 }
 
+/// The names of the configured remotes, in git's order.
+pub fn remotes(dir: &Path) -> Result<Vec<String>> {
+    Ok(super::run(dir, &["remote"])?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
+}
+
 /// One ref a push moves: to `new` (`None`: delete it), where the remote
 /// holds exactly `expected` (`None`: the ref must not exist there).
 #[derive(Clone, Debug, PartialEq)]
