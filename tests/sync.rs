@@ -181,3 +181,134 @@ fn sync_with_an_unknown_remote_exits_2_naming_it() {
     let err = a.fails(2, &["sync", "nowhere"]);
     assert!(err.contains("nowhere"), "{err}");
 }
+
+/// The holder `status --json` shows for task `id`.
+fn holder(repo: &Repo, id: &str) -> Value {
+    let board = repo.json(&["status"]);
+    let tasks = board["tasks"]
+        .as_array()
+        .expect("status --json lists tasks");
+    let task = tasks
+        .iter()
+        .find(|t| t["id"] == id)
+        .expect("the task is listed");
+    task["assignee"].clone()
+}
+
+#[test]
+fn a_claim_against_the_remote_loses_to_the_one_that_landed() {
+    let hub = Hub::new();
+    let (a, b) = (hub.clone(), hub.clone());
+    let id = a.add("Contested", &[]);
+    sync(&a);
+    sync(&b);
+    a.ok(&["claim", &id, "--actor", "impl-a", "--remote", "origin"]);
+    // B has not fetched since: its claim syncs first and sees A's.
+    let err = b.fails(
+        1,
+        &["claim", &id, "--actor", "impl-b", "--remote", "origin"],
+    );
+    assert!(err.contains("impl-a"), "{err}");
+    sync(&a);
+    assert_eq!(holder(&a, &id), "impl-a");
+    assert_eq!(holder(&b, &id), "impl-a");
+    assert_eq!(a.task(&id), b.task(&id));
+    // The hub holds A's lease, and so does every clone.
+    let lease = format!("refs/agent/leases/{id}");
+    assert_eq!(a.git(&["rev-parse", &lease]), b.git(&["rev-parse", &lease]));
+}
+
+#[test]
+fn a_claim_made_while_apart_is_void_once_the_other_landed() {
+    let hub = Hub::new();
+    let (a, b) = (hub.clone(), hub.clone());
+    let id = a.add("Split brain", &[]);
+    sync(&a);
+    sync(&b);
+    // Both claim while apart; A's push lands first.
+    a.ok(&["claim", &id, "--actor", "impl-a"]);
+    b.ok(&["claim", &id, "--actor", "impl-b"]);
+    sync(&a);
+    let out = sync(&b);
+    assert!(
+        out.contains(&format!("merged refs/agent/tasks/{id}")),
+        "{out}"
+    );
+    sync(&a);
+    assert_eq!(holder(&a, &id), "impl-a");
+    assert_eq!(holder(&b, &id), "impl-a");
+    assert_eq!(a.task(&id), b.task(&id));
+    let lease = format!("refs/agent/leases/{id}");
+    assert_eq!(a.git(&["rev-parse", &lease]), b.git(&["rev-parse", &lease]));
+    // B's claim stays in the history, voided; B can no longer act on it.
+    assert_eq!(event_ids(&a, &id), event_ids(&b, &id));
+    assert_eq!(event_ids(&b, &id).len(), 3);
+    b.fails(1, &["renew", &id, "--actor", "impl-b"]);
+}
+
+#[test]
+fn claim_next_against_the_remote_moves_past_a_task_taken_there() {
+    let hub = Hub::new();
+    let (a, b) = (hub.clone(), hub.clone());
+    let first = a.add("First", &["--priority", "0"]);
+    let second = a.add("Second", &["--priority", "1"]);
+    sync(&a);
+    sync(&b);
+    assert_eq!(
+        a.ok(&["claim", "--next", "--actor", "impl-a", "--remote", "origin"])
+            .trim(),
+        first
+    );
+    assert_eq!(
+        b.ok(&["claim", "--next", "--actor", "impl-b", "--remote", "origin"])
+            .trim(),
+        second
+    );
+    sync(&a);
+    assert_eq!(holder(&a, &second), "impl-b");
+    assert_eq!(holder(&b, &first), "impl-a");
+}
+
+#[test]
+fn claims_racing_through_one_hub_have_one_winner() {
+    let hub = Hub::new();
+    let clones: Vec<Repo> = (0..3).map(|_| hub.clone()).collect();
+    let id = clones[0].add("Raced", &[]);
+    for c in &clones {
+        sync(c);
+    }
+    let racers: Vec<_> = clones
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let actor = format!("impl-{i}");
+            c.cmd(&["claim", &id, "--actor", &actor, "--remote", "origin"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = racers
+        .into_iter()
+        .map(|r| r.wait_with_output().unwrap())
+        .collect();
+    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
+    assert_eq!(
+        codes.iter().filter(|c| **c == Some(0)).count(),
+        1,
+        "{codes:?}"
+    );
+    assert_eq!(
+        codes.iter().filter(|c| **c == Some(1)).count(),
+        2,
+        "{codes:?}"
+    );
+    let winner = format!("impl-{}", codes.iter().position(|c| *c == Some(0)).unwrap());
+    for c in &clones {
+        sync(c);
+    }
+    for c in &clones {
+        assert_eq!(holder(c, &id), winner.as_str());
+    }
+}

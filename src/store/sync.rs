@@ -392,3 +392,43 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Claim task `id` against `remote`: the claim counts only once the
+    /// push of the task ref and its lease lands. Where someone else's claim
+    /// landed first, the sync that follows voids ours (the merge of logs
+    /// keeps the claim whose push landed), and the winner's lease is
+    /// returned as `Held`. `fresh`: the caller synced just now.
+    pub fn claim_remote(
+        &self,
+        id: &str,
+        request: &super::lease::ClaimRequest,
+        remote: &str,
+        fresh: bool,
+    ) -> Result<super::lease::ClaimOutcome> {
+        use super::lease::ClaimOutcome;
+        if !fresh {
+            self.sync(remote)?;
+        }
+        let outcome = self.claim(id, request)?;
+        if !matches!(outcome, ClaimOutcome::Claimed(_)) {
+            return Ok(outcome);
+        }
+        self.sync(remote)?;
+        let record = self.load(id)?;
+        let lease = self.lease(id)?;
+        let ours = record.task.state == State::InProgress
+            && record.task.assignee.as_deref() == Some(request.actor.as_str())
+            && lease
+                .as_ref()
+                .is_some_and(|(l, _)| l.holder == request.actor);
+        Ok(match (ours, lease) {
+            (true, _) => ClaimOutcome::Claimed(Box::new(record)),
+            (false, Some((lease, _))) => ClaimOutcome::Held(lease),
+            (false, None) => ClaimOutcome::NotClaimable(format!(
+                "task {id} is {} after the sync with {remote}: another claim landed first",
+                record.task.state
+            )),
+        })
+    }
+}
