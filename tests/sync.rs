@@ -312,3 +312,55 @@ fn claims_racing_through_one_hub_have_one_winner() {
         assert_eq!(holder(c, &id), winner.as_str());
     }
 }
+
+#[test]
+fn three_clones_running_against_one_hub_implement_each_task_once() {
+    let hub = Hub::new();
+    let clones: Vec<Repo> = (0..3).map(|_| hub.clone()).collect();
+    let record = clones[0].scratch("record.txt");
+    let ids: Vec<String> = (0..6)
+        .map(|i| {
+            clones[0].add(
+                &format!("Task {i}"),
+                &["--spec", &format!("record={record}")],
+            )
+        })
+        .collect();
+    for c in &clones {
+        c.configure("60s", 3, "");
+        sync(c);
+    }
+    let runs: Vec<_> = clones
+        .iter()
+        .map(|c| {
+            c.cmd(&["run", "--remote", "origin", "-j", "2"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for r in runs {
+        let out = r.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for c in &clones {
+        sync(c);
+    }
+    let record = std::fs::read_to_string(&record).unwrap();
+    for id in &ids {
+        let starts = record
+            .lines()
+            .filter(|l| l.starts_with("start ") && l.split(' ').nth(1) == Some(id))
+            .count();
+        assert_eq!(starts, 1, "{id} started {starts} times:\n{record}");
+        for c in &clones {
+            assert_eq!(c.state(id), "in_review", "{id}");
+            assert_eq!(c.task(id), clones[0].task(id));
+        }
+    }
+}
