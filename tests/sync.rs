@@ -364,3 +364,48 @@ fn three_clones_running_against_one_hub_implement_each_task_once() {
         }
     }
 }
+
+#[test]
+fn notes_travel_and_merge_by_union() {
+    let hub = Hub::new();
+    let (a, b) = (hub.clone(), hub.clone());
+    // One object both clones hold, noted on each side while apart.
+    let blob = |r: &Repo| {
+        r.write("shared.txt", "shared\n");
+        r.git(&["hash-object", "-w", "shared.txt"])
+            .trim()
+            .to_string()
+    };
+    let (on_a, on_b) = (blob(&a), blob(&b));
+    assert_eq!(on_a, on_b);
+    a.git(&[
+        "notes",
+        "--ref=agent",
+        "add",
+        "-m",
+        "{\"from\":\"a\"}",
+        &on_a,
+    ]);
+    assert!(sync(&a).contains("pushed refs/notes/agent"));
+    b.git(&[
+        "notes",
+        "--ref=agent",
+        "add",
+        "-m",
+        "{\"from\":\"b\"}",
+        &on_b,
+    ]);
+    let out = sync(&b);
+    assert!(out.contains("merged refs/notes/agent"), "{out}");
+    sync(&a);
+    for r in [&a, &b] {
+        let note = r.git(&["notes", "--ref=agent", "show", &on_a]);
+        let mut lines: Vec<&str> = note.lines().filter(|l| !l.is_empty()).collect();
+        lines.sort();
+        assert_eq!(lines, ["{\"from\":\"a\"}", "{\"from\":\"b\"}"]);
+    }
+    assert_eq!(
+        a.git(&["rev-parse", "refs/notes/agent"]),
+        b.git(&["rev-parse", "refs/notes/agent"])
+    );
+}

@@ -88,11 +88,26 @@ impl Store {
             format!("+refs/notes/agent*:{ns}notes/agent*"),
         ];
         let refspecs: Vec<&str> = refspecs.iter().map(String::as_str).collect();
+        // What earlier rounds moved: a round whose push landed but whose
+        // local moves lost a race still moved the remote.
+        let mut moved: Vec<Moved> = Vec::new();
+        let report = |mut more: Vec<Moved>, moved: &mut Vec<Moved>| {
+            more.retain(|m| !moved.contains(m));
+            moved.extend(more);
+        };
         for round in 1..=ROUNDS {
             remote::fetch(self.work_dir(), remote, &refspecs)?;
             let plan = self.plan_round(remote, &ns)?;
             match remote::push_atomic(self.work_dir(), remote, &plan.push)? {
-                Pushed::Landed => {}
+                Pushed::Landed => {
+                    let pushed: Vec<Moved> = plan
+                        .moved
+                        .iter()
+                        .filter(|m| plan.push.iter().any(|p| p.name == m.name))
+                        .cloned()
+                        .collect();
+                    report(pushed, &mut moved);
+                }
                 Pushed::Rejected(why) if round < ROUNDS => {
                     let _ = why;
                     super::tasks::backoff(round * 8);
@@ -103,10 +118,14 @@ impl Store {
                 }
             }
             if plan.local.is_empty() {
-                return Ok(plan.moved);
+                report(plan.moved, &mut moved);
+                return Ok(moved);
             }
             match self.transact(&plan.local, &format!("sync with {remote}")) {
-                Ok(()) => return Ok(plan.moved),
+                Ok(()) => {
+                    report(plan.moved, &mut moved);
+                    return Ok(moved);
+                }
                 // Something here moved meanwhile (a claim, an event): what
                 // was pushed stands; the next round brings the rest.
                 Err(e) if e.is_lost_race() && round < ROUNDS => {
@@ -125,7 +144,7 @@ impl Store {
         for (id, pair) in self.pairs(TASKS_PREFIX, &format!("{ns}tasks/"))? {
             let name = format!("{TASKS_PREFIX}{id}");
             let tip = self.chain(&mut round, &mut batch, &name, &pair, |store, b, l, r| {
-                store.merge_task(b, &id, l, r, remote).map(Some)
+                Ok(Some((store.merge_task(b, &id, l, r, remote)?, true)))
             })?;
             if let Some(tip) = tip {
                 round.tips.insert(id, tip);
@@ -147,10 +166,8 @@ impl Store {
             self.chain(&mut round, &mut batch, name, &pair, |store, _, _, _| {
                 remote::notes_merge_union(store.work_dir(), name, &tracking)?;
                 // The merge moved the local notes ref itself; push that.
-                store
-                    .find_ref(name)?
-                    .map(Some)
-                    .context("notes merge left no ref")
+                let merged = store.find_ref(name)?.context("notes merge left no ref")?;
+                Ok(Some((merged, false)))
             })?;
         }
         // Stored before the leases are judged by the merged snapshots; a
@@ -187,14 +204,20 @@ impl Store {
 
     /// Plan the moves of one chain ref (a task, a plan, a notes ref); returns
     /// its tip once the round lands. `merge` makes the commit that joins two
-    /// diverged tips (`None`: they are left diverged).
+    /// diverged tips, and says whether the local ref still has to move to
+    /// it (`None`: they are left diverged).
     fn chain(
         &self,
         round: &mut Round,
         batch: &mut Batch,
         name: &str,
         pair: &Pair,
-        mut merge: impl FnMut(&Store, &mut Batch, ObjectId, ObjectId) -> Result<Option<ObjectId>>,
+        mut merge: impl FnMut(
+            &Store,
+            &mut Batch,
+            ObjectId,
+            ObjectId,
+        ) -> Result<Option<(ObjectId, bool)>>,
     ) -> Result<Option<ObjectId>> {
         let dir = self.work_dir();
         let ancestor =
@@ -223,9 +246,9 @@ impl Store {
                 Ok(Some(r))
             }
             (Some(l), Some(r)) => match merge(self, batch, l, r)? {
-                Some(m) => {
+                Some((m, move_local)) => {
                     round.push(name, Some(m), Some(r));
-                    if m != l {
+                    if move_local {
                         round.local.push(Edit::set(name, m, Some(l)));
                     }
                     round.moved(name, "merged");
