@@ -409,3 +409,81 @@ fn notes_travel_and_merge_by_union() {
         b.git(&["rev-parse", "refs/notes/agent"])
     );
 }
+
+#[test]
+fn a_killed_clone_s_tasks_are_taken_over_through_the_hub_and_finish_once() {
+    let hub = Hub::new();
+    let (a, b) = (hub.clone(), hub.clone());
+    let record = a.scratch("record.txt");
+    let pids = a.scratch("pids.txt");
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            a.add(
+                &format!("Task {i}"),
+                &["--spec", &format!("record={record}")],
+            )
+        })
+        .collect();
+    // A's implementer hangs (recording its start and pid); B's does the work.
+    a.write(
+        ".git-agent.yaml",
+        &format!(
+            "target: main\nroles:\n  implementer:\n    command: [sh, -c, 'cat > /dev/null; echo \"start $GIT_AGENT_TASK hung\" >> {record}; echo $$ >> {pids}; exec sleep 300']\n    timeout: 600s\n"
+        ),
+    );
+    b.configure("60s", 3, "");
+    sync(&a);
+    sync(&b);
+    let mut run_a = a
+        .cmd(&["run", "--remote", "origin", "-j", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let hung = || std::fs::read_to_string(&record).map_or(0, |r| r.lines().count());
+    assert!(
+        crate::common::wait_for(60, || hung() == 2),
+        "A's agents did not start"
+    );
+    run_a.kill().unwrap();
+    run_a.wait().unwrap();
+    let orphans: Vec<String> = std::fs::read_to_string(&pids)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    // Stop what the killed run left, so that only B works on.
+    for pid in &orphans {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", pid])
+            .status();
+    }
+    let run_b = b.run(&["run", "--remote", "origin", "-j", "2"]);
+    assert!(
+        run_b.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run_b.stderr)
+    );
+    sync(&a);
+    let record = std::fs::read_to_string(&record).unwrap();
+    let mut taken_over = 0;
+    for id in &ids {
+        let kinds = b.kinds(id);
+        assert_eq!(
+            kinds.iter().filter(|k| *k == "submitted").count(),
+            1,
+            "{id}: {kinds:?}"
+        );
+        if kinds.iter().any(|k| k == "released") {
+            taken_over += 1;
+        }
+        // B implemented each task once.
+        let by_b = record
+            .lines()
+            .filter(|l| l.starts_with(&format!("start {id} ")) && !l.ends_with("hung"))
+            .count();
+        assert_eq!(by_b, 1, "{id}:\n{record}");
+        assert_eq!(a.task(id), b.task(id));
+    }
+    assert_eq!(taken_over, 2, "{record}");
+}
