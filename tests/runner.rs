@@ -28,5 +28,6 @@ mod planner;
 mod review;
 mod run;
 mod stats;
+mod sync;
 mod task;
 mod work;

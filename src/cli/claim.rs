@@ -27,6 +27,11 @@ pub struct Args {
     /// How long the lease holds unless renewed (`git agent renew`).
     #[arg(long, default_value = "30m", value_parser = super::parse_duration)]
     ttl: Duration,
+    /// Claim against this remote: the claim counts only once its push
+    /// lands there (a sync before and after); a claim that lost to one
+    /// that landed first exits 1.
+    #[arg(long, value_name = "REMOTE")]
+    remote: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -42,16 +47,52 @@ pub fn run(args: Args) -> Result<()> {
         pid: args.pid,
         ttl: args.ttl,
     };
+    let remote = match args.remote {
+        Some(given) => {
+            let remote = super::sync::pick_remote(store.work_dir(), Some(given))?;
+            // Sync first, so that the task named and the candidates are
+            // judged on what the remote holds.
+            store.sync(&remote)?;
+            Some(remote)
+        }
+        None => None,
+    };
+    let claimer = Claimer {
+        store: &store,
+        request: &request,
+        remote: remote.as_deref(),
+    };
     let id = match args.task {
-        Some(prefix) => claim_one(&store, &store.resolve(&prefix)?, &request)?,
-        None => claim_next(&store, &request)?,
+        Some(prefix) => claimer.one(&store.resolve(&prefix)?)?,
+        None => claim_next(&claimer)?,
     };
     println!("{id}");
     Ok(())
 }
 
-fn claim_one(store: &Store, id: &str, request: &ClaimRequest) -> Result<String> {
-    match store.claim(id, request)? {
+/// Who claims, and against which remote, if any.
+struct Claimer<'a> {
+    store: &'a Store,
+    request: &'a ClaimRequest,
+    remote: Option<&'a str>,
+}
+
+impl Claimer<'_> {
+    /// One claim attempt: locally, or won by the push to the remote.
+    fn attempt(&self, id: &str) -> Result<ClaimOutcome> {
+        match self.remote {
+            Some(remote) => self.store.claim_remote(id, self.request, remote, true),
+            None => self.store.claim(id, self.request),
+        }
+    }
+
+    fn one(&self, id: &str) -> Result<String> {
+        claim_one(self, id)
+    }
+}
+
+fn claim_one(claimer: &Claimer, id: &str) -> Result<String> {
+    match claimer.attempt(id)? {
         ClaimOutcome::Claimed(record) => Ok(record.task.id),
         ClaimOutcome::Held(lease) => {
             Err(No(format!("task {id} is held by {}", lease.describe())).into())
@@ -68,7 +109,7 @@ const SPREAD: usize = 8;
 /// one of the next [`SPREAD`] candidates at random: claimers that lost the
 /// same task would otherwise all race again for the one after it, one
 /// winner a round.
-fn claim_next(store: &Store, request: &ClaimRequest) -> Result<String> {
+fn claim_next(claimer: &Claimer) -> Result<String> {
     static NEVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let ctx = crate::orchestrate::Context::open(&NEVER)?;
     let mut waiting = Vec::new();
@@ -82,7 +123,7 @@ fn claim_next(store: &Store, request: &ClaimRequest) -> Result<String> {
     let mut next = 0;
     while next < candidates.len() {
         let id = candidates.remove(next);
-        if let ClaimOutcome::Claimed(record) = store.claim(&id, request)? {
+        if let ClaimOutcome::Claimed(record) = claimer.attempt(&id)? {
             return Ok(record.task.id);
         }
         let reach = candidates.len().min(SPREAD);

@@ -26,6 +26,7 @@ mod show;
 mod stats;
 mod status;
 mod submit;
+mod sync;
 mod task;
 mod work;
 
@@ -73,6 +74,7 @@ pub enum Command {
     Review(review::Args),
     Stats(stats::Args),
     Doctor(doctor::Args),
+    Sync(sync::Args),
     Gc(gc::Args),
     Demo(demo::Args),
     SelfInstall(self_install::Args),
@@ -105,6 +107,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Review(args) => review::run(args),
         Command::Stats(args) => stats::run(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Sync(args) => sync::run(args),
         Command::Gc(args) => gc::run(args),
         Command::Demo(args) => demo::run(args),
         Command::SelfInstall(args) => self_install::run(args),

@@ -23,6 +23,10 @@ pub struct Args {
     /// How often `--watch` looks for new work.
     #[arg(long, default_value = "5s", value_parser = super::parse_duration)]
     poll: Duration,
+    /// Claim against this remote (each claim counts once its push lands
+    /// there), and sync with it when the run ends.
+    #[arg(long, value_name = "REMOTE")]
+    remote: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -31,12 +35,21 @@ pub fn run(args: Args) -> Result<()> {
     ctx.check_target()?;
     ctx.check_programs(&["implementer", "reviewer", "integrator"])?;
     ctx.warn_without_gate();
+    let remote = args
+        .remote
+        .map(|r| super::sync::pick_remote(ctx.store.work_dir(), Some(r)))
+        .transpose()?;
     let options = Options {
         parallel: args.jobs.map_or(ctx.config.parallel, |j| j as usize),
         watch: args.watch,
         poll: args.poll,
+        remote: remote.clone(),
     };
     let summary = run::run(&ctx, &options)?;
+    if let Some(remote) = &remote {
+        // What this run recorded since its last claim goes out now.
+        ctx.store.sync(remote)?;
+    }
     let line = format!(
         "{} submitted, {} failed attempts, {} approved, {} changes requested, {} merged, {} sent back by the queue, {} interrupted, {} taken over{}{}",
         summary.submitted,

@@ -17,6 +17,10 @@ pub struct Args {
     /// Who works [default: $GIT_AGENT_ACTOR, else user.email, else user@host].
     #[arg(long)]
     actor: Option<String>,
+    /// Claim against this remote (the claim counts once its push lands
+    /// there), and sync with it once the attempt ends.
+    #[arg(long, value_name = "REMOTE")]
+    remote: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -32,7 +36,15 @@ pub fn run(args: Args) -> Result<()> {
         pid: Some(std::process::id()),
         ttl: crate::store::lease::DEFAULT_TTL,
     };
-    match ctx.store.claim(&id, &request)? {
+    let remote = args
+        .remote
+        .map(|r| super::sync::pick_remote(ctx.store.work_dir(), Some(r)))
+        .transpose()?;
+    let outcome = match &remote {
+        Some(remote) => ctx.store.claim_remote(&id, &request, remote, false)?,
+        None => ctx.store.claim(&id, &request)?,
+    };
+    match outcome {
         ClaimOutcome::Claimed(_) => {}
         ClaimOutcome::Held(lease) => {
             return Err(No(format!("task {id} is held by {}", lease.holder)).into())
@@ -40,6 +52,9 @@ pub fn run(args: Args) -> Result<()> {
         ClaimOutcome::NotClaimable(why) => return Err(No(why).into()),
     }
     let finished = work::implement(&ctx, &id, &actor)?;
+    if let Some(remote) = &remote {
+        ctx.store.sync(remote)?;
+    }
     let line = work::describe(&finished);
     match finished {
         Finished::Submitted { .. } => {

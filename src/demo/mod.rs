@@ -55,6 +55,7 @@ pub fn run(stop: &'static AtomicBool, parent: Option<&Path>) -> Result<PathBuf> 
         parallel: 2,
         watch: false,
         poll: std::time::Duration::from_secs(1),
+        remote: None,
     };
     let summary = run::run(&ctx, &options)?;
     for e in &summary.errors {

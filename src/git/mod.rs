@@ -13,6 +13,7 @@ mod config;
 mod history;
 mod merge;
 pub mod refs;
+pub mod remote;
 mod repo;
 mod rev;
 mod worktree;

@@ -28,6 +28,8 @@ pub struct Options {
     /// Keep going when nothing can move, polling for new work.
     pub watch: bool,
     pub poll: Duration,
+    /// Claim against this remote: a claim counts once its push lands there.
+    pub remote: Option<String>,
 }
 
 /// What a run did.
@@ -113,6 +115,8 @@ struct Scheduler<'a> {
     /// each is tried once per run, so a broken reviewer cannot spin; a task
     /// back in review at a new head is a new key.
     reviews_started: HashSet<String>,
+    /// The remote claims are won on, if any.
+    remote: Option<String>,
     tx: Sender<(Job, Done)>,
 }
 
@@ -133,6 +137,7 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
         queue_idle_at: None,
         waits: HashMap::new(),
         reviews_started: HashSet::new(),
+        remote: options.remote.clone(),
         tx,
     };
     s.check_budgets(None)?;
@@ -390,7 +395,11 @@ impl Scheduler<'_> {
                 continue;
             }
             let request = self.claim_request(slot)?;
-            if let ClaimOutcome::Claimed(_) = self.ctx.store.claim(&id, &request)? {
+            let outcome = match &self.remote {
+                Some(remote) => self.ctx.store.claim_remote(&id, &request, remote, false)?,
+                None => self.ctx.store.claim(&id, &request)?,
+            };
+            if let ClaimOutcome::Claimed(_) = outcome {
                 self.free.remove(&slot);
                 self.waits.remove(&id);
                 let actor = request.actor.clone();
@@ -423,8 +432,14 @@ impl Scheduler<'_> {
     }
 
     fn claim_request(&self, slot: usize) -> Result<ClaimRequest> {
+        // Against a remote, clones on one host must not share a name: the
+        // merge of logs tells claims apart by who made them.
+        let actor = match &self.remote {
+            Some(_) => format!("implementer-{slot}@{}:{}", hostname(), std::process::id()),
+            None => format!("implementer-{slot}@{}", hostname()),
+        };
         Ok(ClaimRequest {
-            actor: format!("implementer-{slot}@{}", hostname()),
+            actor,
             role: "implementer".into(),
             pid: Some(std::process::id()),
             ttl: crate::store::lease::DEFAULT_TTL,

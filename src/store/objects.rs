@@ -157,15 +157,6 @@ pub(super) fn read_file(
     Ok(Some(blob.data.clone()))
 }
 
-/// The first parent of `commit`, or `None` at the root of a chain.
-pub(super) fn parent(repo: &gix::Repository, commit: ObjectId) -> Result<Option<ObjectId>> {
-    let commit = find(repo, commit)?
-        .try_into_commit()
-        .with_context(|| format!("reading commit {commit}"))?;
-    let first = commit.parent_ids().next().map(|id| id.detach());
-    Ok(first)
-}
-
 /// An audit-friendly commit message: a subject line, an optional body and
 /// `Agent-*` trailers, so that `git log` reads as the history.
 pub(super) fn message(subject: &str, body: Option<&str>, trailers: &[(&str, String)]) -> String {

@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use gix::ObjectId;
 use std::time::Duration;
 
-use super::objects::{message, parent, read_file, write_commit, write_tree, Batch};
+use super::objects::{message, read_file, write_commit, write_tree, Batch};
 use super::{resolve_prefix, Store, StoreError, TaskJson, LEASES_PREFIX, TASKS_PREFIX};
 use crate::git::refs::{Edit, RefError, Retries};
 use crate::model::id;
@@ -124,21 +124,12 @@ impl Store {
         super::cache::load(self)
     }
 
-    /// The events of a task, oldest first.
+    /// The events of a task in fold order (lamport, actor, id): oldest
+    /// first along one chain, and both sides' events once where a sync
+    /// merged two.
     pub fn events(&self, id: &str) -> Result<Vec<Event>> {
-        let mut events = Vec::new();
-        let mut next = Some(self.load(id)?.tip);
-        while let Some(commit) = next {
-            let bytes = read_file(&self.repo, commit, "event.json")?
-                .with_context(|| format!("task {id}: commit {commit} has no event.json"))?;
-            events.push(
-                serde_json::from_slice(&bytes)
-                    .with_context(|| format!("task {id}: event.json of {commit}"))?,
-            );
-            next = parent(&self.repo, commit)?;
-        }
-        events.reverse();
-        Ok(events)
+        let log = self.log_at(self.load(id)?.tip)?;
+        Ok(log.ordered().into_iter().cloned().collect())
     }
 
     /// Create one task with a fresh id; returns its first snapshot.

@@ -1,0 +1,489 @@
+//! `git agent sync` and claims against a remote: real clones, a real bare
+//! hub, real pushes and fetches.
+
+use crate::common::Repo;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::process::Stdio;
+
+/// A bare hub in a temp dir, made with plain `git init --bare`.
+struct Hub {
+    dir: tempfile::TempDir,
+}
+
+impl Hub {
+    fn new() -> Hub {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("git")
+            .args(["init", "-q", "--bare"])
+            .current_dir(dir.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        Hub { dir }
+    }
+
+    fn url(&self) -> &str {
+        self.dir.path().to_str().unwrap()
+    }
+
+    /// A clone's repository with the hub as `origin`.
+    fn clone(&self) -> Repo {
+        let repo = Repo::new();
+        repo.git(&["remote", "add", "origin", self.url()]);
+        repo
+    }
+}
+
+/// Every agent ref and notes ref of `repo` with its object.
+fn all_refs(repo: &Repo) -> String {
+    repo.git(&[
+        "for-each-ref",
+        "--format=%(refname) %(objectname)",
+        "refs/agent/",
+        "refs/notes/",
+    ])
+}
+
+/// Event ids of a task, as `show --json` lists them.
+fn event_ids(repo: &Repo, id: &str) -> BTreeSet<String> {
+    let shown = repo.json(&["show", id]);
+    shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn sync(repo: &Repo) -> String {
+    repo.ok(&["sync"])
+}
+
+#[test]
+fn diverged_changes_to_one_task_give_both_clones_every_event() {
+    let hub = Hub::new();
+    let (a, b) = (hub.clone(), hub.clone());
+    let id = a.add("Shared", &[]);
+    assert!(sync(&a).contains(&format!("pushed refs/agent/tasks/{id}")));
+    assert!(sync(&b).contains(&format!("fetched refs/agent/tasks/{id}")));
+    // Apart: each side changes the task.
+    a.ok(&["task", "edit", &id, "--title", "Shared, renamed on A"]);
+    b.ok(&["task", "edit", &id, "--priority", "0"]);
+    let (only_a, only_b) = (event_ids(&a, &id), event_ids(&b, &id));
+    assert_ne!(only_a, only_b);
+    sync(&a);
+    let merged = sync(&b);
+    assert!(
+        merged.contains(&format!("merged refs/agent/tasks/{id}")),
+        "{merged}"
+    );
+    sync(&a);
+    let (task_a, task_b) = (a.task(&id), b.task(&id));
+    assert_eq!(task_a, task_b);
+    assert_eq!(task_a["title"], "Shared, renamed on A");
+    assert_eq!(task_a["priority"], 0);
+    let every: BTreeSet<String> = only_a.union(&only_b).cloned().collect();
+    assert_eq!(event_ids(&a, &id), every);
+    assert_eq!(event_ids(&b, &id), every);
+    assert_eq!(
+        a.git(&["rev-parse", &format!("refs/agent/tasks/{id}")]),
+        b.git(&["rev-parse", &format!("refs/agent/tasks/{id}")])
+    );
+}
+
+#[test]
+fn a_second_sync_with_nothing_new_moves_nothing() {
+    let hub = Hub::new();
+    let (a, b) = (hub.clone(), hub.clone());
+    let ids: Vec<String> = (0..3).map(|i| a.add(&format!("T{i}"), &[])).collect();
+    a.ok(&["claim", &ids[0], "--actor", "impl-a"]);
+    sync(&a);
+    sync(&b);
+    let (before_a, before_b) = (all_refs(&a), all_refs(&b));
+    assert_eq!(sync(&a).trim(), "nothing to sync with origin");
+    assert_eq!(sync(&b).trim(), "nothing to sync with origin");
+    assert_eq!(all_refs(&a), before_a);
+    assert_eq!(all_refs(&b), before_b);
+    // Both hold the same tasks and the same lease.
+    let refs = |r: &Repo| {
+        r.git(&[
+            "for-each-ref",
+            "--format=%(refname) %(objectname)",
+            "refs/agent/",
+        ])
+    };
+    assert_eq!(refs(&a), refs(&b));
+    assert!(refs(&b).contains(&format!("refs/agent/leases/{}", ids[0])));
+}
+
+#[test]
+fn syncs_racing_on_one_hub_end_consistent() {
+    let hub = Hub::new();
+    let clones: Vec<Repo> = (0..3).map(|_| hub.clone()).collect();
+    let seed = clones[0].add("Seed", &[]);
+    sync(&clones[0]);
+    for c in &clones[1..] {
+        sync(c);
+    }
+    // Each clone changes the seed task and adds tasks of its own, then all
+    // sync at once.
+    for (i, c) in clones.iter().enumerate() {
+        c.ok(&["task", "edit", &seed, "--label", &format!("from-{i}")]);
+        c.add(&format!("Own {i}"), &[]);
+    }
+    let racers: Vec<_> = clones
+        .iter()
+        .map(|c| {
+            c.cmd(&["sync"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for r in racers {
+        let out = r.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // One more round each brings every side up to the hub.
+    for c in &clones {
+        sync(c);
+    }
+    let refs = |r: &Repo| {
+        r.git(&[
+            "for-each-ref",
+            "--format=%(refname) %(objectname)",
+            "refs/agent/",
+        ])
+    };
+    let first = refs(&clones[0]);
+    assert_eq!(first.lines().count(), 4, "{first}");
+    for c in &clones[1..] {
+        assert_eq!(refs(c), first);
+    }
+    let events: BTreeSet<String> = event_ids(&clones[0], &seed);
+    // created + three edits, one from each clone.
+    assert_eq!(events.len(), 4, "{events:?}");
+    let task: Value = clones[2].task(&seed);
+    assert_eq!(task, clones[0].task(&seed));
+}
+
+#[test]
+fn sync_with_an_unknown_remote_exits_2_naming_it() {
+    let hub = Hub::new();
+    let a = hub.clone();
+    let err = a.fails(2, &["sync", "nowhere"]);
+    assert!(err.contains("nowhere"), "{err}");
+}
+
+/// The holder `status --json` shows for task `id`.
+fn holder(repo: &Repo, id: &str) -> Value {
+    let board = repo.json(&["status"]);
+    let tasks = board["tasks"]
+        .as_array()
+        .expect("status --json lists tasks");
+    let task = tasks
+        .iter()
+        .find(|t| t["id"] == id)
+        .expect("the task is listed");
+    task["assignee"].clone()
+}
+
+#[test]
+fn a_claim_against_the_remote_loses_to_the_one_that_landed() {
+    let hub = Hub::new();
+    let (a, b) = (hub.clone(), hub.clone());
+    let id = a.add("Contested", &[]);
+    sync(&a);
+    sync(&b);
+    a.ok(&["claim", &id, "--actor", "impl-a", "--remote", "origin"]);
+    // B has not fetched since: its claim syncs first and sees A's.
+    let err = b.fails(
+        1,
+        &["claim", &id, "--actor", "impl-b", "--remote", "origin"],
+    );
+    assert!(err.contains("impl-a"), "{err}");
+    sync(&a);
+    assert_eq!(holder(&a, &id), "impl-a");
+    assert_eq!(holder(&b, &id), "impl-a");
+    assert_eq!(a.task(&id), b.task(&id));
+    // The hub holds A's lease, and so does every clone.
+    let lease = format!("refs/agent/leases/{id}");
+    assert_eq!(a.git(&["rev-parse", &lease]), b.git(&["rev-parse", &lease]));
+}
+
+#[test]
+fn a_claim_made_while_apart_is_void_once_the_other_landed() {
+    let hub = Hub::new();
+    let (a, b) = (hub.clone(), hub.clone());
+    let id = a.add("Split brain", &[]);
+    sync(&a);
+    sync(&b);
+    // Both claim while apart; A's push lands first.
+    a.ok(&["claim", &id, "--actor", "impl-a"]);
+    b.ok(&["claim", &id, "--actor", "impl-b"]);
+    sync(&a);
+    let out = sync(&b);
+    assert!(
+        out.contains(&format!("merged refs/agent/tasks/{id}")),
+        "{out}"
+    );
+    sync(&a);
+    assert_eq!(holder(&a, &id), "impl-a");
+    assert_eq!(holder(&b, &id), "impl-a");
+    assert_eq!(a.task(&id), b.task(&id));
+    let lease = format!("refs/agent/leases/{id}");
+    assert_eq!(a.git(&["rev-parse", &lease]), b.git(&["rev-parse", &lease]));
+    // B's claim stays in the history, voided; B can no longer act on it.
+    assert_eq!(event_ids(&a, &id), event_ids(&b, &id));
+    assert_eq!(event_ids(&b, &id).len(), 3);
+    b.fails(1, &["renew", &id, "--actor", "impl-b"]);
+}
+
+#[test]
+fn claim_next_against_the_remote_moves_past_a_task_taken_there() {
+    let hub = Hub::new();
+    let (a, b) = (hub.clone(), hub.clone());
+    let first = a.add("First", &["--priority", "0"]);
+    let second = a.add("Second", &["--priority", "1"]);
+    sync(&a);
+    sync(&b);
+    assert_eq!(
+        a.ok(&["claim", "--next", "--actor", "impl-a", "--remote", "origin"])
+            .trim(),
+        first
+    );
+    assert_eq!(
+        b.ok(&["claim", "--next", "--actor", "impl-b", "--remote", "origin"])
+            .trim(),
+        second
+    );
+    sync(&a);
+    assert_eq!(holder(&a, &second), "impl-b");
+    assert_eq!(holder(&b, &first), "impl-a");
+}
+
+#[test]
+fn claims_racing_through_one_hub_have_one_winner() {
+    let hub = Hub::new();
+    let clones: Vec<Repo> = (0..3).map(|_| hub.clone()).collect();
+    let id = clones[0].add("Raced", &[]);
+    for c in &clones {
+        sync(c);
+    }
+    let racers: Vec<_> = clones
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let actor = format!("impl-{i}");
+            c.cmd(&["claim", &id, "--actor", &actor, "--remote", "origin"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = racers
+        .into_iter()
+        .map(|r| r.wait_with_output().unwrap())
+        .collect();
+    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
+    assert_eq!(
+        codes.iter().filter(|c| **c == Some(0)).count(),
+        1,
+        "{codes:?}"
+    );
+    assert_eq!(
+        codes.iter().filter(|c| **c == Some(1)).count(),
+        2,
+        "{codes:?}"
+    );
+    let winner = format!("impl-{}", codes.iter().position(|c| *c == Some(0)).unwrap());
+    for c in &clones {
+        sync(c);
+    }
+    for c in &clones {
+        assert_eq!(holder(c, &id), winner.as_str());
+    }
+}
+
+#[test]
+fn three_clones_running_against_one_hub_implement_each_task_once() {
+    let hub = Hub::new();
+    let clones: Vec<Repo> = (0..3).map(|_| hub.clone()).collect();
+    let record = clones[0].scratch("record.txt");
+    let ids: Vec<String> = (0..6)
+        .map(|i| {
+            clones[0].add(
+                &format!("Task {i}"),
+                &["--spec", &format!("record={record}")],
+            )
+        })
+        .collect();
+    for c in &clones {
+        c.configure("60s", 3, "");
+        sync(c);
+    }
+    let runs: Vec<_> = clones
+        .iter()
+        .map(|c| {
+            c.cmd(&["run", "--remote", "origin", "-j", "2"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for r in runs {
+        let out = r.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for c in &clones {
+        sync(c);
+    }
+    let record = std::fs::read_to_string(&record).unwrap();
+    for id in &ids {
+        let starts = record
+            .lines()
+            .filter(|l| l.starts_with("start ") && l.split(' ').nth(1) == Some(id))
+            .count();
+        assert_eq!(starts, 1, "{id} started {starts} times:\n{record}");
+        for c in &clones {
+            assert_eq!(c.state(id), "in_review", "{id}");
+            assert_eq!(c.task(id), clones[0].task(id));
+        }
+    }
+}
+
+#[test]
+fn notes_travel_and_merge_by_union() {
+    let hub = Hub::new();
+    let (a, b) = (hub.clone(), hub.clone());
+    // One object both clones hold, noted on each side while apart.
+    let blob = |r: &Repo| {
+        r.write("shared.txt", "shared\n");
+        r.git(&["hash-object", "-w", "shared.txt"])
+            .trim()
+            .to_string()
+    };
+    let (on_a, on_b) = (blob(&a), blob(&b));
+    assert_eq!(on_a, on_b);
+    a.git(&[
+        "notes",
+        "--ref=agent",
+        "add",
+        "-m",
+        "{\"from\":\"a\"}",
+        &on_a,
+    ]);
+    assert!(sync(&a).contains("pushed refs/notes/agent"));
+    b.git(&[
+        "notes",
+        "--ref=agent",
+        "add",
+        "-m",
+        "{\"from\":\"b\"}",
+        &on_b,
+    ]);
+    let out = sync(&b);
+    assert!(out.contains("merged refs/notes/agent"), "{out}");
+    sync(&a);
+    for r in [&a, &b] {
+        let note = r.git(&["notes", "--ref=agent", "show", &on_a]);
+        let mut lines: Vec<&str> = note.lines().filter(|l| !l.is_empty()).collect();
+        lines.sort();
+        assert_eq!(lines, ["{\"from\":\"a\"}", "{\"from\":\"b\"}"]);
+    }
+    assert_eq!(
+        a.git(&["rev-parse", "refs/notes/agent"]),
+        b.git(&["rev-parse", "refs/notes/agent"])
+    );
+}
+
+#[test]
+fn a_killed_clone_s_tasks_are_taken_over_through_the_hub_and_finish_once() {
+    let hub = Hub::new();
+    let (a, b) = (hub.clone(), hub.clone());
+    let record = a.scratch("record.txt");
+    let pids = a.scratch("pids.txt");
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            a.add(
+                &format!("Task {i}"),
+                &["--spec", &format!("record={record}")],
+            )
+        })
+        .collect();
+    // A's implementer hangs (recording its start and pid); B's does the work.
+    a.write(
+        ".git-agent.yaml",
+        &format!(
+            "target: main\nroles:\n  implementer:\n    command: [sh, -c, 'cat > /dev/null; echo \"start $GIT_AGENT_TASK hung\" >> {record}; echo $$ >> {pids}; exec sleep 300']\n    timeout: 600s\n"
+        ),
+    );
+    b.configure("60s", 3, "");
+    sync(&a);
+    sync(&b);
+    let mut run_a = a
+        .cmd(&["run", "--remote", "origin", "-j", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let hung = || std::fs::read_to_string(&record).map_or(0, |r| r.lines().count());
+    assert!(
+        crate::common::wait_for(60, || hung() == 2),
+        "A's agents did not start"
+    );
+    run_a.kill().unwrap();
+    run_a.wait().unwrap();
+    let orphans: Vec<String> = std::fs::read_to_string(&pids)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    // Stop what the killed run left, so that only B works on.
+    for pid in &orphans {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", pid])
+            .status();
+    }
+    let run_b = b.run(&["run", "--remote", "origin", "-j", "2"]);
+    assert!(
+        run_b.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run_b.stderr)
+    );
+    sync(&a);
+    let record = std::fs::read_to_string(&record).unwrap();
+    let mut taken_over = 0;
+    for id in &ids {
+        let kinds = b.kinds(id);
+        assert_eq!(
+            kinds.iter().filter(|k| *k == "submitted").count(),
+            1,
+            "{id}: {kinds:?}"
+        );
+        if kinds.iter().any(|k| k == "released") {
+            taken_over += 1;
+        }
+        // B implemented each task once.
+        let by_b = record
+            .lines()
+            .filter(|l| l.starts_with(&format!("start {id} ")) && !l.ends_with("hung"))
+            .count();
+        assert_eq!(by_b, 1, "{id}:\n{record}");
+        assert_eq!(a.task(id), b.task(id));
+    }
+    assert_eq!(taken_over, 2, "{record}");
+}
