@@ -154,6 +154,7 @@ fn integrate_warns(repo: &Repo, why: &str) {
 fn integrate_is_quiet_about_the_gate(repo: &Repo) {
     let out = run(repo, env!("CARGO_BIN_EXE_git-agent"), &["integrate"]);
     let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
     assert!(!err.contains("pre-push gate"), "{err}");
 }
 
@@ -344,7 +345,7 @@ fn pre_commit_running_the_shim_it_moved_is_in_place_and_never_a_loop() {
 }
 
 #[test]
-fn pre_commit_reinstalled_over_a_chain_to_itself_is_untangled() {
+fn git_agent_after_pre_commit_stands_where_pre_commit_runs_it_and_a_loop_is_undone() {
     let Some(pre_commit) = hook_manager("pre-commit") else {
         return;
     };
@@ -353,31 +354,83 @@ fn pre_commit_reinstalled_over_a_chain_to_itself_is_untangled() {
     let hooks = repo.git_dir().join("hooks");
     ok(&repo, pre_commit, &["install", "-t", "pre-push"]);
     let pre_commits = std::fs::read(hooks.join("pre-push")).unwrap();
-    agent(&repo, &["hooks", "install"]);
+    let out = agent(&repo, &["hooks", "install"]);
+    assert!(
+        out.contains("pre-push.legacy, where pre-commit runs it"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read(hooks.join("pre-push")).unwrap(), pre_commits);
     push_is_refused_after_the_managers_hook(&repo, &hub, "pre-commit-ran");
 
-    // pre-commit installs again: shim to .legacy, and the chained copy of
-    // pre-commit's hook would run the shim a second time.
+    // pre-commit installs again over its own hook: nothing moves.
     ok(&repo, pre_commit, &["install", "-t", "pre-push"]);
+    assert_eq!(pre_push(&repo)["runs"], true);
+    push_is_refused_after_the_managers_hook(&repo, &hub, "pre-commit-ran");
+
+    // The loop an earlier layout could leave (the shim at the path chaining
+    // pre-commit's hook, and a copy of the shim at .legacy): every push
+    // fails in pre-commit, and git-agent's gate never runs.
+    let shim = std::fs::read(hooks.join("pre-push.legacy")).unwrap();
+    std::fs::copy(
+        hooks.join("pre-push"),
+        hooks.join("pre-push.git-agent-chained"),
+    )
+    .unwrap();
+    std::fs::write(hooks.join("pre-push"), &shim).unwrap();
     let state = pre_push(&repo);
+    assert_eq!(state["runs"], false, "{state}");
     assert!(
-        state["note"].as_str().unwrap().contains("runs twice"),
+        state["note"].as_str().unwrap().contains("a loop"),
         "{state}"
     );
+    integrate_warns(&repo, "a loop");
     let out = agent(&repo, &["hooks", "install"]);
-    assert!(out.contains("which ran it twice"), "{out}");
-    let state = pre_push(&repo);
-    assert_eq!(state["runs"], true, "{state}");
-    assert!(
-        !state["note"].as_str().unwrap().contains("twice"),
-        "{state}"
-    );
+    assert!(out.contains("put pre-commit's hook back"), "{out}");
+    assert_eq!(pre_push(&repo)["runs"], true);
     push_is_refused_after_the_managers_hook(&repo, &hub, "pre-commit-ran");
 
     agent(&repo, &["hooks", "uninstall"]);
     assert_eq!(
         pre_push_files(&hooks),
         vec![("pre-push".to_string(), pre_commits)]
+    );
+}
+
+#[test]
+fn a_users_hook_that_pre_commit_moved_to_legacy_keeps_running_and_comes_back() {
+    let Some(pre_commit) = hook_manager("pre-commit") else {
+        return;
+    };
+    let pre_commit = pre_commit.to_str().unwrap();
+    let (repo, hub) = project(".pre-commit-config.yaml", PRE_COMMIT);
+    let hooks = repo.git_dir().join("hooks");
+    let users = b"#!/bin/sh\ntouch user-ran\n".to_vec();
+    std::fs::write(hooks.join("pre-push"), &users).unwrap();
+    std::fs::set_permissions(
+        hooks.join("pre-push"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    ok(&repo, pre_commit, &["install", "-t", "pre-push"]);
+    let pre_commits = std::fs::read(hooks.join("pre-push")).unwrap();
+    agent(&repo, &["hooks", "install"]);
+    // pre-commit installs again (it would overwrite .legacy had the shim
+    // been at the path).
+    ok(&repo, pre_commit, &["install", "-t", "pre-push"]);
+    assert_eq!(pre_push(&repo)["runs"], true);
+    let user_ran = repo.path().join("user-ran");
+    let _ = std::fs::remove_file(&user_ran);
+    push_is_refused_after_the_managers_hook(&repo, &hub, "pre-commit-ran");
+    assert!(user_ran.exists(), "the user's own hook still runs");
+
+    agent(&repo, &["hooks", "uninstall"]);
+    assert_eq!(
+        pre_push_files(&hooks),
+        vec![
+            ("pre-push".to_string(), pre_commits),
+            ("pre-push.legacy".to_string(), users)
+        ],
+        "as pre-commit alone would have left them"
     );
 }
 

@@ -276,8 +276,10 @@ fn state_of(dir: &Path, hook: Hook, manifest: &Manifest) -> Result<HookState> {
             if let Some(m) = state.manager {
                 if let Some((backup, true)) = backup_path(dir, name, m) {
                     if shim_at(&backup, hook)? {
+                        // pre-commit refuses to run in a loop: every run fails.
+                        state.runs = false;
                         state.note = Some(format!(
-                            "runs twice: {} runs {} again, which runs the shim again; run `git agent hooks install`",
+                            "a loop that fails every run: the shim runs {}'s hook, which runs the shim again from {}; run `git agent hooks install`",
                             m.name(),
                             backup.display()
                         ));
@@ -292,15 +294,16 @@ fn state_of(dir: &Path, hook: Hook, manifest: &Manifest) -> Result<HookState> {
             let backup = manager.and_then(|m| backup_path(dir, name, m));
             match backup {
                 Some((backup, runs)) if shim_at(&backup, hook)? => {
-                    state.runs = runs;
+                    let looped = runs && chained && stale_copy(&path, &chained_file)?;
+                    state.runs = runs && !looped;
                     state.note = Some(if !runs {
                         format!(
                             "{label} moved git-agent's shim to {} and does not run it; run `git agent hooks install`",
                             backup.display()
                         )
-                    } else if chained && stale_copy(&path, &chained_file)? {
+                    } else if looped {
                         format!(
-                            "runs twice: {label} runs the shim from {}, which runs an old copy of {label}'s hook at {}; run `git agent hooks install`",
+                            "a loop that fails every run: {label} runs the shim from {}, which runs an old copy of {label}'s hook at {}; run `git agent hooks install`",
                             backup.display(),
                             chained_file.display()
                         )
@@ -381,6 +384,17 @@ pub fn install(store: &Store, server: bool) -> Result<(PathBuf, Vec<Action>)> {
         if inspect(&path, hook.shim())? != Found::Foreign || !exists(&chained) {
             continue;
         }
+        if manager_at(&path)? == Some(Manager::PreCommit) {
+            let legacy = dir.join(format!("{}.legacy", hook.name()));
+            if inspect(&legacy, hook.shim())? == Found::Foreign && !stale_copy(&path, &chained)? {
+                bail!(
+                    "{} and {} both hold a hook that is not git-agent's: move one of them away, then install again",
+                    chained.display(),
+                    legacy.display()
+                );
+            }
+            continue;
+        }
         let takes_back = match manager_at(&path)?.and_then(|m| backup_path(&dir, hook.name(), m)) {
             Some((backup, _)) => shim_at(&backup, *hook)?,
             None => false,
@@ -425,38 +439,16 @@ fn install_one(
         _ => manager_at(&chained)?,
     };
     let backup = manager.and_then(|m| backup_path(dir, hook.name(), m));
-    let label = manager.map_or("your", Manager::name);
     let whose = manager.map_or("your".to_string(), |m| format!("{}'s", m.name()));
+    if manager == Some(Manager::PreCommit) {
+        remember(manifest, dir, hook, None);
+        return settle_pre_commit(dir, hook);
+    }
     let mut replaced = None;
     let what = match (found, backup) {
-        (Found::Installed | Found::Outdated, Some((backup, true))) if shim_at(&backup, hook)? => {
-            // pre-commit ran a copy of the shim, which ran pre-commit again.
-            remove(&backup)?;
-            Some(format!(
-                "removed the copy of the shim at {}, which {label} ran again",
-                backup.display()
-            ))
-        }
         (Found::Installed, _) => None,
         (Found::Outdated, _) => Some("updated the shim".to_string()),
         (Found::Absent, _) => Some("installed".to_string()),
-        (Found::Foreign, Some((backup, true))) if shim_at(&backup, hook)? => {
-            // pre-commit runs the shim it moved aside: leave it there.
-            let mut done = Vec::new();
-            if inspect(&backup, hook.shim())? == Found::Outdated {
-                write_atomically(&backup, hook.shim().as_bytes(), 0o755)?;
-                done.push(format!("updated the shim at {}", backup.display()));
-            }
-            if stale_copy(&path, &chained)? {
-                remove(&chained)?;
-                done.push(format!(
-                    "removed an old copy of {whose} hook at {}, which ran it twice",
-                    chained.display()
-                ));
-            }
-            remember(manifest, dir, hook, None);
-            return Ok((!done.is_empty()).then(|| done.join("; ")));
-        }
         (Found::Foreign, backup) => {
             let mut done = "installed";
             if let Some((backup, _)) = backup.filter(|(b, _)| shim_at(b, hook).unwrap_or(false)) {
@@ -489,6 +481,58 @@ fn install_one(
     }
     remember(manifest, dir, hook, replaced);
     Ok(what)
+}
+
+/// Where pre-commit's hook is involved, the shim goes where pre-commit runs
+/// the hook it replaced, `<name>.legacy`, and what was there is chained
+/// behind the shim: pre-commit then rewrites only its own hook on every
+/// install and never moves the shim (moving it would lose the user's
+/// `.legacy`, or chain pre-commit to itself, which fails every run). Also
+/// undoes that chain: the shim at the path with pre-commit's hook chained.
+fn settle_pre_commit(dir: &Path, hook: Hook) -> Result<Option<String>> {
+    let name = hook.name();
+    let path = dir.join(name);
+    let chained = chained_path(dir, name);
+    let legacy = dir.join(format!("{name}.legacy"));
+    let mut done = Vec::new();
+    if shim_at(&path, hook)? {
+        std::fs::rename(&chained, &path)
+            .with_context(|| format!("putting back {}", path.display()))?;
+        done.push(format!("put pre-commit's hook back at {}", path.display()));
+    }
+    if exists(&chained) && stale_copy(&path, &chained)? {
+        remove(&chained)?;
+        done.push(format!(
+            "removed an old copy of pre-commit's hook at {}",
+            chained.display()
+        ));
+    }
+    match inspect(&legacy, hook.shim())? {
+        Found::Installed => {}
+        Found::Outdated => {
+            write_atomically(&legacy, hook.shim().as_bytes(), 0o755)?;
+            done.push(format!("updated the shim at {}", legacy.display()));
+        }
+        found => {
+            if found == Found::Foreign {
+                std::fs::rename(&legacy, &chained)
+                    .with_context(|| format!("moving {} aside", legacy.display()))?;
+                done.push(format!(
+                    "your earlier hook runs first, from {}",
+                    chained.display()
+                ));
+            }
+            write_atomically(&legacy, hook.shim().as_bytes(), 0o755)?;
+            done.insert(
+                0,
+                format!(
+                    "installed at {}, where pre-commit runs it",
+                    legacy.display()
+                ),
+            );
+        }
+    }
+    Ok((!done.is_empty()).then(|| done.join("; ")))
 }
 
 /// Record in the manifest that the shim is installed in `dir`, with what it
@@ -610,7 +654,7 @@ fn uninstall_behind(dir: &Path, hook: Hook, path: &Path, chained: &Path) -> Resu
     }
     if exists(chained) && stale_copy(path, chained)? {
         remove(chained)?;
-        let whose = manager.map_or("an".to_string(), |m| format!("{}'s", m.name()));
+        let whose = manager.map_or("the".to_string(), |m| format!("{}'s", m.name()));
         done.push(format!(
             "removed an old copy of {whose} hook at {}",
             chained.display()
