@@ -39,7 +39,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         ClaimOutcome::NotClaimable(why) => return Err(No(why).into()),
     }
-    let finished = work::implement(&ctx, &id, &actor)?;
+    let finished = work::implement(&ctx, &id, &actor, 0)?;
     let line = work::describe(&finished);
     match finished {
         Finished::Submitted { .. } => {

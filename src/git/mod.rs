@@ -24,7 +24,10 @@ pub use merge::{
     merge_tree, merging, rebase, rebase_abort, rebase_continue, stage_resolved, unmerged,
     unresolved, MergeTree,
 };
-pub use repo::{common_dir, git_path, init, is_work_tree, object_format, pack_refs, tracked_files};
+pub use repo::{
+    common_dir, git_path, init, is_tracked, is_work_tree, object_format, pack_refs, tracked_files,
+    untracked_files,
+};
 pub use rev::{
     branches, cherry, commits_in, find_commit, first_parent_descendants, head, head_ref,
     is_ancestor, merge_base, resolve_commit, tree_of,

@@ -119,6 +119,7 @@ pub fn prepare(ctx: &Context, task: &Task) -> Result<Prepared> {
         );
         recovered = git::commit_all(&path, &message)?;
     } else {
+        let copies = super::ready::to_copy(&ctx.root, &ctx.config)?;
         // `worktree prune` removes the admin dir of a worktree another thread
         // or process is adding at that moment: creation takes turns.
         let _turn = creation_lock(ctx)?;
@@ -132,6 +133,7 @@ pub fn prepare(ctx: &Context, task: &Task) -> Result<Prepared> {
         } else {
             git::worktree_add_new_branch(&ctx.root, &path, &branch, &target_tip)?;
         }
+        super::ready::copy_files(&ctx.root, &copies, &path)?;
     }
     let base = git::merge_base(&path, &target_tip, "HEAD")?
         .with_context(|| format!("{branch} shares no history with {target}"))?;
