@@ -28,3 +28,4 @@ mod run;
 mod stats;
 mod task;
 mod work;
+mod worktrees;

@@ -1,0 +1,195 @@
+//! Task worktrees made ready to work in: copied untracked files, a set-up
+//! run once per worktree, and each slot's GIT_AGENT_SLOT and GIT_AGENT_PORT.
+
+use crate::common::Repo;
+
+/// A repository whose `.env` is ignored and untracked, configured with
+/// `worktree:` lines `extra`.
+fn with_env(max_attempts: u32, extra: &str) -> Repo {
+    let repo = Repo::new();
+    repo.write(".gitignore", ".env\ncache/\n");
+    repo.git(&["add", ".gitignore"]);
+    repo.git(&["commit", "-q", "-m", "ignore"]);
+    repo.write(".env", "SECRET=s3cret\n");
+    repo.configure("60s", max_attempts, extra);
+    repo
+}
+
+#[test]
+fn an_untracked_env_is_in_every_worktree_and_the_setup_runs_once_in_each() {
+    let repo = with_env(3, "");
+    let runs = repo.scratch("setup-runs.txt");
+    repo.configure(
+        "60s",
+        3,
+        &format!(
+            "worktree:\n  copy: [.env]\n  setup: [sh, -c, 'echo \"$GIT_AGENT_TASK $GIT_AGENT_SLOT\" >> {runs}; mkdir -p cache; echo built > cache/artifact']\n"
+        ),
+    );
+    let a = repo.add("First", &["--spec", "fail-once"]);
+    let b = repo.add("Second", &[]);
+    // Attempt 1 of a fails, attempt 2 reuses its worktree: no second set-up.
+    repo.fails(1, &["work", &a]);
+    repo.ok(&["work", &a]);
+    repo.ok(&["work", &b]);
+    for id in [&a, &b] {
+        let wt = repo.worktree(id);
+        assert_eq!(
+            std::fs::read_to_string(wt.join(".env")).unwrap(),
+            "SECRET=s3cret\n",
+            "{id}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(wt.join("cache/artifact")).unwrap(),
+            "built\n"
+        );
+        let log = repo.logs(id).join("1-setup.log");
+        assert!(log.exists(), "the set-up is logged like an agent: {log:?}");
+    }
+    assert!(!repo.logs(&a).join("2-setup.log").exists());
+    let lines = std::fs::read_to_string(&runs).unwrap();
+    assert_eq!(lines, format!("{a} 0\n{b} 0\n"));
+    // The copy is not committed: it stays untracked, and ignored.
+    let tree = repo.git(&["ls-tree", "-r", "--name-only", &format!("agent/{a}")]);
+    assert!(
+        !tree.lines().any(|l| l == ".env" || l.starts_with("cache")),
+        "{tree}"
+    );
+}
+
+#[test]
+fn a_listed_file_that_is_tracked_missing_or_outside_is_refused_by_name() {
+    for (copy, says) in [
+        ("[README.md]", "\"README.md\" is tracked"),
+        ("[.env.local]", "\".env.local\" is missing"),
+        ("['config/*.yaml', nope.txt]", "\"nope.txt\" is missing"),
+    ] {
+        let repo = with_env(3, "");
+        repo.configure("60s", 3, &format!("worktree:\n  copy: {copy}\n"));
+        let id = repo.add("Anything", &[]);
+        let err = repo.fails(2, &["work", &id]);
+        assert!(err.contains(says), "{copy}: {err}");
+        assert!(err.contains(".git-agent.yaml:"), "{copy}: {err}");
+        assert!(!repo.worktree(&id).exists(), "{copy}: nothing was made");
+    }
+    let repo = with_env(3, "");
+    let id = repo.add("Anything", &[]);
+    repo.configure("60s", 3, "worktree:\n  copy: [../outside]\n");
+    let err = repo.fails(2, &["work", &id]);
+    assert!(
+        err.contains("\"../outside\" is outside the repository"),
+        "{err}"
+    );
+    // .worktreeinclude: its own file and line are named.
+    let repo = with_env(3, "");
+    repo.write(".worktreeinclude", "# secrets\n.env\n\nREADME.md\n");
+    let id = repo.add("Anything", &[]);
+    let err = repo.fails(2, &["work", &id]);
+    assert!(
+        err.contains(".worktreeinclude:4") && err.contains("\"README.md\" is tracked"),
+        "{err}"
+    );
+}
+
+#[test]
+fn worktreeinclude_copies_plain_paths_and_globs() {
+    let repo = with_env(3, "");
+    repo.write(".gitignore", ".env\nconfig/local*\n");
+    repo.write("config/local.yaml", "db: dev\n");
+    repo.write("config/local-extra.yaml", "x: 1\n");
+    repo.write(
+        ".worktreeinclude",
+        "# copied into each task worktree\n/.env\nconfig/local*.yaml\n",
+    );
+    let id = repo.add("Anything", &[]);
+    repo.ok(&["work", &id]);
+    let wt = repo.worktree(&id);
+    for file in [".env", "config/local.yaml", "config/local-extra.yaml"] {
+        assert!(wt.join(file).exists(), "{file} copied");
+    }
+}
+
+#[test]
+fn a_failing_setup_sends_the_task_back_and_at_max_attempts_waits_for_a_human() {
+    let repo = with_env(
+        2,
+        "worktree:\n  setup: sh -c 'echo cannot fetch the dependencies >&2; exit 5'\n",
+    );
+    let id = repo.add("Needs deps", &[]);
+    let err = repo.fails(1, &["work", &id]);
+    assert!(err.contains("set-up failed"), "{err}");
+    let task = repo.task(&id);
+    assert_eq!(
+        (task["state"].as_str(), task["attempts"].as_u64()),
+        (Some("open"), Some(1))
+    );
+    let show = repo.json(&["show", &id]);
+    let failure = show["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|e| e["kind"] == "failed")
+        .cloned()
+        .unwrap();
+    assert!(
+        failure["data"]["log_tail"]
+            .as_str()
+            .unwrap()
+            .contains("cannot fetch the dependencies"),
+        "{failure}"
+    );
+    assert!(
+        failure["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("exited with code 5"),
+        "{failure}"
+    );
+    // The agent never ran.
+    assert!(!repo.logs(&id).join("1-implementer.log").exists());
+    repo.fails(1, &["work", &id]);
+    let task = repo.task(&id);
+    assert_eq!(task["state"], "needs_human", "{task}");
+    assert!(
+        task["reason"].as_str().unwrap().contains("set-up failed"),
+        "{task}"
+    );
+}
+
+#[test]
+fn two_agents_binding_their_port_at_once_do_not_collide() {
+    let repo = Repo::new();
+    let dir = repo.scratch("ports");
+    std::fs::create_dir_all(&dir).unwrap();
+    repo.configure("60s", 1, "");
+    let yaml = std::fs::read_to_string(repo.path().join(".git-agent.yaml"))
+        .unwrap()
+        .replace("parallel: 4", "parallel: 2");
+    repo.write(
+        ".git-agent.yaml",
+        &format!("{yaml}worktree:\n  ports: {{ base: 47100, per_slot: 5 }}\n"),
+    );
+    let spec = format!("bind={dir}");
+    let a = repo.add("Serve a", &["--spec", &spec]);
+    let b = repo.add("Serve b", &["--spec", &spec]);
+    let out = repo.run(&["run", "-j", "2"]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut ports = Vec::new();
+    for id in [&a, &b] {
+        let port = std::fs::read_to_string(format!("{dir}/{id}"))
+            .unwrap_or_else(|e| panic!("{id} bound no port ({e}): {said}"));
+        ports.push(port.trim().parse::<u16>().unwrap());
+        assert_ne!(repo.state(id), "open", "{id}: {said}");
+    }
+    ports.sort();
+    assert_ne!(ports[0], ports[1]);
+    assert!(
+        (47100..47105).contains(&ports[0]) && (47105..47110).contains(&ports[1]),
+        "{ports:?}"
+    );
+}
