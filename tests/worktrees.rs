@@ -193,3 +193,36 @@ fn two_agents_binding_their_port_at_once_do_not_collide() {
         "{ports:?}"
     );
 }
+
+#[test]
+fn the_gates_merge_worktree_gets_the_copies_the_setup_and_a_port() {
+    let repo = with_env(3, "");
+    let runs = repo.scratch("setup-runs.txt");
+    repo.configure(
+        "60s",
+        3,
+        &format!(
+            "test: test -f .env && test -f cache/artifact && test -n \"$GIT_AGENT_PORT\" && test -n \"$GIT_AGENT_SLOT\"\nintegrate: {{ window: 1 }}\nworktree:\n  copy: [.env]\n  setup: [sh, -c, 'echo \"$PWD\" >> {runs}; mkdir -p cache; echo built > cache/artifact']\n"
+        ),
+    );
+    let mut ids = Vec::new();
+    for title in ["One", "Two"] {
+        let id = repo.add(title, &[]);
+        repo.ok(&["work", &id]);
+        repo.ok(&["review", &id, "--approve"]);
+        ids.push(id);
+    }
+    let out = repo.ok(&["integrate"]);
+    for id in &ids {
+        assert_eq!(repo.state(id), "merged", "{out}");
+    }
+    // One set-up per task worktree, and one for the queue's worktree,
+    // which both gates shared.
+    let lines = std::fs::read_to_string(&runs).unwrap();
+    assert_eq!(lines.lines().count(), 3, "{lines}");
+    let gate_dir = lines.lines().last().unwrap();
+    assert!(
+        !ids.iter().any(|id| gate_dir.ends_with(id.as_str())),
+        "{lines}"
+    );
+}

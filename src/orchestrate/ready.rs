@@ -166,7 +166,36 @@ pub fn set_up(
     env: Vec<(String, String)>,
     stop: &AtomicBool,
 ) -> Result<Option<SetupFailed>> {
-    let setup = &config.worktree.setup;
+    let timeout = config.worktree.setup_timeout();
+    let outcome = match run_setup(&config.worktree.setup, timeout, dir, files, env, stop) {
+        Ok(Some(outcome)) => outcome,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            return Ok(Some(SetupFailed {
+                reason: format!("set-up failed: {e:#}"),
+                tail: String::new(),
+            }))
+        }
+    };
+    Ok(outcome.failure(timeout).map(|why| SetupFailed {
+        reason: format!(
+            "set-up failed: {}",
+            why.replace("the agent", "the set-up command")
+        ),
+        tail: process::tail(&outcome.tail),
+    }))
+}
+
+/// Run the set-up command `setup` in `dir` unless it is empty or ran there
+/// already (then `Ok(None)`); a run that succeeds leaves the marker.
+pub fn run_setup(
+    setup: &[String],
+    timeout: std::time::Duration,
+    dir: &Path,
+    files: std::path::PathBuf,
+    env: Vec<(String, String)>,
+    stop: &AtomicBool,
+) -> Result<Option<process::Outcome>> {
     if setup.is_empty() {
         return Ok(None);
     }
@@ -174,11 +203,10 @@ pub fn set_up(
     if marker.exists() {
         return Ok(None);
     }
-    let timeout = config.worktree.setup_timeout();
     let run = AgentRun {
         role: "setup".into(),
         launch: Launch {
-            argv: setup.clone(),
+            argv: setup.to_vec(),
             env: Vec::new(),
             preset: None,
         },
@@ -189,27 +217,10 @@ pub fn set_up(
         env,
         task_json: None,
     };
-    let outcome = match run.run(stop) {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            return Ok(Some(SetupFailed {
-                reason: format!("set-up failed: {e:#}"),
-                tail: String::new(),
-            }))
-        }
-    };
-    match outcome.failure(timeout) {
-        None => {
-            std::fs::write(&marker, crate::store::now())
-                .with_context(|| format!("writing {}", marker.display()))?;
-            Ok(None)
-        }
-        Some(why) => Ok(Some(SetupFailed {
-            reason: format!(
-                "set-up failed: {}",
-                why.replace("the agent", "the set-up command")
-            ),
-            tail: process::tail(&outcome.tail),
-        })),
+    let outcome = run.run(stop)?;
+    if outcome.succeeded() {
+        std::fs::write(&marker, crate::store::now())
+            .with_context(|| format!("writing {}", marker.display()))?;
     }
+    Ok(Some(outcome))
 }
