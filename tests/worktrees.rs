@@ -63,8 +63,10 @@ fn a_listed_file_that_is_tracked_missing_or_outside_is_refused_by_name() {
         ("[README.md]", "\"README.md\" is tracked"),
         ("[.env.local]", "\".env.local\" is missing"),
         ("['config/*.yaml', nope.txt]", "\"nope.txt\" is missing"),
+        ("[notes.txt]", "\"notes.txt\" is not ignored"),
     ] {
         let repo = with_env(3, "");
+        repo.write("notes.txt", "untracked, not ignored\n");
         repo.configure("60s", 3, &format!("worktree:\n  copy: {copy}\n"));
         let id = repo.add("Anything", &[]);
         let err = repo.fails(2, &["work", &id]);
@@ -225,4 +227,97 @@ fn the_gates_merge_worktree_gets_the_copies_the_setup_and_a_port() {
         !ids.iter().any(|id| gate_dir.ends_with(id.as_str())),
         "{lines}"
     );
+}
+
+/// Implement, approve and land a task through `work`, `review` and `integrate`.
+fn landed(repo: &Repo, title: &str) -> String {
+    let id = repo.add(title, &[]);
+    repo.ok(&["work", &id]);
+    repo.ok(&["review", &id, "--approve"]);
+    repo.ok(&["integrate"]);
+    assert_eq!(repo.state(&id), "merged");
+    id
+}
+
+#[test]
+fn the_next_task_of_a_slot_recycles_the_worktree_keeping_ignored_caches_only() {
+    let repo = with_env(3, "");
+    let runs = repo.scratch("setup-runs.txt");
+    repo.write(".gitignore", ".env\ncache/\n*.log\n");
+    repo.git(&["commit", "-q", "-am", "ignore logs"]);
+    repo.configure(
+        "60s",
+        3,
+        &format!(
+            "worktree:\n  copy: [.env]\n  clean: ['*.log']\n  setup: [sh, -c, 'echo \"$GIT_AGENT_TASK\" >> {runs}; mkdir -p cache; echo built > cache/artifact']\n"
+        ),
+    );
+    let a = landed(&repo, "First");
+    let old = repo.worktree(&a);
+    std::fs::write(old.join("debug.log"), "noise\n").unwrap();
+    let b = repo.add("Second", &[]);
+    repo.ok(&["work", &b]);
+    let wt = repo.worktree(&b);
+    assert!(!old.exists(), "a's worktree became b's");
+    assert_eq!(
+        std::fs::read_to_string(wt.join("cache/artifact")).unwrap(),
+        "built\n",
+        "the ignored build cache survives"
+    );
+    assert!(wt.join(".env").exists());
+    assert!(!wt.join("debug.log").exists(), "worktree.clean removes it");
+    // b's branch holds b's change alone, and its worktree nothing else.
+    assert_eq!(
+        repo.git(&["diff", "--name-only", "main", &format!("agent/{b}")]),
+        format!("work-{b}.txt")
+    );
+    assert_eq!(
+        repo.git(&["-C", wt.to_str().unwrap(), "status", "--porcelain"]),
+        ""
+    );
+    assert_eq!(
+        repo.git(&["-C", wt.to_str().unwrap(), "branch", "--show-current"]),
+        format!("agent/{b}")
+    );
+    assert_eq!(
+        std::fs::read_to_string(&runs).unwrap(),
+        format!("{a}\n"),
+        "the set-up ran once for the worktree, not again for b"
+    );
+    assert_eq!(repo.task(&b)["base"], repo.git(&["rev-parse", "main"]));
+}
+
+#[test]
+fn a_worktree_with_uncommitted_work_is_never_recycled_and_gc_removes_unused_ones() {
+    let repo = with_env(3, "");
+    let runs = repo.scratch("setup-runs.txt");
+    repo.configure(
+        "60s",
+        3,
+        &format!("worktree:\n  setup: [sh, -c, 'echo \"$GIT_AGENT_TASK\" >> {runs}; mkdir -p cache; echo built > cache/artifact']\n"),
+    );
+    let a = landed(&repo, "First");
+    std::fs::write(repo.worktree(&a).join("notes.txt"), "keep me\n").unwrap();
+    let b = repo.add("Second", &[]);
+    repo.ok(&["work", &b]);
+    assert!(
+        repo.worktree(&a).join("notes.txt").exists(),
+        "a's worktree kept"
+    );
+    assert!(repo.worktree(&b).exists());
+    assert_eq!(
+        std::fs::read_to_string(&runs).unwrap(),
+        format!("{a}\n{b}\n"),
+        "b got a worktree of its own, set up anew"
+    );
+    // gc keeps a's (uncommitted work); with it gone, a's is removed.
+    repo.ok(&["gc"]);
+    assert!(repo.worktree(&a).exists());
+    std::fs::remove_file(repo.worktree(&a).join("notes.txt")).unwrap();
+    repo.ok(&["gc"]);
+    assert!(
+        !repo.worktree(&a).exists(),
+        "gc removes a finished task's worktree, caches and all"
+    );
+    assert!(repo.worktree(&b).exists(), "b's task is not finished");
 }

@@ -51,18 +51,9 @@ pub fn tracked_files(dir: &Path) -> Result<Vec<String>> {
     Ok(run(dir, &["ls-files"])?.lines().map(String::from).collect())
 }
 
-/// The untracked files at `dir` (ignored ones included) that `pathspecs`
-/// match, relative to it; `:(glob)` specs match `*` within one path part.
-pub fn untracked_files(dir: &Path, pathspecs: &[&str]) -> Result<Vec<String>> {
-    let mut args = vec!["ls-files", "-z", "--others"];
-    args.push("--");
-    args.extend_from_slice(pathspecs);
-    let out = run(dir, &args)?;
-    Ok(out
-        .split('\0')
-        .filter(|p| !p.is_empty())
-        .map(String::from)
-        .collect())
+/// Whether git ignores `path` at `dir` (`check-ignore`; a tracked path is not).
+pub fn is_ignored(dir: &Path, path: &str) -> Result<bool> {
+    Ok(try_run(dir, &["check-ignore", "-q", "--", path])?.is_some())
 }
 
 /// Whether git tracks `path` (a file, or files under a directory) at `dir`.

@@ -52,10 +52,11 @@ fn copy_list(root: &Path, config: &Config) -> Result<Vec<(String, String)>> {
 }
 
 /// The untracked files of the main working tree `root` to copy into each
-/// new worktree, checked before any worktree is made. A plain path must exist and be untracked; a glob
-/// (`*`, `?`, `[`) copies the untracked files it matches, perhaps none. A
-/// path that leaves the tree, is missing or is tracked is refused by name,
-/// before anything is copied.
+/// new worktree, checked before any worktree is made. A plain path must
+/// exist, be untracked and be ignored (else the task's work would commit
+/// it); a glob (`*`, `?`, `[`) copies the ignored files it matches, perhaps none.
+/// A path that leaves the tree, is missing, tracked or not ignored is
+/// refused by name, before anything is copied.
 pub fn to_copy(root: &Path, config: &Config) -> Result<Vec<String>> {
     let mut files = Vec::new();
     for (entry, place) in copy_list(root, config)? {
@@ -64,7 +65,7 @@ pub fn to_copy(root: &Path, config: &Config) -> Result<Vec<String>> {
         };
         config::relative_path(&entry).map_err(&refuse)?;
         if entry.contains(['*', '?', '[']) {
-            files.extend(git::untracked_files(root, &[&format!(":(glob){entry}")])?);
+            files.extend(git::ignored_files(root, &[&format!(":(glob){entry}")])?);
             continue;
         }
         if std::fs::symlink_metadata(root.join(&entry)).is_err() {
@@ -73,6 +74,11 @@ pub fn to_copy(root: &Path, config: &Config) -> Result<Vec<String>> {
         if git::is_tracked(root, &entry)? {
             return Err(refuse(
                 "is tracked (every worktree has it already): copy lists untracked files",
+            ));
+        }
+        if !git::is_ignored(root, &entry)? {
+            return Err(refuse(
+                "is not ignored (the task's work would commit it): add it to .gitignore",
             ));
         }
         files.push(entry);

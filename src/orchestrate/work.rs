@@ -71,7 +71,7 @@ pub fn implement(ctx: &Context, id: &str, actor: &str, slot: usize) -> Result<Fi
     let _renewer = ctx
         .store
         .keep_renewed(id, actor, crate::store::lease::DEFAULT_TTL);
-    let prepared = worktree::prepare(ctx, &task)?;
+    let prepared = worktree::prepare_in(ctx, &task, Some(slot))?;
     if let Some(commit) = &prepared.recovered {
         ctx.view.say(&format!(
             "{id}: kept work an interrupted attempt left uncommitted ({})",
