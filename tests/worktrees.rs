@@ -294,7 +294,7 @@ fn a_worktree_with_uncommitted_work_is_never_recycled_and_gc_removes_unused_ones
     repo.configure(
         "60s",
         3,
-        &format!("worktree:\n  setup: [sh, -c, 'echo \"$GIT_AGENT_TASK\" >> {runs}; mkdir -p cache; echo built > cache/artifact']\n"),
+        &format!("worktree:\n  setup: [sh, -c, 'echo \"$GIT_AGENT_TASK\" >> {runs}; mkdir -p cache; echo built > cache/artifact']\n  teardown: [sh, -c, 'echo \"down $GIT_AGENT_TASK $(cat cache/artifact)\" >> {runs}']\n"),
     );
     let a = landed(&repo, "First");
     std::fs::write(repo.worktree(&a).join("notes.txt"), "keep me\n").unwrap();

@@ -230,3 +230,37 @@ pub fn run_setup(
     }
     Ok(Some(outcome))
 }
+
+/// Run `worktree.teardown` in task `id`'s worktree `dir` before it is
+/// removed, logged as `<task>/teardown`; `Some` says how it failed (the
+/// worktree goes all the same: a broken teardown must not keep every one).
+pub fn tear_down(ctx: &super::Context, id: &str, dir: &Path) -> Result<Option<String>> {
+    let teardown = &ctx.config.worktree.teardown;
+    if teardown.is_empty() {
+        return Ok(None);
+    }
+    let files = ctx.store.agent_dir().join("logs").join(id).join("teardown");
+    let timeout = ctx.config.worktree.setup_timeout();
+    let run = AgentRun {
+        role: "teardown".into(),
+        launch: Launch {
+            argv: teardown.clone(),
+            env: Vec::new(),
+            preset: None,
+        },
+        cwd: dir.to_path_buf(),
+        prompt: String::new(),
+        timeout,
+        files,
+        env: vec![("TASK".into(), id.to_string())],
+        task_json: None,
+    };
+    let outcome = run.run(ctx.stop)?;
+    Ok(outcome.failure(timeout).map(|why| {
+        format!(
+            "teardown failed: {} (see {})",
+            why.replace("the agent", "the teardown command"),
+            outcome.log.display()
+        )
+    }))
+}
