@@ -247,11 +247,19 @@ pub struct Worktree {
     /// The ports each slot is handed: `{base, per_slot}`.
     #[serde(default)]
     pub ports: Ports,
+    /// Whether a slot's next task recycles a finished task's worktree
+    /// [default: true]; `false`: a fresh worktree for every task.
+    #[serde(default)]
+    pub reuse: Option<bool>,
 }
 
 impl Worktree {
     pub fn setup_timeout(&self) -> Duration {
         self.setup_timeout.unwrap_or(DEFAULT_TIMEOUT)
+    }
+
+    pub fn reuse(&self) -> bool {
+        self.reuse.unwrap_or(true)
     }
 }
 

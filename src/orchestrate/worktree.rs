@@ -136,7 +136,7 @@ pub fn prepare_in(ctx: &Context, task: &Task, slot: Option<usize>) -> Result<Pre
         git::worktree_prune(&ctx.root)?;
         let exists = git::find_commit(&ctx.root, &format!("refs/heads/{branch}"))?.is_some();
         let spare = match (exists, slot) {
-            (false, Some(slot)) => spare(ctx, slot)?,
+            (false, Some(slot)) if ctx.config.worktree.reuse() => spare(ctx, slot)?,
             _ => None,
         };
         if let Some(old) = spare {
