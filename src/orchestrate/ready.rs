@@ -160,6 +160,8 @@ impl Slot {
 pub struct SetupFailed {
     pub reason: String,
     pub tail: String,
+    /// Stopped by Ctrl-C, not failed: no attempt is used up.
+    pub interrupted: bool,
 }
 
 /// Run `worktree.setup` in `dir` unless it ran there already: logged at
@@ -180,6 +182,7 @@ pub fn set_up(
             return Ok(Some(SetupFailed {
                 reason: format!("set-up failed: {e:#}"),
                 tail: String::new(),
+                interrupted: false,
             }))
         }
     };
@@ -189,6 +192,7 @@ pub fn set_up(
             why.replace("the agent", "the set-up command")
         ),
         tail: process::tail(&outcome.tail),
+        interrupted: outcome.ending == process::Ending::Interrupted,
     }))
 }
 

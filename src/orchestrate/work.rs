@@ -96,16 +96,28 @@ pub fn implement(ctx: &Context, id: &str, actor: &str, slot: usize) -> Result<Fi
         ctx.stop,
     )?;
     if let Some(failed) = failed {
-        let change = Change::Failed {
-            reason: failed.reason.clone(),
-            log_tail: Some(failed.tail),
-            usage: None,
+        let (change, finished) = match failed.interrupted {
+            true => (
+                Change::Released {
+                    reason: Some("interrupted during set-up: git agent run was stopped".into()),
+                },
+                Finished::Interrupted,
+            ),
+            false => (
+                Change::Failed {
+                    reason: failed.reason.clone(),
+                    log_tail: Some(failed.tail),
+                    usage: None,
+                },
+                Finished::Failed {
+                    reason: failed.reason,
+                },
+            ),
         };
         let setup = Span::new(span::kind::SETUP, &setup_start, &crate::store::now());
         let finished = match ctx.record_as_holder(id, actor, ROLE, change, &[setup])? {
-            true => Finished::Failed {
-                reason: failed.reason,
-            },
+            true => finished,
+            false if finished == Finished::Interrupted => finished,
             false => Finished::Lost,
         };
         ctx.view.finished(id, ROLE, &describe(&finished));
