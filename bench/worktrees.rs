@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! cargo bench --bench worktrees
+//! cargo test --bench worktrees   # the same, with the debug binary (no release build)
 //! ```
 //!
 //! Each mode works on a fresh temporary repository holding a crate with no
@@ -16,7 +17,11 @@
 //! --quiet`. `git-agent run -j 1`: one slot, so each task after the first
 //! may recycle the worktree of the one before. The program checks that all
 //! 8 tasks were merged and prints the wall time, the set-up runs and the
-//! mean set-up time per task of each mode.
+//! mean set-up time per task of each mode. The set-up runs include the
+//! merge queue's worktree (once). With recycling a slot still makes a new
+//! worktree when the task before it is not merged yet (the slot takes its
+//! next task while the last one is in review or the queue), so there are
+//! more set-ups than two.
 
 use std::error::Error;
 use std::path::Path;
