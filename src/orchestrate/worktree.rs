@@ -170,7 +170,8 @@ const SLOT_FILE: &str = "agent-slot";
 /// in it (untracked files count; ignored ones do not).
 fn spare(ctx: &Context, slot: usize) -> Result<Option<PathBuf>> {
     use crate::model::task::State;
-    let dir = worktrees_dir(ctx);
+    let canon = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let dir = canon(&worktrees_dir(ctx));
     for w in git::worktree_list(&ctx.root)? {
         let Some(id) = w
             .branch
@@ -179,7 +180,8 @@ fn spare(ctx: &Context, slot: usize) -> Result<Option<PathBuf>> {
         else {
             continue;
         };
-        if w.locked.is_some() || w.path.parent() != Some(dir.as_path()) || !w.path.exists() {
+        let inside = w.path.parent().is_some_and(|p| canon(p) == dir);
+        if w.locked.is_some() || !inside || !w.path.exists() {
             continue;
         }
         let mine = git::git_path(&w.path, SLOT_FILE)
