@@ -31,3 +31,4 @@ mod stats;
 mod sync;
 mod task;
 mod work;
+mod worktrees;

@@ -22,6 +22,7 @@ const KEYS: &[&str] = &[
     "review",
     "integrate",
     "worktrees",
+    "worktree",
     "budget",
 ];
 
@@ -48,6 +49,9 @@ pub struct Config {
     /// [default: `<main working tree>.agent-worktrees`, beside it].
     #[serde(default)]
     pub worktrees: Option<String>,
+    /// How a new task worktree is made ready: set-up, copied files, ports, reuse.
+    #[serde(default)]
+    pub worktree: Worktree,
     /// What agents may spend: `{task_usd, run_usd, task_tokens}`.
     #[serde(default)]
     pub budget: super::limits::Budget,
@@ -218,6 +222,74 @@ impl Integrate {
     }
 }
 
+/// How each new worktree (a task's, the merge queue's) is made ready to
+/// work in, and what a recycled one loses.
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Worktree {
+    /// Run once in each new worktree before the first agent there (an argv
+    /// list, or a string split as a shell would, never run by one).
+    #[serde(default, deserialize_with = "argv")]
+    pub setup: Vec<String>,
+    /// How long the set-up may run [default: 30m].
+    #[serde(default, deserialize_with = "duration")]
+    pub setup_timeout: Option<Duration>,
+    /// Run in a worktree before `git agent gc` removes it.
+    #[serde(default, deserialize_with = "argv")]
+    pub teardown: Vec<String>,
+    /// Ignored files of the main working tree copied into each new worktree
+    /// (paths relative to it; `*` and `?` match within one path part).
+    #[serde(default)]
+    pub copy: Vec<String>,
+    /// Ignored files a recycled worktree loses (same patterns as `copy`).
+    #[serde(default)]
+    pub clean: Vec<String>,
+    /// The ports each slot is handed: `{base, per_slot}`.
+    #[serde(default)]
+    pub ports: Ports,
+    /// Whether a slot's next task recycles a finished task's worktree
+    /// [default: true]; `false`: a fresh worktree for every task.
+    #[serde(default)]
+    pub reuse: Option<bool>,
+}
+
+impl Worktree {
+    pub fn setup_timeout(&self) -> Duration {
+        self.setup_timeout.unwrap_or(DEFAULT_TIMEOUT)
+    }
+
+    pub fn reuse(&self) -> bool {
+        self.reuse.unwrap_or(true)
+    }
+}
+
+/// Slot `n` owns ports `base + n * per_slot` up to the next slot's.
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Ports {
+    #[serde(default = "default_port_base")]
+    pub base: u16,
+    #[serde(default = "default_per_slot")]
+    pub per_slot: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Ports {
+        Ports {
+            base: default_port_base(),
+            per_slot: default_per_slot(),
+        }
+    }
+}
+
+fn default_port_base() -> u16 {
+    41000
+}
+
+fn default_per_slot() -> u16 {
+    10
+}
+
 /// The most gate retries a config may ask for: more hides a broken test.
 pub const MAX_RETRIES: u32 = 3;
 
@@ -308,6 +380,11 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
             ));
         }
     }
+    check_worktree(text, &config).map_err(|(line, message)| ConfigError {
+        file: file.to_string(),
+        line,
+        message,
+    })?;
     if config.integrate.window == Some(0) {
         return Err(fault("integrate.window", "must be at least 1".into()));
     }
@@ -326,6 +403,74 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         },
         ..config
     })
+}
+
+/// The `worktree:` settings: commands with a program, paths that stay inside
+/// the working tree, ports that fit below 65536; `Err` is the line and message.
+fn check_worktree(text: &str, config: &Config) -> Result<(), (usize, String)> {
+    let w = &config.worktree;
+    let at = |key: &str| line_in_section(text, "worktree", key);
+    for (key, command) in [("setup", &w.setup), ("teardown", &w.teardown)] {
+        if command.first().is_some_and(|p| p.trim().is_empty()) {
+            return Err((
+                at(key),
+                format!("worktree.{key}: the program (its first word) is empty"),
+            ));
+        }
+    }
+    for (key, paths) in [("copy", &w.copy), ("clean", &w.clean)] {
+        for path in paths {
+            if let Err(why) = relative_path(path) {
+                return Err((at(key), format!("worktree.{key}: \"{path}\" {why}")));
+            }
+        }
+    }
+    let ports = w.ports;
+    if ports.per_slot == 0 {
+        return Err((
+            at("per_slot"),
+            "worktree.ports.per_slot: must be at least 1".into(),
+        ));
+    }
+    if ports.base < 1024 {
+        return Err((
+            at("base"),
+            format!(
+                "worktree.ports.base: {} is a privileged port (give 1024 or above)",
+                ports.base
+            ),
+        ));
+    }
+    let last = u32::from(ports.base) + u32::from(ports.per_slot) * config.parallel as u32;
+    if last > 65536 {
+        return Err((
+            at("base"),
+            format!(
+                "worktree.ports: {} slots of {} ports from {} go past 65535",
+                config.parallel, ports.per_slot, ports.base
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A path that names something inside a working tree: relative, without
+/// `..`; `Err` says why not.
+pub fn relative_path(path: &str) -> Result<(), &'static str> {
+    let p = Path::new(path);
+    if path.trim().is_empty() {
+        return Err("is empty");
+    }
+    if p.is_absolute() {
+        return Err("is outside the repository (give a path relative to the working tree)");
+    }
+    if p.components().any(|c| c == std::path::Component::ParentDir) {
+        return Err("is outside the repository (it goes up with ..)");
+    }
+    if p.components().next() == Some(std::path::Component::Normal(".git".as_ref())) {
+        return Err("is inside .git");
+    }
+    Ok(())
 }
 
 /// A role names a preset it may play, or a command that is not empty;
@@ -740,6 +885,55 @@ mod tests {
         assert!(e.to_string().contains("not both"), "{e}");
         let e = parse("f", "roles:\n  reviewer: { timeout: 5m }\n").unwrap_err();
         assert!(e.to_string().contains("no agent and no command"), "{e}");
+    }
+
+    #[test]
+    fn worktree_settings_parse_and_bad_ones_are_refused_on_their_line() {
+        let config = parse(
+            "x",
+            "worktree:\n  setup: cargo fetch --offline\n  setup_timeout: 5m\n  copy: [.env, config/local.yaml]\n  clean: [target/debug/*.log]\n  ports: { base: 50000, per_slot: 4 }\n",
+        )
+        .unwrap();
+        let w = &config.worktree;
+        assert_eq!(w.setup, ["cargo", "fetch", "--offline"]);
+        assert_eq!(w.setup_timeout().as_secs(), 300);
+        assert_eq!(w.copy, [".env", "config/local.yaml"]);
+        assert_eq!(w.clean, ["target/debug/*.log"]);
+        assert_eq!(
+            w.ports,
+            Ports {
+                base: 50000,
+                per_slot: 4
+            }
+        );
+        assert_eq!(parse("x", "").unwrap().worktree.ports.base, 41000);
+        for (bad, line, says) in [
+            (
+                "target: main\nworktree:\n  copy: [../secrets]\n",
+                3,
+                "../secrets",
+            ),
+            (
+                "worktree:\n  setup: make\n  copy: [/etc/passwd]\n",
+                3,
+                "/etc/passwd",
+            ),
+            ("worktree:\n  clean: [.git/config]\n", 2, "inside .git"),
+            ("worktree:\n  setup: [' ', x]\n", 2, "worktree.setup"),
+            ("worktree:\n  setup_timeout: 0s\n", 2, "no time"),
+            ("worktree:\n  ports:\n    per_slot: 0\n", 3, "per_slot"),
+            ("worktree:\n  ports:\n    base: 80\n", 3, "privileged"),
+            (
+                "parallel: 8\nworktree:\n  ports:\n    base: 65530\n",
+                4,
+                "past 65535",
+            ),
+            ("worktree:\n  setpu: make\n", 2, "setpu"),
+        ] {
+            let e = parse(".git-agent.yaml", bad).unwrap_err();
+            assert_eq!(e.line, line, "{bad}: {e}");
+            assert!(e.to_string().contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]

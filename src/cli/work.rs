@@ -51,7 +51,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         ClaimOutcome::NotClaimable(why) => return Err(No(why).into()),
     }
-    let finished = work::implement(&ctx, &id, &actor)?;
+    let finished = work::implement(&ctx, &id, &actor, 0)?;
     if let Some(remote) = &remote {
         ctx.store.sync(remote)?;
     }

@@ -26,17 +26,17 @@ pub use merge::{
     unresolved, MergeTree,
 };
 pub use repo::{
-    common_dir, git_path, init, is_work_tree, object_format, pack_refs, ref_format, tracked_files,
-    version,
+    common_dir, git_path, init, is_ignored, is_tracked, is_work_tree, object_format, pack_refs,
+    ref_format, tracked_files, version,
 };
 pub use rev::{
     branches, cherry, commits_in, find_commit, first_parent_descendants, head, head_ref,
     is_ancestor, merge_base, resolve_commit, tree_of,
 };
 pub use worktree::{
-    changed_paths, checkout_detached, clean, commit_all, reset_hard, stage_all, worktree_add,
-    worktree_add_detached, worktree_add_new_branch, worktree_list, worktree_prune, worktree_remove,
-    Worktree,
+    changed_paths, checkout_detached, checkout_new_branch, clean, commit_all, ignored_files,
+    reset_hard, stage_all, worktree_add, worktree_add_detached, worktree_add_new_branch,
+    worktree_list, worktree_move, worktree_prune, worktree_remove, Worktree,
 };
 
 use anyhow::{bail, Context, Result};

@@ -68,6 +68,16 @@ pub fn tracked_files(dir: &Path) -> Result<Vec<String>> {
     Ok(run(dir, &["ls-files"])?.lines().map(String::from).collect())
 }
 
+/// Whether git ignores `path` at `dir` (`check-ignore`; a tracked path is not).
+pub fn is_ignored(dir: &Path, path: &str) -> Result<bool> {
+    Ok(try_run(dir, &["check-ignore", "-q", "--", path])?.is_some())
+}
+
+/// Whether git tracks `path` (a file, or files under a directory) at `dir`.
+pub fn is_tracked(dir: &Path, path: &str) -> Result<bool> {
+    Ok(!run(dir, &["ls-files", "--", &format!(":(literal){path}")])?.is_empty())
+}
+
 /// Pack the refs matching the `include` patterns and none of the `exclude`
 /// ones (`git pack-refs --include .. --exclude ..`). In a reftable
 /// repository git compacts the tables instead.

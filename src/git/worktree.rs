@@ -107,6 +107,46 @@ pub fn checkout_detached(dir: &Path, rev: &str) -> Result<()> {
     quiet(dir, &["checkout", "--quiet", "--force", "--detach", rev]).map(drop)
 }
 
+/// Move the worktree at `from` to `to` (`git worktree move`), its admin
+/// dir and all its files (ignored ones too) with it.
+pub fn worktree_move(dir: &Path, from: &Path, to: &Path) -> Result<()> {
+    quiet(dir, &["worktree", "move", utf8(from)?, utf8(to)?]).map(drop)
+}
+
+/// Check out a new branch `branch` at `start` in the worktree at `dir`,
+/// discarding changes to tracked files (`checkout --force -b`).
+pub fn checkout_new_branch(dir: &Path, branch: &str, start: &str) -> Result<()> {
+    quiet(
+        dir,
+        &["checkout", "--quiet", "--force", "-b", branch, start],
+    )
+    .map(drop)
+}
+
+/// The ignored files of the worktree at `dir` that `pathspecs` match,
+/// relative to it (every file under an ignored directory, one by one);
+/// none where `pathspecs` is empty. (`git clean -X` with a pathspec takes
+/// whole ignored directories the pathspec does not match, so it is not used.)
+pub fn ignored_files(dir: &Path, pathspecs: &[&str]) -> Result<Vec<String>> {
+    if pathspecs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut args = vec![
+        "ls-files",
+        "-z",
+        "--others",
+        "--ignored",
+        "--exclude-standard",
+        "--",
+    ];
+    args.extend_from_slice(pathspecs);
+    Ok(run(dir, &args)?
+        .split('\0')
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+        .collect())
+}
+
 /// Delete the untracked files and directories of the worktree at `dir`;
 /// ignored ones (build caches) stay.
 pub fn clean(dir: &Path) -> Result<()> {

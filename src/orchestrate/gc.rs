@@ -93,7 +93,11 @@ pub fn gc(ctx: &Context, options: &GcOptions) -> Result<Swept> {
                 swept.keep(path, reason);
                 continue;
             }
+            let mut why = why.clone();
             if !options.dry_run {
+                if let Some(failed) = super::ready::tear_down(ctx, id, &checkout.path)? {
+                    why = format!("{why}; {failed}");
+                }
                 if let Err(e) = git::worktree_remove(&ctx.root, &checkout.path, false) {
                     let path = checkout.path.display();
                     swept.keep(branch, format!("checked out in {path}, which is kept"));

@@ -6,6 +6,7 @@ pub mod integrate;
 pub mod limits;
 pub mod planner;
 pub mod predict;
+pub mod ready;
 pub mod review;
 pub mod run;
 pub mod view;

@@ -405,7 +405,7 @@ impl Scheduler<'_> {
                 let actor = request.actor.clone();
                 let task_id = id.clone();
                 self.spawn(Job::Implement { task: id, slot }, move |ctx, _| {
-                    Done::Implemented(work::implement(&ctx, &task_id, &actor))
+                    Done::Implemented(work::implement(&ctx, &task_id, &actor, slot - 1))
                 });
                 return Ok(true);
             }

@@ -37,8 +37,9 @@ pub enum Finished {
 
 const ROLE: &str = "implementer";
 
-/// Run one implementer attempt on `id`, which `actor` holds.
-pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
+/// Run one implementer attempt on `id`, which `actor` holds, in slot `slot`
+/// (0 … parallel-1).
+pub fn implement(ctx: &Context, id: &str, actor: &str, slot: usize) -> Result<Finished> {
     let setup_start = crate::store::now();
     let task = ctx.store.load(id)?.task;
     let events = ctx.store.events(id)?;
@@ -70,12 +71,57 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
     let _renewer = ctx
         .store
         .keep_renewed(id, actor, crate::store::lease::DEFAULT_TTL);
-    let prepared = worktree::prepare(ctx, &task)?;
+    let prepared = worktree::prepare_in(ctx, &task, Some(slot))?;
     if let Some(commit) = &prepared.recovered {
         ctx.view.say(&format!(
             "{id}: kept work an interrupted attempt left uncommitted ({})",
             short(commit)
         ));
+    }
+    let slot = super::ready::Slot::new(&ctx.config, slot)?;
+    let mut env = vec![
+        ("TASK".into(), id.to_string()),
+        ("ATTEMPT".into(), attempt.to_string()),
+        ("BASE".into(), prepared.base.clone()),
+        ("BRANCH".into(), prepared.branch.clone()),
+        ("ACTOR".into(), actor.to_string()),
+    ];
+    env.extend(slot.env());
+    let setup_files = process::log_base(&ctx.store.agent_dir(), id, attempt, "setup");
+    let failed = super::ready::set_up(
+        &ctx.config,
+        &prepared.path,
+        setup_files,
+        env.clone(),
+        ctx.stop,
+    )?;
+    if let Some(failed) = failed {
+        let (change, finished) = match failed.interrupted {
+            true => (
+                Change::Released {
+                    reason: Some("interrupted during set-up: git agent run was stopped".into()),
+                },
+                Finished::Interrupted,
+            ),
+            false => (
+                Change::Failed {
+                    reason: failed.reason.clone(),
+                    log_tail: Some(failed.tail),
+                    usage: None,
+                },
+                Finished::Failed {
+                    reason: failed.reason,
+                },
+            ),
+        };
+        let setup = Span::new(span::kind::SETUP, &setup_start, &crate::store::now());
+        let finished = match ctx.record_as_holder(id, actor, ROLE, change, &[setup])? {
+            true => finished,
+            false if finished == Finished::Interrupted => finished,
+            false => Finished::Lost,
+        };
+        ctx.view.finished(id, ROLE, &describe(&finished));
+        return Ok(finished);
     }
     let start = git::head(&prepared.path)?;
     let run_id = crate::model::id::generate("r", 8);
@@ -86,14 +132,7 @@ pub fn implement(ctx: &Context, id: &str, actor: &str) -> Result<Finished> {
         prompt: implementer_prompt(ctx, &task, &events),
         timeout: role.timeout(),
         files,
-        env: vec![
-            ("TASK".into(), id.to_string()),
-            ("ATTEMPT".into(), attempt.to_string()),
-            ("BASE".into(), prepared.base.clone()),
-            ("BRANCH".into(), prepared.branch.clone()),
-            ("ACTOR".into(), actor.to_string()),
-            ("RUN".into(), run_id.clone()),
-        ],
+        env: [env, vec![("RUN".into(), run_id.clone())]].concat(),
         task_json: Some(serde_json::to_string_pretty(&task)?),
     };
     ctx.view.started(id, ROLE, attempt, &task.title);

@@ -6,7 +6,7 @@
 //! committed before anything else happens in it.
 
 use anyhow::{Context as _, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::Context;
 use crate::git;
@@ -99,6 +99,12 @@ pub fn task_path(ctx: &Context, id: &str) -> Result<PathBuf> {
 /// The worktree and branch for `task`: created from the target's tip the
 /// first time, reused (with leftover work committed) after that.
 pub fn prepare(ctx: &Context, task: &Task) -> Result<Prepared> {
+    prepare_in(ctx, task, None)
+}
+
+/// [`prepare`], for an attempt in implementer slot `slot`: a new worktree
+/// is the recycled one of a finished task of that slot where there is one.
+pub fn prepare_in(ctx: &Context, task: &Task, slot: Option<usize>) -> Result<Prepared> {
     let path = task_path(ctx, &task.id)?;
     let branch = format!("agent/{}", task.id);
     let target = &ctx.config.target;
@@ -119,6 +125,7 @@ pub fn prepare(ctx: &Context, task: &Task) -> Result<Prepared> {
         );
         recovered = git::commit_all(&path, &message)?;
     } else {
+        let copies = super::ready::to_copy(&ctx.root, &ctx.config)?;
         // `worktree prune` removes the admin dir of a worktree another thread
         // or process is adding at that moment: creation takes turns.
         let _turn = creation_lock(ctx)?;
@@ -127,11 +134,22 @@ pub fn prepare(ctx: &Context, task: &Task) -> Result<Prepared> {
                 .with_context(|| format!("clearing {}", path.display()))?;
         }
         git::worktree_prune(&ctx.root)?;
-        if git::find_commit(&ctx.root, &format!("refs/heads/{branch}"))?.is_some() {
+        let exists = git::find_commit(&ctx.root, &format!("refs/heads/{branch}"))?.is_some();
+        let spare = match (exists, slot) {
+            (false, Some(slot)) if ctx.config.worktree.reuse() => spare(ctx, slot)?,
+            _ => None,
+        };
+        if let Some(old) = spare {
+            recycle(ctx, &old, &path, &branch, &target_tip)?;
+        } else if exists {
             git::worktree_add(&ctx.root, &path, &branch)?;
         } else {
             git::worktree_add_new_branch(&ctx.root, &path, &branch, &target_tip)?;
         }
+        if let Some(slot) = slot {
+            std::fs::write(git::git_path(&path, SLOT_FILE)?, slot.to_string())?;
+        }
+        super::ready::copy_files(&ctx.root, &copies, &path)?;
     }
     let base = git::merge_base(&path, &target_tip, "HEAD")?
         .with_context(|| format!("{branch} shares no history with {target}"))?;
@@ -141,6 +159,72 @@ pub fn prepare(ctx: &Context, task: &Task) -> Result<Prepared> {
         base,
         recovered,
     })
+}
+
+/// The file in a task worktree's git dir that names the slot it was made or
+/// recycled for.
+const SLOT_FILE: &str = "agent-slot";
+
+/// A worktree that `slot` may recycle: made for that slot, in the
+/// worktrees folder, its task merged or abandoned, and nothing uncommitted
+/// in it (untracked files count; ignored ones do not).
+fn spare(ctx: &Context, slot: usize) -> Result<Option<PathBuf>> {
+    use crate::model::task::State;
+    let canon = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let dir = canon(&worktrees_dir(ctx));
+    for w in git::worktree_list(&ctx.root)? {
+        let Some(id) = w
+            .branch
+            .as_deref()
+            .and_then(|b| b.strip_prefix("refs/heads/agent/"))
+        else {
+            continue;
+        };
+        let inside = w.path.parent().is_some_and(|p| canon(p) == dir);
+        if w.locked.is_some() || !inside || !w.path.exists() {
+            continue;
+        }
+        let mine = git::git_path(&w.path, SLOT_FILE)
+            .ok()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .is_some_and(|s| s.trim() == slot.to_string());
+        if !mine {
+            continue;
+        }
+        let finished = ctx
+            .store
+            .load(id)
+            .is_ok_and(|r| matches!(r.task.state, State::Merged | State::Abandoned));
+        if finished && git::changed_paths(&w.path)?.is_empty() {
+            return Ok(Some(w.path));
+        }
+    }
+    Ok(None)
+}
+
+/// Make the finished task's worktree at `old` the worktree of `branch` at
+/// `path`: moved, on a new branch at `tip`, tracked and untracked files of
+/// the old task gone, ignored ones kept but for `worktree.clean`'s.
+fn recycle(ctx: &Context, old: &Path, path: &Path, branch: &str, tip: &str) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    git::worktree_move(&ctx.root, old, path)?;
+    git::checkout_new_branch(path, branch, tip)?;
+    git::clean(path)?;
+    let clean: Vec<String> = ctx
+        .config
+        .worktree
+        .clean
+        .iter()
+        .map(|p| format!(":(glob){p}"))
+        .collect();
+    let clean: Vec<&str> = clean.iter().map(String::as_str).collect();
+    for file in git::ignored_files(path, &clean)? {
+        let file = path.join(file);
+        std::fs::remove_file(&file).with_context(|| format!("removing {}", file.display()))?;
+    }
+    Ok(())
 }
 
 fn is_worktree(path: &std::path::Path) -> bool {

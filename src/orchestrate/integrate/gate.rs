@@ -38,6 +38,11 @@ pub(super) struct Job {
     /// `<git-common-dir>/agent`, for the logs.
     pub agent_dir: PathBuf,
     pub task_json: String,
+    /// `worktree.setup`, run once in the slot worktree before its first gate.
+    pub setup: Vec<String>,
+    pub setup_timeout: Duration,
+    /// `SLOT` and `PORT` of the queue slot.
+    pub slot_env: Vec<(String, String)>,
 }
 
 /// One run of a job.
@@ -65,6 +70,26 @@ pub(super) fn spawn(job: Job, cancel: Arc<AtomicBool>, tx: Sender<Done>) {
 impl Job {
     fn run_all(&self, cancel: &AtomicBool) -> Result<Vec<Run>> {
         let mut runs = Vec::new();
+        // A set-up that fails is the gate's one run: its log is the gate's.
+        git::checkout_detached(&self.dir, &self.commit)?;
+        let started_at = crate::store::now();
+        let files = process::log_base(&self.agent_dir, &self.task, self.attempt, "gate-setup");
+        let env = [self.env(), self.slot_env.clone()].concat();
+        let setup = crate::orchestrate::ready::run_setup(
+            &self.setup,
+            self.setup_timeout,
+            &self.dir,
+            files,
+            env,
+            cancel,
+        )?;
+        if let Some(outcome) = setup.filter(|o| !o.succeeded()) {
+            runs.push(Run {
+                started_at,
+                outcome,
+            });
+            return Ok(runs);
+        }
         for _ in 0..=self.retries {
             // The identical tree every time, whatever a run left behind.
             git::checkout_detached(&self.dir, &self.commit)?;
@@ -95,14 +120,18 @@ impl Job {
             prompt: String::new(),
             timeout: self.timeout,
             files: next_log(&self.agent_dir, &self.task, self.attempt),
-            env: vec![
-                ("TASK".into(), self.task.clone()),
-                ("ATTEMPT".into(), self.attempt.to_string()),
-                ("BASE".into(), self.base.clone()),
-                ("BRANCH".into(), format!("agent/{}", self.task)),
-            ],
+            env: [self.env(), self.slot_env.clone()].concat(),
             task_json: Some(self.task_json.clone()),
         })
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("TASK".into(), self.task.clone()),
+            ("ATTEMPT".into(), self.attempt.to_string()),
+            ("BASE".into(), self.base.clone()),
+            ("BRANCH".into(), format!("agent/{}", self.task)),
+        ]
     }
 }
 

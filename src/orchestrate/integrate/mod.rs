@@ -521,6 +521,14 @@ impl<'a> MergeQueue<'a> {
                 retries: self.ctx.config.integrate.retries(),
                 agent_dir: self.ctx.store.agent_dir(),
                 task_json: serde_json::to_string_pretty(task)?,
+                setup: self.ctx.config.worktree.setup.clone(),
+                setup_timeout: self.ctx.config.worktree.setup_timeout(),
+                // Queue slots take the port ranges after the implementers'.
+                slot_env: crate::orchestrate::ready::Slot::new(
+                    &self.ctx.config,
+                    self.ctx.config.parallel + slot,
+                )?
+                .env(),
             },
             cancel.clone(),
             self.tx.clone(),
@@ -672,6 +680,7 @@ impl<'a> MergeQueue<'a> {
             let _ = git::merge_abort(&path);
             let _ = git::rebase_abort(&path);
         } else {
+            let copies = crate::orchestrate::ready::to_copy(&ctx.root, &ctx.config)?;
             let _turn = creation_lock(ctx)?;
             if path.exists() {
                 std::fs::remove_dir_all(&path)?;
@@ -679,6 +688,7 @@ impl<'a> MergeQueue<'a> {
             git::worktree_prune(&ctx.root)?;
             let target = format!("refs/heads/{}", ctx.config.target);
             git::worktree_add_detached(&ctx.root, &path, &target)?;
+            crate::orchestrate::ready::copy_files(&ctx.root, &copies, &path)?;
         }
         slot.ready = true;
         Ok(path)
