@@ -321,3 +321,26 @@ fn a_worktree_with_uncommitted_work_is_never_recycled_and_gc_removes_unused_ones
     );
     assert!(repo.worktree(&b).exists(), "b's task is not finished");
 }
+
+#[test]
+fn a_setup_that_fails_in_the_merge_queues_worktree_sends_the_task_back_saying_so() {
+    let repo = with_env(3, "");
+    // Task worktrees are named after their task; the queue's is not.
+    repo.configure(
+        "60s",
+        3,
+        "test: 'true'\nintegrate: { window: 1 }\nworktree:\n  setup: [sh, -c, 'case \"${PWD##*/}\" in t-*) exit 0;; esac; echo the queue set-up broke; exit 3']\n",
+    );
+    let id = repo.add("One", &[]);
+    repo.ok(&["work", &id]);
+    repo.ok(&["review", &id, "--approve"]);
+    let out = repo.run(&["integrate"]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(repo.state(&id), "merged", "{said}");
+    let log = repo.ok(&["log", &id]);
+    assert!(log.contains("set-up failed"), "{log}");
+}

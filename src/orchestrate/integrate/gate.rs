@@ -49,6 +49,8 @@ pub(super) struct Job {
 pub(super) struct Run {
     pub started_at: String,
     pub outcome: Outcome,
+    /// This run was the worktree's set-up (which failed), not the gate.
+    pub setup: bool,
 }
 
 /// What a job's thread reports when it ends.
@@ -87,6 +89,7 @@ impl Job {
             runs.push(Run {
                 started_at,
                 outcome,
+                setup: true,
             });
             return Ok(runs);
         }
@@ -100,6 +103,7 @@ impl Job {
             runs.push(Run {
                 started_at,
                 outcome,
+                setup: false,
             });
             if !failed || cancel.load(std::sync::atomic::Ordering::Relaxed) {
                 break;

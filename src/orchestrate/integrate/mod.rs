@@ -564,7 +564,7 @@ impl<'a> MergeQueue<'a> {
                     if let Some(stay) = self.stays.get_mut(&job.task) {
                         stay.gates.push(record);
                     }
-                    last = Some(run.outcome);
+                    last = Some((run.outcome, run.setup));
                 }
             }
             // Not the work's fault (a worktree git cannot check out): the
@@ -578,7 +578,19 @@ impl<'a> MergeQueue<'a> {
             self.ctx.view.finished(&job.task, "gate", "cancelled");
             return Ok(());
         }
-        let standing = self.verdict(job, last.as_ref());
+        let standing = match last {
+            Some((outcome, true)) => Standing::Failed {
+                left: Left::GateFailed,
+                reason: format!(
+                    "set-up failed in the merge queue's worktree, for {} merged onto {}",
+                    self.head_of(job),
+                    self.ctx.config.target
+                ),
+                tail: Some(outcome.tail),
+            },
+            Some((outcome, false)) => self.verdict(job, Some(&outcome)),
+            None => self.verdict(job, None),
+        };
         self.ctx.view.finished(&job.task, "gate", standing.word());
         if let Some(c) = self
             .chain
