@@ -269,3 +269,30 @@ fn a_plan_refused_by_a_held_reftable_lock_lands_nothing() {
     repo.ok(&["plan", "--file", "plan.yaml"]);
     assert_eq!(repo.agent_refs().len(), 51);
 }
+
+/// Loose task refs in a files repository, as `git` sees them on disk.
+fn loose_task_refs(repo: &Repo) -> usize {
+    std::fs::read_dir(repo.git_dir().join("refs/agent/tasks"))
+        .map(|dir| dir.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_large_plan_has_git_pack_its_task_refs_so_listings_read_one_file() {
+    let repo = Repo::new();
+    let small = repo.plan(&flat_plan(3));
+    assert_eq!(small.len(), 3);
+    let large = repo.plan(&flat_plan(300));
+    assert_eq!(large.len(), 300);
+    assert!(
+        crate::common::wait_for(30, || loose_task_refs(&repo) == 0),
+        "{} task refs still loose",
+        loose_task_refs(&repo)
+    );
+    let packed = std::fs::read_to_string(repo.git_dir().join("packed-refs")).unwrap();
+    assert_eq!(packed.matches("refs/agent/tasks/").count(), 303, "{packed}");
+    // Still every task, as git and git-agent read them.
+    let ready = repo.json(&["ready"]);
+    assert_eq!(ready.as_array().map(Vec::len), Some(303), "{ready}");
+    assert!(!repo.git_dir().join("packed-refs.lock").exists());
+}

@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 
 use super::{run, try_run};
 
@@ -90,6 +91,32 @@ pub fn pack_refs(dir: &Path, include: &[&str], exclude: &[&str]) -> Result<()> {
         args.extend(["--exclude", pattern]);
     }
     run(dir, &args).map(drop)
+}
+
+/// Start `git pack-refs --auto` for the refs matching `include` and none of
+/// `exclude`, and return without waiting, as git's own auto maintenance
+/// detaches: git decides whether packing pays (in a files repository, by
+/// the number of loose refs against the size of `packed-refs`; in a
+/// reftable one, by its tables' sizes) and takes the same locks as any
+/// writer, so it is safe beside them. Its outcome only matters for speed,
+/// so a failure to start is ignored.
+pub fn pack_refs_in_background(dir: &Path, include: &[&str], exclude: &[&str]) {
+    let mut args = vec!["pack-refs", "--auto"];
+    for pattern in include {
+        args.extend(["--include", pattern]);
+    }
+    for pattern in exclude {
+        args.extend(["--exclude", pattern]);
+    }
+    let child = super::command(dir, &args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    if let Ok(mut child) = child {
+        // Reaped by a thread of ours while we live, by init after.
+        std::thread::spawn(move || child.wait());
+    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,10 @@ struct PlanTask<'a> {
     id: &'a str,
 }
 
+/// Refs a plan import creates from which it asks git to pack refs (fewer
+/// cost less to list loose than a `git pack-refs` process costs to start).
+const PACK_AFTER: usize = 256;
+
 impl Store {
     /// The ids a plan's tasks would get, without writing anything: fresh,
     /// distinct, and not yet taken by an existing task.
@@ -102,6 +106,16 @@ impl Store {
         batch.write(&self.repo)?;
         self.transact(&edits, "plan")
             .map_err(|e| anyhow::anyhow!("storing the plan: {e}"))?;
+        if edits.len() >= PACK_AFTER {
+            // In a files repository each new ref is a loose file, and every
+            // board, `ready` and `claim --next` lists them all: a 10,000
+            // task plan left loose makes each listing open 10,000 files.
+            crate::git::pack_refs_in_background(
+                self.work_dir(),
+                &["refs/agent/*"],
+                &["refs/agent/leases/*"],
+            );
+        }
         Ok(stored)
     }
 
