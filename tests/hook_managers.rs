@@ -745,3 +745,56 @@ fn a_changed_copy_of_huskys_hook_is_kept_and_install_says_why() {
     agent(&repo, &["hooks", "install"]);
     push_is_refused_after_the_managers_hook(&repo, &hub, "husky-ran");
 }
+
+#[test]
+fn a_users_hook_chained_before_pre_commit_installs_runs_once_and_survives_either_uninstall() {
+    let Some(pre_commit) = hook_manager("pre-commit") else {
+        return;
+    };
+    let pre_commit = pre_commit.to_str().unwrap();
+    let (repo, hub) = project(".pre-commit-config.yaml", PRE_COMMIT);
+    let hooks = repo.git_dir().join("hooks");
+    write_users_hook(&hooks.join("pre-push"));
+    agent(&repo, &["hooks", "install"]);
+    ok(&repo, pre_commit, &["install", "-t", "pre-push"]);
+    let pre_commits = std::fs::read(hooks.join("pre-push")).unwrap();
+
+    // pre-commit runs the shim from pre-push.legacy; the shim runs the
+    // user's hook.
+    assert_eq!(pre_push(&repo)["runs"], true);
+    users_hook_runs(&repo);
+    push_is_refused_after_the_managers_hook(&repo, &hub, "pre-commit-ran");
+    assert_eq!(users_hook_runs(&repo), 1, "the user's hook ran once");
+    let out = agent(&repo, &["hooks", "install"]);
+    assert!(out.contains("up to date"), "{out}");
+
+    agent(&repo, &["hooks", "uninstall"]);
+    assert_eq!(
+        pre_push_files(&hooks),
+        vec![
+            ("pre-push".to_string(), pre_commits),
+            ("pre-push.legacy".to_string(), USERS_PRE_PUSH.to_vec())
+        ],
+        "as pre-commit installed over the user's hook leaves them"
+    );
+
+    // Installed again, then pre-commit uninstalled: pre-commit puts
+    // .legacy (the shim) back, which still chains the user's hook.
+    agent(&repo, &["hooks", "install"]);
+    ok(&repo, pre_commit, &["uninstall", "-t", "pre-push"]);
+    let state = pre_push(&repo);
+    assert_eq!(
+        (&state["found"], &state["runs"], &state["chained"]),
+        (
+            &Value::from("installed"),
+            &Value::Bool(true),
+            &Value::Bool(true)
+        ),
+        "{state}"
+    );
+    agent(&repo, &["hooks", "uninstall"]);
+    assert_eq!(
+        pre_push_files(&hooks),
+        vec![("pre-push".to_string(), USERS_PRE_PUSH.to_vec())]
+    );
+}

@@ -334,12 +334,11 @@ fn chained_kind(store: &Store, files: &Files, recorded: Option<&Kept>) -> Result
         return Ok(Chained::Other);
     }
     let blob = blob_id(store, &kept)?;
-    Ok(
-        match recorded.is_some_and(|r| !r.symlink && r.blob == blob) {
-            true => Chained::Stale,
-            false => Chained::Edited(manager),
-        },
-    )
+    let unchanged = recorded.is_some_and(|r| !r.symlink && r.blob == blob);
+    Ok(match unchanged {
+        true => Chained::Stale,
+        false => Chained::Edited(manager),
+    })
 }
 
 /// Why a changed copy of a manager's hook stops install, in words for the
