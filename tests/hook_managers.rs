@@ -798,3 +798,27 @@ fn a_users_hook_chained_before_pre_commit_installs_runs_once_and_survives_either
         vec![("pre-push".to_string(), USERS_PRE_PUSH.to_vec())]
     );
 }
+
+#[test]
+fn every_run_says_while_a_manager_keeps_the_pre_push_gate_from_running() {
+    let Some(lefthook) = hook_manager("lefthook") else {
+        return;
+    };
+    let lefthook = lefthook.to_str().unwrap();
+    let (repo, _hub) = project("lefthook.yml", LEFTHOOK);
+    let bin = env!("CARGO_BIN_EXE_git-agent");
+    agent(&repo, &["hooks", "install"]);
+    let out = run(&repo, bin, &["run"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("pre-push gate"), "{err}");
+
+    ok(&repo, lefthook, &["install"]);
+    let out = run(&repo, bin, &["run"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: the pre-push gate is not in place: lefthook moved git-agent's shim")
+            && err.contains("pre-push.old"),
+        "{err}"
+    );
+}
