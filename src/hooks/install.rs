@@ -657,7 +657,6 @@ fn install_one(
 /// only, as [`refusal`] checked). Returns what install did, for the user.
 fn chain(files: &Files, manager: Option<Manager>, kind: Chained) -> Result<String> {
     let mut done = "installed";
-    let mut earlier_from = None;
     if let Some((backup, _)) = files.backup(manager) {
         if shim_at(&backup, files.hook)? {
             // lefthook moved the shim here, where it never runs.
@@ -665,34 +664,28 @@ fn chain(files: &Files, manager: Option<Manager>, kind: Chained) -> Result<Strin
             done = "installed again (it had been moved aside)";
         } else if manager == Some(Manager::Lefthook) && exists(&backup) {
             move_to(&backup, &files.earlier)?;
-            earlier_from = Some(backup);
         }
     }
     match kind {
         Chained::Absent => {}
         Chained::Stale => {
             remove(&files.chained)?;
-            if earlier_from.is_none() && done == "installed" {
+            if done == "installed" {
                 done = "installed again (it had been overwritten)";
             }
         }
-        Chained::Other => {
-            move_to(&files.chained, &files.earlier)?;
-            earlier_from = Some(files.chained.clone());
-        }
+        Chained::Other => move_to(&files.chained, &files.earlier)?,
         Chained::Edited(m) => bail!("{}", edited_copy(files, m)),
     }
     let whose = manager.map_or("your".to_string(), |m| format!("{}'s", m.name()));
     let chained = files.chained.display();
-    Ok(
-        match earlier_from.or(exists(&files.earlier).then(|| files.earlier.clone())) {
-            Some(_) => format!(
-                "{done}; your earlier hook runs first, from {}, then {whose} hook, from {chained}",
-                files.earlier.display()
-            ),
-            None => format!("{done}; {whose} hook runs first, from {chained}"),
-        },
-    )
+    Ok(match exists(&files.earlier) {
+        true => format!(
+            "{done}; your earlier hook runs first, from {}, then {whose} hook, from {chained}",
+            files.earlier.display()
+        ),
+        false => format!("{done}; {whose} hook runs first, from {chained}"),
+    })
 }
 
 /// Where the shim stands chaining lefthook's hook and an earlier layout
