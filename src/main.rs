@@ -25,7 +25,9 @@ fn main() {
         cli::colour::choose(when);
         let prefix =
             cli::colour::paint(cli::colour::stderr(), cli::colour::Paint::Red, "git-agent:");
-        eprintln!("{prefix} {e:#}");
+        // An error may quote a file or an agent's output.
+        let said = format!("{e:#}");
+        eprintln!("{prefix} {}", git_agent::model::text::printable(&said));
         std::process::exit(error::exit_code(&e));
     }
 }

@@ -182,3 +182,41 @@ fn control_characters_in_titles_and_actors_are_refused_by_name() {
     assert_eq!(repo.agent_refs(), before);
     assert_eq!(repo.state(&id), "open");
 }
+
+#[test]
+fn an_agents_escape_sequences_never_reach_the_terminal_through_run() {
+    let repo = Repo::new();
+    // A reviewer that fails, printing a sequence that would retitle the
+    // terminal window.
+    repo.configure(
+        "60s",
+        3,
+        "  reviewer:\n    command: [sh, -c, \"printf '\\\\033]0;owned\\\\007reviewer crashed\\\\n' >&2; exit 3\"]\n",
+    );
+    let id = repo.add("Reviewed badly", &[]);
+    let mut script = std::process::Command::new("script");
+    repo.env(&mut script);
+    let out = script
+        .args([
+            "-qec",
+            &format!("{} run --once", crate::common::BIN),
+            "/dev/null",
+        ])
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        screen.contains("]0;ownedreviewer crashed"),
+        "the reviewer's words are shown: {screen:?}"
+    );
+    assert!(
+        !screen.contains("\u{1b}]0;owned"),
+        "the escape sequence reached the terminal raw: {screen:?}"
+    );
+    assert!(
+        screen.contains("1 error\r\n") || screen.contains("1 error\n"),
+        "{screen:?}"
+    );
+    assert!(!screen.contains("1 errors"), "{screen:?}");
+    assert_eq!(repo.state(&id), "in_review");
+}

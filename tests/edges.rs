@@ -161,3 +161,64 @@ fn commits_after_the_approved_head_are_named_not_silently_dropped() {
         "{show}"
     );
 }
+
+#[test]
+fn status_and_the_provenance_note_count_attempts_as_show_does() {
+    let repo = Repo::new();
+    repo.configure("60s", 3, "");
+    let id = repo.add("Flaky", &["--spec", "fail-once"]);
+    repo.fails(1, &["work", &id]);
+    repo.ok(&["claim", &id, "--actor", "a1"]);
+    let status = repo.ok(&["status"]);
+    assert!(status.contains("attempt 2 of 3, 1 failed"), "{status}");
+    let show = repo.ok(&["show", &id]);
+    assert!(show.contains("attempt 2 of 3, 1 failed"), "{show}");
+
+    repo.ok(&["release", &id, "--actor", "a1"]);
+    repo.ok(&["work", &id]);
+    let note = repo.git(&[
+        "notes",
+        "--ref=refs/notes/agent",
+        "show",
+        &format!("agent/{id}"),
+    ]);
+    assert!(note.contains("\"attempt\":2"), "{note}");
+}
+
+#[test]
+fn work_in_review_approved_or_waiting_for_a_human_can_be_abandoned_but_merged_work_cannot() {
+    let repo = Repo::new();
+    repo.configure("60s", 1, "");
+    let in_review = repo.add("In review", &[]);
+    repo.ok(&["work", &in_review]);
+    assert_eq!(repo.state(&in_review), "in_review");
+    repo.ok(&["resolve", &in_review, "--abandon", "-m", "Wrong idea"]);
+    assert_eq!(repo.state(&in_review), "abandoned");
+
+    let approved = repo.add("Approved", &[]);
+    repo.ok(&["work", &approved]);
+    repo.ok(&["review", &format!("agent/{approved}"), "--approve"]);
+    assert_eq!(repo.state(&approved), "approved");
+    repo.ok(&["resolve", &approved, "--abandon", "-m", "Not wanted now"]);
+    assert_eq!(repo.state(&approved), "abandoned");
+
+    let stuck = repo.add("Stuck", &["--spec", "always-fail"]);
+    repo.fails(1, &["work", &stuck]);
+    assert_eq!(repo.state(&stuck), "needs_human");
+    repo.ok(&["resolve", &stuck, "--abandon"]);
+    assert_eq!(repo.state(&stuck), "abandoned");
+
+    let merged = repo.add("Merged", &[]);
+    repo.ok(&["work", &merged]);
+    repo.ok(&["review", &format!("agent/{merged}"), "--approve"]);
+    repo.ok(&["integrate"]);
+    assert_eq!(repo.state(&merged), "merged");
+    let err = repo.fails(1, &["resolve", &merged, "--abandon", "-m", "Too late"]);
+    assert!(
+        err.contains(&format!(
+            "task {merged} is merged already: nothing to abandon"
+        )),
+        "{err}"
+    );
+    assert_eq!(repo.state(&merged), "merged");
+}

@@ -442,3 +442,383 @@ fn a_repository_without_the_gate_is_warned_on_every_integrate() {
     repo.ok(&["hooks", "install"]);
     integrate_is_quiet_about_the_gate(&repo);
 }
+
+/// A hook of the user's that counts its runs in `user-ran`.
+const USERS_PRE_PUSH: &[u8] = b"#!/bin/sh\necho ran >>user-ran\n";
+
+fn write_users_hook(path: &Path) {
+    std::fs::write(path, USERS_PRE_PUSH).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+/// How often the user's hook ran since the last call.
+fn users_hook_runs(repo: &Repo) -> usize {
+    let file = repo.path().join("user-ran");
+    let runs = std::fs::read_to_string(&file).map_or(0, |s| s.lines().count());
+    let _ = std::fs::remove_file(&file);
+    runs
+}
+
+/// The refused push runs lefthook's hook, the user's hook once, and the
+/// gate once.
+fn push_runs_lefthook_the_users_hook_and_the_gate(repo: &Repo, hub: &Path) {
+    users_hook_runs(repo);
+    push_is_refused_after_the_managers_hook(repo, hub, "lefthook-ran");
+    assert_eq!(users_hook_runs(repo), 1, "the user's hook ran once");
+}
+
+#[test]
+fn a_users_hook_that_lefthook_moved_to_old_runs_once_beside_git_agent_and_comes_back() {
+    let Some(lefthook) = hook_manager("lefthook") else {
+        return;
+    };
+    let lefthook = lefthook.to_str().unwrap();
+    let (repo, hub) = project("lefthook.yml", LEFTHOOK);
+    let hooks = repo.git_dir().join("hooks");
+    write_users_hook(&hooks.join("pre-push"));
+    ok(&repo, lefthook, &["install"]);
+    let lefthooks = std::fs::read(hooks.join("pre-push")).unwrap();
+    let alone = pre_push_files(&hooks);
+    assert_eq!(
+        alone,
+        vec![
+            ("pre-push".to_string(), lefthooks.clone()),
+            ("pre-push.old".to_string(), USERS_PRE_PUSH.to_vec())
+        ],
+        "lefthook moved the user's hook to pre-push.old"
+    );
+
+    let out = agent(&repo, &["hooks", "install"]);
+    assert!(
+        out.contains("your earlier hook runs first, from") && out.contains("then lefthook's hook"),
+        "{out}"
+    );
+    let state = pre_push(&repo);
+    assert_eq!(
+        (&state["runs"], &state["earlier"], &state["note"]),
+        (&Value::Bool(true), &Value::Bool(true), &Value::Null),
+        "{state}"
+    );
+    let said = agent(&repo, &["hooks", "status"]);
+    assert!(
+        said.contains("runs your earlier hook, then lefthook's hook, first"),
+        "{said}"
+    );
+    push_runs_lefthook_the_users_hook_and_the_gate(&repo, &hub);
+
+    // pre-push.old is free, so lefthook installs again (it moves the shim
+    // there), and git-agent puts it right again.
+    assert!(!hooks.join("pre-push.old").exists());
+    ok(&repo, lefthook, &["install"]);
+    let state = pre_push(&repo);
+    assert_eq!(state["runs"], false, "{state}");
+    let note = state["note"].as_str().unwrap();
+    assert!(
+        note.contains("does not run it, nor your earlier hook at"),
+        "{note}"
+    );
+    agent(&repo, &["hooks", "install"]);
+    assert_eq!(pre_push(&repo)["runs"], true);
+    push_runs_lefthook_the_users_hook_and_the_gate(&repo, &hub);
+    let again = agent(&repo, &["hooks", "install"]);
+    assert!(again.contains("up to date"), "{again}");
+
+    agent(&repo, &["hooks", "uninstall"]);
+    assert_eq!(
+        pre_push_files(&hooks),
+        alone,
+        "as lefthook and the user's hook had them, byte for byte"
+    );
+    ok(&repo, lefthook, &["install"]);
+    assert_eq!(pre_push_files(&hooks), alone);
+}
+
+#[test]
+fn a_users_hook_chained_before_lefthook_installs_runs_once_and_survives_lefthook_uninstall() {
+    let Some(lefthook) = hook_manager("lefthook") else {
+        return;
+    };
+    let lefthook = lefthook.to_str().unwrap();
+    let (repo, hub) = project("lefthook.yml", LEFTHOOK);
+    let hooks = repo.git_dir().join("hooks");
+    write_users_hook(&hooks.join("pre-push"));
+    agent(&repo, &["hooks", "install"]);
+    ok(&repo, lefthook, &["install"]);
+
+    // lefthook moved the shim to pre-push.old: neither the gate nor the
+    // user's hook (chained by the shim) runs.
+    let state = pre_push(&repo);
+    assert_eq!(state["runs"], false, "{state}");
+    let note = state["note"].as_str().unwrap();
+    assert!(
+        note.contains("nor your earlier hook at") && note.contains("pre-push.git-agent-chained"),
+        "{note}"
+    );
+    agent(&repo, &["hooks", "install"]);
+    assert_eq!(pre_push(&repo)["earlier"], true);
+    push_runs_lefthook_the_users_hook_and_the_gate(&repo, &hub);
+
+    // lefthook uninstall removes its hooks and renames each X.old back to
+    // X: the shim chains the user's hook alone.
+    ok(&repo, lefthook, &["uninstall"]);
+    let state = pre_push(&repo);
+    assert_eq!(
+        (&state["runs"], &state["chained"], &state["earlier"]),
+        (&Value::Bool(true), &Value::Bool(true), &Value::Bool(false)),
+        "{state}"
+    );
+    users_hook_runs(&repo);
+    let id = repo.add("Unreviewed", &[]);
+    repo.git(&["checkout", "-q", "-b", &format!("agent/{id}"), "main"]);
+    repo.write(&format!("{id}.txt"), "work\n");
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-q", "-m", "work"]);
+    repo.git(&["checkout", "-q", "main"]);
+    repo.git(&[
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "merge",
+        &format!("agent/{id}"),
+    ]);
+    let out = run(&repo, "git", &["push", "origin", "main"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert_eq!(err.matches("refusing to push to main").count(), 1, "{err}");
+    assert_eq!(users_hook_runs(&repo), 1);
+    repo.git(&["reset", "-q", "--hard", "HEAD^"]);
+
+    agent(&repo, &["hooks", "uninstall"]);
+    assert_eq!(
+        pre_push_files(&hooks),
+        vec![("pre-push".to_string(), USERS_PRE_PUSH.to_vec())]
+    );
+}
+
+#[test]
+fn the_users_hook_an_earlier_layout_left_at_old_is_reported_and_chained() {
+    let Some(lefthook) = hook_manager("lefthook") else {
+        return;
+    };
+    let lefthook = lefthook.to_str().unwrap();
+    let (repo, hub) = project("lefthook.yml", LEFTHOOK);
+    let hooks = repo.git_dir().join("hooks");
+    ok(&repo, lefthook, &["install"]);
+    agent(&repo, &["hooks", "install"]);
+    // What earlier versions left after user hook, lefthook, git-agent: the
+    // user's hook at pre-push.old, where nothing runs it.
+    write_users_hook(&hooks.join("pre-push.old"));
+    let refused = run(&repo, lefthook, &["install"]);
+    assert!(!refused.status.success(), "lefthook install fails so");
+
+    let state = pre_push(&repo);
+    assert_eq!(state["runs"], true, "{state}");
+    let note = state["note"].as_str().unwrap();
+    assert!(
+        note.contains("pre-push.old") && note.contains("`lefthook install` fails"),
+        "{note}"
+    );
+    let out = run(&repo, env!("CARGO_BIN_EXE_git-agent"), &["doctor"]);
+    assert_eq!(out.status.code(), Some(1), "doctor calls it a problem");
+
+    let out = agent(&repo, &["hooks", "install"]);
+    assert!(out.contains("your earlier hook runs first again"), "{out}");
+    assert_eq!(pre_push(&repo)["note"], Value::Null);
+    push_runs_lefthook_the_users_hook_and_the_gate(&repo, &hub);
+    ok(&repo, lefthook, &["install"]);
+}
+
+#[test]
+fn a_changed_copy_of_lefthooks_hook_is_kept_and_install_says_why() {
+    let Some(lefthook) = hook_manager("lefthook") else {
+        return;
+    };
+    let lefthook = lefthook.to_str().unwrap();
+    let (repo, hub) = project("lefthook.yml", LEFTHOOK);
+    let hooks = repo.git_dir().join("hooks");
+    ok(&repo, lefthook, &["install"]);
+    agent(&repo, &["hooks", "install"]);
+    let chained = hooks.join("pre-push.git-agent-chained");
+    let mut edited = std::fs::read(&chained).unwrap();
+    edited.extend_from_slice(b"echo my change\n");
+    std::fs::write(&chained, &edited).unwrap();
+    ok(&repo, lefthook, &["install"]);
+
+    let state = pre_push(&repo);
+    assert_eq!(state["runs"], false, "{state}");
+    let note = state["note"].as_str().unwrap();
+    assert!(
+        note.contains("changed after git-agent moved it there"),
+        "{note}"
+    );
+    let before = pre_push_files(&hooks);
+    let out = run(
+        &repo,
+        env!("CARGO_BIN_EXE_git-agent"),
+        &["hooks", "install"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("pre-push.git-agent-chained") && err.contains("changed after"),
+        "{err}"
+    );
+    assert_eq!(pre_push_files(&hooks), before, "nothing moved");
+    assert_eq!(std::fs::read(&chained).unwrap(), edited);
+
+    std::fs::remove_file(&chained).unwrap();
+    agent(&repo, &["hooks", "install"]);
+    assert_eq!(pre_push(&repo)["runs"], true);
+    push_is_refused_after_the_managers_hook(&repo, &hub, "lefthook-ran");
+}
+
+#[test]
+fn lefthook_rewriting_its_hook_for_a_new_config_is_chained_again() {
+    let Some(lefthook) = hook_manager("lefthook") else {
+        return;
+    };
+    let lefthook = lefthook.to_str().unwrap();
+    let (repo, hub) = project("lefthook.yml", LEFTHOOK);
+    let hooks = repo.git_dir().join("hooks");
+    ok(&repo, lefthook, &["install"]);
+    let first = std::fs::read(hooks.join("pre-push")).unwrap();
+    agent(&repo, &["hooks", "install"]);
+    repo.write("lefthook.yml", &format!("rc: ./lefthookrc\n{LEFTHOOK}"));
+    repo.git(&["commit", "-q", "-am", "lefthook rc"]);
+    ok(&repo, lefthook, &["install"]);
+    let second = std::fs::read(hooks.join("pre-push")).unwrap();
+    assert_ne!(first, second, "lefthook wrote a different hook");
+
+    // The chained copy is the one install moved there: not the user's.
+    let out = agent(&repo, &["hooks", "install"]);
+    assert!(out.contains("lefthook's hook runs first"), "{out}");
+    assert_eq!(
+        std::fs::read(hooks.join("pre-push.git-agent-chained")).unwrap(),
+        second
+    );
+    push_is_refused_after_the_managers_hook(&repo, &hub, "lefthook-ran");
+    agent(&repo, &["hooks", "uninstall"]);
+    assert_eq!(
+        pre_push_files(&hooks),
+        vec![("pre-push".to_string(), second)]
+    );
+}
+
+#[test]
+fn a_changed_copy_of_huskys_hook_is_kept_and_install_says_why() {
+    let Some(husky) = hook_manager("husky") else {
+        return;
+    };
+    let husky = husky.to_str().unwrap();
+    let (repo, hub) = project(".husky/pre-push", HUSKY_PRE_PUSH);
+    ok(&repo, husky, &[]);
+    agent(&repo, &["hooks", "install"]);
+    let dir = repo.path().join(".husky/_");
+    let chained = dir.join("pre-push.git-agent-chained");
+    let mut edited = std::fs::read(&chained).unwrap();
+    edited.extend_from_slice(b"echo my change\n");
+    std::fs::write(&chained, &edited).unwrap();
+    ok(&repo, husky, &[]);
+
+    let state = pre_push(&repo);
+    assert_eq!(state["runs"], false, "{state}");
+    assert!(
+        state["note"]
+            .as_str()
+            .unwrap()
+            .contains("changed after git-agent moved it there"),
+        "{state}"
+    );
+    integrate_warns(&repo, "changed after git-agent moved it there");
+    let out = run(
+        &repo,
+        env!("CARGO_BIN_EXE_git-agent"),
+        &["hooks", "install"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("pre-push.git-agent-chained"), "{err}");
+    assert_eq!(std::fs::read(&chained).unwrap(), edited, "kept");
+
+    std::fs::remove_file(&chained).unwrap();
+    agent(&repo, &["hooks", "install"]);
+    push_is_refused_after_the_managers_hook(&repo, &hub, "husky-ran");
+}
+
+#[test]
+fn a_users_hook_chained_before_pre_commit_installs_runs_once_and_survives_either_uninstall() {
+    let Some(pre_commit) = hook_manager("pre-commit") else {
+        return;
+    };
+    let pre_commit = pre_commit.to_str().unwrap();
+    let (repo, hub) = project(".pre-commit-config.yaml", PRE_COMMIT);
+    let hooks = repo.git_dir().join("hooks");
+    write_users_hook(&hooks.join("pre-push"));
+    agent(&repo, &["hooks", "install"]);
+    ok(&repo, pre_commit, &["install", "-t", "pre-push"]);
+    let pre_commits = std::fs::read(hooks.join("pre-push")).unwrap();
+
+    // pre-commit runs the shim from pre-push.legacy; the shim runs the
+    // user's hook.
+    assert_eq!(pre_push(&repo)["runs"], true);
+    users_hook_runs(&repo);
+    push_is_refused_after_the_managers_hook(&repo, &hub, "pre-commit-ran");
+    assert_eq!(users_hook_runs(&repo), 1, "the user's hook ran once");
+    let out = agent(&repo, &["hooks", "install"]);
+    assert!(out.contains("up to date"), "{out}");
+
+    agent(&repo, &["hooks", "uninstall"]);
+    assert_eq!(
+        pre_push_files(&hooks),
+        vec![
+            ("pre-push".to_string(), pre_commits),
+            ("pre-push.legacy".to_string(), USERS_PRE_PUSH.to_vec())
+        ],
+        "as pre-commit installed over the user's hook leaves them"
+    );
+
+    // Installed again, then pre-commit uninstalled: pre-commit puts
+    // .legacy (the shim) back, which still chains the user's hook.
+    agent(&repo, &["hooks", "install"]);
+    ok(&repo, pre_commit, &["uninstall", "-t", "pre-push"]);
+    let state = pre_push(&repo);
+    assert_eq!(
+        (&state["found"], &state["runs"], &state["chained"]),
+        (
+            &Value::from("installed"),
+            &Value::Bool(true),
+            &Value::Bool(true)
+        ),
+        "{state}"
+    );
+    agent(&repo, &["hooks", "uninstall"]);
+    assert_eq!(
+        pre_push_files(&hooks),
+        vec![("pre-push".to_string(), USERS_PRE_PUSH.to_vec())]
+    );
+}
+
+#[test]
+fn every_run_says_while_a_manager_keeps_the_pre_push_gate_from_running() {
+    let Some(lefthook) = hook_manager("lefthook") else {
+        return;
+    };
+    let lefthook = lefthook.to_str().unwrap();
+    let (repo, _hub) = project("lefthook.yml", LEFTHOOK);
+    let bin = env!("CARGO_BIN_EXE_git-agent");
+    agent(&repo, &["hooks", "install"]);
+    let out = run(&repo, bin, &["run"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("pre-push gate"), "{err}");
+
+    ok(&repo, lefthook, &["install"]);
+    let out = run(&repo, bin, &["run"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: the pre-push gate is not in place: lefthook moved git-agent's shim")
+            && err.contains("pre-push.old"),
+        "{err}"
+    );
+}

@@ -459,3 +459,54 @@ fn on_a_terminal_each_running_agent_has_a_progress_line() {
         "lines are redrawn in place: {screen}"
     );
 }
+
+#[test]
+fn an_orphaned_agent_is_sent_term_before_kill_so_it_can_let_go() {
+    let repo = Repo::new();
+    repo.configure("120s", 3, "");
+    let record = repo.scratch("record.txt");
+    let term = repo.scratch("term.txt");
+    let pids = repo.scratch("pids.txt");
+    let id = repo.add(
+        "Orphaned",
+        &[
+            "--spec",
+            &format!("partial record={record} term={term} pids={pids}"),
+        ],
+    );
+    let mut first = repo
+        .cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The partial file is written after the agent set its trap.
+    let partial = || repo.worktree(&id).join(format!("partial-{id}.txt"));
+    assert!(
+        wait_for(60, || std::fs::read_to_string(&record).is_ok()
+            && partial().exists()),
+        "the agent did not start"
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let orphan: u32 = std::fs::read_to_string(&pids)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(alive(orphan), "the agent outlives the orchestrator");
+    assert!(
+        !std::path::Path::new(&term).exists(),
+        "killing the orchestrator sent the agent nothing"
+    );
+
+    let out = repo.ok(&["run"]);
+    assert!(out.contains("1 submitted"), "{out}");
+    assert!(!alive(orphan), "the orphan was stopped");
+    assert_eq!(
+        std::fs::read_to_string(&term).unwrap_or_default(),
+        "term\n",
+        "the orphan got SIGTERM (and time to act on it) before SIGKILL"
+    );
+    assert_eq!(repo.state(&id), "in_review");
+}

@@ -32,7 +32,7 @@ struct InstallArgs {
 
 #[derive(clap::Args, Debug)]
 struct StatusArgs {
-    /// Print `{"dir": ..., "hooks": [{"name", "found", "chained", "manager", "runs", "note"}, ...]}`.
+    /// Print `{"dir": ..., "hooks": [{"name", "found", "chained", "earlier", "manager", "runs", "note"}, ...]}`.
     #[arg(long)]
     json: bool,
 }
@@ -77,13 +77,14 @@ fn status(store: &crate::store::Store, json: bool) -> Result<()> {
             (Found::Foreign, false) => "not installed (a hook that is not git-agent's is there)",
             (Found::Absent, _) => "not installed",
         };
-        let chained = match (
-            state.chained && state.found != Found::Foreign,
-            state.manager,
-        ) {
-            (true, Some(m)) => format!("; runs {}'s hook first", m.name()),
-            (true, None) => "; runs your earlier hook first".to_string(),
-            (false, _) => String::new(),
+        let shim = state.found != Found::Foreign;
+        let chained = match (shim && state.chained, shim && state.earlier, state.manager) {
+            (true, true, Some(m)) => {
+                format!("; runs your earlier hook, then {}'s hook, first", m.name())
+            }
+            (true, false, Some(m)) => format!("; runs {}'s hook first", m.name()),
+            (_, true, _) | (true, false, None) => "; runs your earlier hook first".to_string(),
+            (false, false, _) => String::new(),
         };
         let note = state.note.map(|n| format!(": {n}")).unwrap_or_default();
         println!("  {:<13} {found}{chained}{note}", state.name);

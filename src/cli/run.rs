@@ -64,7 +64,7 @@ pub fn run(args: Args) -> Result<()> {
         if summary.errors.is_empty() {
             String::new()
         } else {
-            format!(", {} errors", summary.errors.len())
+            format!(", {}", crate::model::text::count(summary.errors.len(), "error"))
         }
     );
     let waiting = ctx
@@ -81,7 +81,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     println!("{line}");
     for e in &summary.errors {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", crate::model::text::printable(e));
     }
     if !summary.errors.is_empty() {
         anyhow::bail!(

@@ -8,6 +8,14 @@
 //! what was there. What install replaced is recorded in the manifest
 //! `<git-common-dir>/agent/hooks.json`, which `status` reads and `uninstall`
 //! checks the restored files against.
+//!
+//! lefthook moves a hook in its way to `<name>.old` and never runs it. So
+//! where the chained hook is lefthook's, the hook lefthook had moved aside
+//! (the user's own) is kept as `<name>.git-agent-chained.old`, which the
+//! shim runs before the chained one: every hook runs once, `<name>.old`
+//! stays free (`lefthook install` refuses to run while it is taken), and
+//! `lefthook uninstall`, which removes its hooks and renames each `X.old`
+//! back to `X`, leaves the shim chaining the user's hook.
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -21,6 +29,10 @@ use crate::store::Store;
 
 /// Suffix of the user's hook once ours stands in its place.
 pub const CHAINED_SUFFIX: &str = ".git-agent-chained";
+
+/// Suffix of the hook that the chained one (lefthook's) had replaced: the
+/// shim runs it before the chained one.
+pub const EARLIER_SUFFIX: &str = ".git-agent-chained.old";
 
 /// The directory git runs hooks from, as git itself finds it
 /// (`core.hooksPath`, linked worktrees), as an absolute path.
@@ -97,6 +109,10 @@ pub struct HookState {
     /// Whether a previous hook is kept as `<name>.git-agent-chained` (our
     /// shim runs it first).
     pub chained: bool,
+    /// Whether the hook the chained one had replaced (the one lefthook
+    /// moves to `<name>.old`) is kept as `<name>.git-agent-chained.old`
+    /// (our shim runs it before the chained one).
+    pub earlier: bool,
     /// The hook manager whose hook stands at the hook's path, or is the
     /// one our shim chains to.
     pub manager: Option<Manager>,
@@ -119,6 +135,16 @@ pub struct Action {
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
 struct Manifest {
     hooks: Vec<Entry>,
+}
+
+impl Manifest {
+    /// What install last moved to `<name>.git-agent-chained` in `dir`.
+    fn recorded(&self, dir: &Path, hook: Hook) -> Option<&Kept> {
+        self.hooks
+            .iter()
+            .find(|e| e.name == hook.name() && e.dir == dir)
+            .and_then(|e| e.replaced.as_ref())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -234,14 +260,97 @@ fn backup_path(dir: &Path, name: &str, manager: Manager) -> Option<(PathBuf, boo
         .map(|(suffix, runs)| (dir.join(format!("{name}{suffix}")), runs))
 }
 
-/// Whether the chained hook is only an earlier copy of the manager hook
-/// that stands at the path now (husky and lefthook rewrite their hooks on
-/// every install), so that replacing it loses nothing of the user's.
-fn stale_copy(path: &Path, chained: &Path) -> Result<bool> {
-    let (Some(now), Some(kept)) = (read_regular(path)?, read_regular(chained)?) else {
-        return Ok(false);
+/// The files of one hook in one hooks directory.
+struct Files {
+    hook: Hook,
+    /// Where git runs it.
+    path: PathBuf,
+    /// `<name>.git-agent-chained`: what stood at the path when the shim
+    /// went in; the shim runs it.
+    chained: PathBuf,
+    /// `<name>.git-agent-chained.old`: what the chained hook had replaced;
+    /// the shim runs it first.
+    earlier: PathBuf,
+}
+
+impl Files {
+    fn new(dir: &Path, hook: Hook) -> Files {
+        let name = hook.name();
+        Files {
+            hook,
+            path: dir.join(name),
+            chained: chained_path(dir, name),
+            earlier: dir.join(format!("{name}{EARLIER_SUFFIX}")),
+        }
+    }
+
+    /// The manager's backup of the hook (`.old`, `.legacy`), and whether
+    /// the manager runs it.
+    fn backup(&self, manager: Option<Manager>) -> Option<(PathBuf, bool)> {
+        let dir = self.path.parent()?;
+        manager.and_then(|m| backup_path(dir, self.hook.name(), m))
+    }
+
+    /// lefthook's `<name>.old`, where it moved a hook in its way.
+    fn lefthook_old(&self) -> PathBuf {
+        self.path
+            .with_file_name(format!("{}.old", self.hook.name()))
+    }
+}
+
+/// What the chained hook is, beside the hook that stands at the path now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chained {
+    Absent,
+    /// A copy of the manager's hook at the path that nobody changed: the
+    /// same bytes, or the bytes install moved there (the manager rewrote
+    /// its hook since). Replacing it loses nothing.
+    Stale,
+    /// A copy of the hook of the manager at the path, changed since install
+    /// moved it there: someone's work, which is kept.
+    Edited(Manager),
+    /// Any other hook: the user's own, most likely.
+    Other,
+}
+
+/// Classify the chained hook against the hook at the path, where
+/// `recorded` is what install last moved to the chained file. Only the
+/// manager's own bytes count as a copy; a marker alone does not.
+fn chained_kind(store: &Store, files: &Files, recorded: Option<&Kept>) -> Result<Chained> {
+    let Some(kept) = read_regular(&files.chained)? else {
+        return Ok(match exists(&files.chained) {
+            true => Chained::Other,
+            false => Chained::Absent,
+        });
     };
-    Ok(now == kept || Manager::of(&now).is_some_and(|m| Manager::of(&kept) == Some(m)))
+    let now = read_regular(&files.path)?;
+    if now.as_deref() == Some(kept.as_slice()) {
+        return Ok(Chained::Stale);
+    }
+    let Some(manager) = Manager::of(&kept) else {
+        return Ok(Chained::Other);
+    };
+    if now.as_deref().and_then(Manager::of) != Some(manager) {
+        return Ok(Chained::Other);
+    }
+    let blob = blob_id(store, &kept)?;
+    let unchanged = recorded.is_some_and(|r| !r.symlink && r.blob == blob);
+    Ok(match unchanged {
+        true => Chained::Stale,
+        false => Chained::Edited(manager),
+    })
+}
+
+/// Why a changed copy of a manager's hook stops install, in words for the
+/// user.
+fn edited_copy(files: &Files, manager: Manager) -> String {
+    format!(
+        "{} is a copy of {m}'s hook that was changed after git-agent moved it there, and it differs from the hook {m} wrote at {}: git-agent keeps it rather than drop your change; move the change into {m}'s config (or elsewhere), remove {}, then run `git agent hooks install`",
+        files.chained.display(),
+        files.path.display(),
+        files.chained.display(),
+        m = manager.name(),
+    )
 }
 
 /// Each hook's state in the hooks directory git uses now.
@@ -250,75 +359,33 @@ pub fn status(store: &Store) -> Result<(PathBuf, Vec<HookState>)> {
     let manifest = read_manifest(store)?;
     let mut states = Vec::new();
     for hook in Hook::ALL {
-        states.push(state_of(&dir, hook, &manifest)?);
+        states.push(state_of(store, &dir, hook, &manifest)?);
     }
     Ok((dir, states))
 }
 
-fn state_of(dir: &Path, hook: Hook, manifest: &Manifest) -> Result<HookState> {
-    let name = hook.name();
-    let path = dir.join(name);
-    let chained_file = chained_path(dir, name);
-    let found = inspect(&path, hook.shim())?;
-    let chained = exists(&chained_file);
+fn state_of(store: &Store, dir: &Path, hook: Hook, manifest: &Manifest) -> Result<HookState> {
+    let files = Files::new(dir, hook);
+    let found = inspect(&files.path, hook.shim())?;
     let mut state = HookState {
-        name,
+        name: hook.name(),
         found,
-        chained,
+        chained: exists(&files.chained),
+        earlier: exists(&files.earlier),
         manager: None,
         runs: false,
         note: None,
     };
     match found {
         Found::Installed | Found::Outdated => {
-            state.runs = true;
-            state.manager = manager_at(&chained_file)?;
-            if let Some(m) = state.manager {
-                if let Some((backup, true)) = backup_path(dir, name, m) {
-                    if shim_at(&backup, hook)? {
-                        // pre-commit refuses to run in a loop: every run fails.
-                        state.runs = false;
-                        state.note = Some(format!(
-                            "a loop that fails every run: the shim runs {}'s hook, which runs the shim again from {}; run `git agent hooks install`",
-                            m.name(),
-                            backup.display()
-                        ));
-                    }
-                }
-            }
+            state.manager = manager_at(&files.chained)?;
+            (state.runs, state.note) = shim_in_place(&files, state.manager)?;
         }
         Found::Foreign => {
-            let manager = manager_at(&path)?;
-            state.manager = manager;
-            let label = manager.map_or("another program", Manager::name);
-            let backup = manager.and_then(|m| backup_path(dir, name, m));
-            match backup {
-                Some((backup, runs)) if shim_at(&backup, hook)? => {
-                    let looped = runs && chained && stale_copy(&path, &chained_file)?;
-                    state.runs = runs && !looped;
-                    state.note = Some(if !runs {
-                        format!(
-                            "{label} moved git-agent's shim to {} and does not run it; run `git agent hooks install`",
-                            backup.display()
-                        )
-                    } else if looped {
-                        format!(
-                            "a loop that fails every run: {label} runs the shim from {}, which runs an old copy of {label}'s hook at {}; run `git agent hooks install`",
-                            backup.display(),
-                            chained_file.display()
-                        )
-                    } else {
-                        format!("{label} runs the shim from {}", backup.display())
-                    });
-                }
-                _ if chained => {
-                    state.note = Some(format!(
-                        "{label} overwrote git-agent's shim, which no longer runs ({} is left from before); run `git agent hooks install`",
-                        chained_file.display()
-                    ));
-                }
-                _ => {}
-            }
+            state.manager = manager_at(&files.path)?;
+            let recorded = manifest.recorded(dir, hook);
+            let kind = chained_kind(store, &files, recorded)?;
+            (state.runs, state.note) = shim_behind(&files, state.manager, kind)?;
         }
         Found::Absent => {}
     }
@@ -326,6 +393,85 @@ fn state_of(dir: &Path, hook: Hook, manifest: &Manifest) -> Result<HookState> {
         state.note = moved_away(dir, hook, manifest)?;
     }
     Ok(state)
+}
+
+/// Whether the shim at the path runs git-agent's hook, and what is wrong
+/// around it: a loop through pre-commit, or a hook of the user's that
+/// lefthook moved to `<name>.old`, where nothing runs it.
+fn shim_in_place(files: &Files, manager: Option<Manager>) -> Result<(bool, Option<String>)> {
+    let hook = files.hook;
+    if let (Some(m), Some((backup, true))) = (manager, files.backup(manager)) {
+        if shim_at(&backup, hook)? {
+            // pre-commit refuses to run in a loop: every run fails.
+            return Ok((
+                false,
+                Some(format!(
+                    "a loop that fails every run: the shim runs {}'s hook, which runs the shim again from {}; run `git agent hooks install`",
+                    m.name(),
+                    backup.display()
+                )),
+            ));
+        }
+    }
+    let old = files.lefthook_old();
+    if manager == Some(Manager::Lefthook) && exists(&old) && !shim_at(&old, hook)? {
+        return Ok((
+            true,
+            Some(format!(
+                "your earlier hook is at {}, where neither lefthook nor the shim runs it, and `lefthook install` fails while it is there; run `git agent hooks install`",
+                old.display()
+            )),
+        ));
+    }
+    Ok((true, None))
+}
+
+/// Whether git-agent's hook runs where a hook that is not ours stands at
+/// the path (a manager installed after us), and what to say about it.
+fn shim_behind(
+    files: &Files,
+    manager: Option<Manager>,
+    kind: Chained,
+) -> Result<(bool, Option<String>)> {
+    let label = manager.map_or("another program", Manager::name);
+    let chained = files.chained.display();
+    match files.backup(manager) {
+        Some((backup, runs)) if shim_at(&backup, files.hook)? => {
+            let backup = backup.display();
+            if !runs {
+                let also = match (exists(&files.earlier), kind) {
+                    (true, _) => format!(", nor your earlier hook at {}", files.earlier.display()),
+                    (false, Chained::Other) => format!(", nor your earlier hook at {chained}"),
+                    _ => String::new(),
+                };
+                let fix = match kind {
+                    Chained::Edited(m) => edited_copy(files, m),
+                    _ => "run `git agent hooks install`".to_string(),
+                };
+                let note =
+                    format!("{label} moved git-agent's shim to {backup} and does not run it{also}; {fix}");
+                return Ok((false, Some(note)));
+            }
+            if kind == Chained::Stale {
+                let note = format!("a loop that fails every run: {label} runs the shim from {backup}, which runs an old copy of {label}'s hook at {chained}; run `git agent hooks install`");
+                return Ok((false, Some(note)));
+            }
+            Ok((true, Some(format!("{label} runs the shim from {backup}"))))
+        }
+        _ => Ok((
+            false,
+            match kind {
+                Chained::Absent => None,
+                Chained::Edited(m) => Some(format!(
+                    "{label} overwrote git-agent's shim, which no longer runs; {}",
+                    edited_copy(files, m)
+                )),
+                Chained::Stale | Chained::Other => Some(format!(
+                    "{label} overwrote git-agent's shim, which no longer runs ({chained} is left from before); run `git agent hooks install`"
+                )),
+            },
+        )),
+    }
 }
 
 /// Where the shim was installed in a hooks directory git no longer uses
@@ -353,7 +499,7 @@ pub fn gate_missing(store: &Store) -> Result<Option<String>> {
         return Ok(None);
     }
     let dir = hooks_dir(store)?;
-    let state = state_of(&dir, Hook::PrePush, &read_manifest(store)?)?;
+    let state = state_of(store, &dir, Hook::PrePush, &read_manifest(store)?)?;
     if state.runs {
         return Ok(None);
     }
@@ -369,45 +515,24 @@ pub fn gate_missing(store: &Store) -> Result<Option<String>> {
 /// twice writes nothing the second time. A manager that installed after us
 /// is put right (see [`Manager`]): its hook is chained and the shim it
 /// moved aside is taken back, or, where the manager runs the shim itself
-/// (pre-commit), left where it is. Refuses (before changing anything) where
-/// `<name>.git-agent-chained` holds a hook of the user's beside another
-/// hook that is not ours, since moving that hook aside would overwrite it.
+/// (pre-commit), left where it is; a hook of the user's that lefthook had
+/// moved to `<name>.old` is chained too. Refuses (before changing anything)
+/// where a hook that is not ours would have to go where another one is
+/// kept, or where the chained file is a copy of the manager's hook that
+/// someone changed.
 pub fn install(store: &Store, server: bool) -> Result<(PathBuf, Vec<Action>)> {
     let dir = hooks_dir(store)?;
     let hooks: Vec<Hook> = Hook::ALL
         .into_iter()
         .filter(|h| server || *h != Hook::PostReceive)
         .collect();
+    let mut manifest = read_manifest(store)?;
     for hook in &hooks {
-        let path = dir.join(hook.name());
-        let chained = chained_path(&dir, hook.name());
-        if inspect(&path, hook.shim())? != Found::Foreign || !exists(&chained) {
-            continue;
-        }
-        if manager_at(&path)? == Some(Manager::PreCommit) {
-            let legacy = dir.join(format!("{}.legacy", hook.name()));
-            if inspect(&legacy, hook.shim())? == Found::Foreign && !stale_copy(&path, &chained)? {
-                bail!(
-                    "{} and {} both hold a hook that is not git-agent's: move one of them away, then install again",
-                    chained.display(),
-                    legacy.display()
-                );
-            }
-            continue;
-        }
-        let takes_back = match manager_at(&path)?.and_then(|m| backup_path(&dir, hook.name(), m)) {
-            Some((backup, _)) => shim_at(&backup, *hook)?,
-            None => false,
-        };
-        if !takes_back && !stale_copy(&path, &chained)? {
-            bail!(
-                "{} exists already beside a hook that is not git-agent's: move one of them away, then install again",
-                chained.display()
-            );
+        if let Some(why) = refusal(store, &Files::new(&dir, *hook), &manifest)? {
+            bail!("{why}");
         }
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut manifest = read_manifest(store)?;
     let before = manifest.hooks.clone();
     let mut actions = Vec::new();
     for hook in hooks {
@@ -424,6 +549,65 @@ pub fn install(store: &Store, server: bool) -> Result<(PathBuf, Vec<Action>)> {
     Ok((dir, actions))
 }
 
+/// Why installing this hook would lose or double a hook that is not ours,
+/// or `None` where it is safe.
+fn refusal(store: &Store, files: &Files, manifest: &Manifest) -> Result<Option<String>> {
+    let hook = files.hook;
+    let dir = files.path.parent().context("a hook path has a directory")?;
+    let kept = |paths: &[&Path]| {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        format!(
+            "{} all hold a hook that is not git-agent's, and git-agent would have to put one where another is: move one of them away, then install again",
+            names.join(" and ")
+        )
+    };
+    match inspect(&files.path, hook.shim())? {
+        Found::Foreign => {}
+        Found::Absent => return Ok(None),
+        Found::Installed | Found::Outdated => {
+            // An earlier layout left the user's hook at lefthook's `.old`.
+            let old = files.lefthook_old();
+            let taken = manager_at(&files.chained)? == Some(Manager::Lefthook)
+                && exists(&old)
+                && !shim_at(&old, hook)?
+                && exists(&files.earlier);
+            return Ok(taken.then(|| kept(&[&old, &files.earlier])));
+        }
+    }
+    let manager = manager_at(&files.path)?;
+    let kind = chained_kind(store, files, manifest.recorded(dir, hook))?;
+    if manager == Some(Manager::PreCommit) {
+        let legacy = dir.join(format!("{}.legacy", hook.name()));
+        let foreign = inspect(&legacy, hook.shim())? == Found::Foreign;
+        let clash = foreign && !matches!(kind, Chained::Absent | Chained::Stale);
+        return Ok(clash.then(|| kept(&[&files.chained, &legacy])));
+    }
+    if let Chained::Edited(m) = kind {
+        return Ok(Some(edited_copy(files, m)));
+    }
+    if manager != Some(Manager::Lefthook) {
+        let clash = kind == Chained::Other;
+        return Ok(clash.then(|| format!(
+            "{} exists already beside a hook that is not git-agent's: move one of them away, then install again",
+            files.chained.display()
+        )));
+    }
+    // lefthook: at most one hook of the user's besides lefthook's, which
+    // goes to `<name>.git-agent-chained.old`.
+    let old = files.lefthook_old();
+    let mut earlier: Vec<&Path> = Vec::new();
+    if exists(&files.earlier) {
+        earlier.push(&files.earlier);
+    }
+    if kind == Chained::Other {
+        earlier.push(&files.chained);
+    }
+    if exists(&old) && !shim_at(&old, hook)? {
+        earlier.push(&old);
+    }
+    Ok((earlier.len() > 1).then(|| kept(&earlier)))
+}
+
 /// Install one shim; returns what was done, or `None` if it was in place.
 fn install_one(
     store: &Store,
@@ -431,56 +615,98 @@ fn install_one(
     hook: Hook,
     manifest: &mut Manifest,
 ) -> Result<Option<String>> {
-    let path = dir.join(hook.name());
-    let chained = chained_path(dir, hook.name());
-    let found = inspect(&path, hook.shim())?;
+    let files = Files::new(dir, hook);
+    let found = inspect(&files.path, hook.shim())?;
     let manager = match found {
-        Found::Foreign => manager_at(&path)?,
-        _ => manager_at(&chained)?,
+        Found::Foreign => manager_at(&files.path)?,
+        _ => manager_at(&files.chained)?,
     };
-    let backup = manager.and_then(|m| backup_path(dir, hook.name(), m));
-    let whose = manager.map_or("your".to_string(), |m| format!("{}'s", m.name()));
     if manager == Some(Manager::PreCommit) {
         remember(manifest, dir, hook, None);
-        return settle_pre_commit(dir, hook);
+        return settle_pre_commit(store, &files, manifest.recorded(dir, hook));
     }
     let mut replaced = None;
-    let what = match (found, backup) {
-        (Found::Installed, _) => None,
-        (Found::Outdated, _) => Some("updated the shim".to_string()),
-        (Found::Absent, _) => Some("installed".to_string()),
-        (Found::Foreign, backup) => {
-            let mut done = "installed";
-            if let Some((backup, _)) = backup.filter(|(b, _)| shim_at(b, hook).unwrap_or(false)) {
-                // lefthook moved the shim here, where it never runs. What
-                // was chained to the shim goes where lefthook keeps the
-                // hook it replaced: there it would be, had we not been.
-                remove(&backup)?;
-                if exists(&chained) && !stale_copy(&path, &chained)? {
-                    std::fs::rename(&chained, &backup)
-                        .with_context(|| format!("moving {} aside", chained.display()))?;
-                }
-                done = "installed again (it had been moved aside)";
-            }
-            if exists(&chained) {
-                // Only an old copy of the manager's hook (checked above).
-                remove(&chained)?;
-                done = "installed again (it had been overwritten)";
-            }
-            replaced = Some(describe(store, &path)?);
-            std::fs::rename(&path, &chained)
-                .with_context(|| format!("moving {} aside", path.display()))?;
-            Some(format!(
-                "{done}; {whose} hook runs first, from {}",
-                chained.display()
-            ))
+    let what = match found {
+        Found::Installed => earlier_from_old(&files, manager)?,
+        Found::Outdated => {
+            let mut done = vec!["updated the shim".to_string()];
+            done.extend(earlier_from_old(&files, manager)?);
+            Some(done.join("; "))
+        }
+        Found::Absent => Some("installed".to_string()),
+        Found::Foreign => {
+            let kind = chained_kind(store, &files, manifest.recorded(dir, hook))?;
+            let what = chain(&files, manager, kind)?;
+            replaced = Some(describe(store, &files.path)?);
+            std::fs::rename(&files.path, &files.chained)
+                .with_context(|| format!("moving {} aside", files.path.display()))?;
+            Some(what)
         }
     };
     if !matches!(found, Found::Installed | Found::Foreign) || replaced.is_some() {
-        write_atomically(&path, hook.shim().as_bytes(), 0o755)?;
+        write_atomically(&files.path, hook.shim().as_bytes(), 0o755)?;
     }
     remember(manifest, dir, hook, replaced);
     Ok(what)
+}
+
+/// Make room at `<name>.git-agent-chained` for the manager's hook at the
+/// path (which the caller then moves there): take back the shim the
+/// manager moved aside, drop an unchanged copy of the manager's hook, and
+/// keep a hook of the user's as `<name>.git-agent-chained.old` (lefthook
+/// only, as [`refusal`] checked). Returns what install did, for the user.
+fn chain(files: &Files, manager: Option<Manager>, kind: Chained) -> Result<String> {
+    let mut done = "installed";
+    if let Some((backup, _)) = files.backup(manager) {
+        if shim_at(&backup, files.hook)? {
+            // lefthook moved the shim here, where it never runs.
+            remove(&backup)?;
+            done = "installed again (it had been moved aside)";
+        } else if manager == Some(Manager::Lefthook) && exists(&backup) {
+            move_to(&backup, &files.earlier)?;
+        }
+    }
+    match kind {
+        Chained::Absent => {}
+        Chained::Stale => {
+            remove(&files.chained)?;
+            if done == "installed" {
+                done = "installed again (it had been overwritten)";
+            }
+        }
+        Chained::Other => move_to(&files.chained, &files.earlier)?,
+        Chained::Edited(m) => bail!("{}", edited_copy(files, m)),
+    }
+    let whose = manager.map_or("your".to_string(), |m| format!("{}'s", m.name()));
+    let chained = files.chained.display();
+    Ok(match exists(&files.earlier) {
+        true => format!(
+            "{done}; your earlier hook runs first, from {}, then {whose} hook, from {chained}",
+            files.earlier.display()
+        ),
+        false => format!("{done}; {whose} hook runs first, from {chained}"),
+    })
+}
+
+/// Where the shim stands chaining lefthook's hook and an earlier layout
+/// left the user's hook at `<name>.old` (where nothing runs it, and where
+/// it makes `lefthook install` fail), move it where the shim runs it.
+fn earlier_from_old(files: &Files, manager: Option<Manager>) -> Result<Option<String>> {
+    let old = files.lefthook_old();
+    if manager != Some(Manager::Lefthook) || !exists(&old) || shim_at(&old, files.hook)? {
+        return Ok(None);
+    }
+    move_to(&old, &files.earlier)?;
+    Ok(Some(format!(
+        "your earlier hook runs first again, from {} (it was at {}, where lefthook does not run it)",
+        files.earlier.display(),
+        old.display()
+    )))
+}
+
+fn move_to(from: &Path, to: &Path) -> Result<()> {
+    std::fs::rename(from, to)
+        .with_context(|| format!("moving {} to {}", from.display(), to.display()))
 }
 
 /// Where pre-commit's hook is involved, the shim goes where pre-commit runs
@@ -489,19 +715,21 @@ fn install_one(
 /// install and never moves the shim (moving it would lose the user's
 /// `.legacy`, or chain pre-commit to itself, which fails every run). Also
 /// undoes that chain: the shim at the path with pre-commit's hook chained.
-fn settle_pre_commit(dir: &Path, hook: Hook) -> Result<Option<String>> {
-    let name = hook.name();
-    let path = dir.join(name);
-    let chained = chained_path(dir, name);
-    let legacy = dir.join(format!("{name}.legacy"));
+fn settle_pre_commit(
+    store: &Store,
+    files: &Files,
+    recorded: Option<&Kept>,
+) -> Result<Option<String>> {
+    let (path, chained, hook) = (&files.path, &files.chained, files.hook);
+    let legacy = path.with_file_name(format!("{}.legacy", hook.name()));
     let mut done = Vec::new();
-    if shim_at(&path, hook)? {
-        std::fs::rename(&chained, &path)
+    if shim_at(path, hook)? {
+        std::fs::rename(chained, path)
             .with_context(|| format!("putting back {}", path.display()))?;
         done.push(format!("put pre-commit's hook back at {}", path.display()));
     }
-    if exists(&chained) && stale_copy(&path, &chained)? {
-        remove(&chained)?;
+    if chained_kind(store, files, recorded)? == Chained::Stale {
+        remove(chained)?;
         done.push(format!(
             "removed an old copy of pre-commit's hook at {}",
             chained.display()
@@ -515,7 +743,7 @@ fn settle_pre_commit(dir: &Path, hook: Hook) -> Result<Option<String>> {
         }
         found => {
             if found == Found::Foreign {
-                std::fs::rename(&legacy, &chained)
+                std::fs::rename(&legacy, chained)
                     .with_context(|| format!("moving {} aside", legacy.display()))?;
                 done.push(format!(
                     "your earlier hook runs first, from {}",
@@ -571,11 +799,8 @@ pub fn uninstall(store: &Store) -> Result<(PathBuf, Vec<Action>)> {
     let mut actions = Vec::new();
     for dir in dirs {
         for hook in Hook::ALL {
-            let entry = manifest
-                .hooks
-                .iter()
-                .find(|e| e.name == hook.name() && e.dir == dir);
-            if let Some(what) = uninstall_one(store, dir, hook, entry)? {
+            let recorded = manifest.recorded(dir, hook);
+            if let Some(what) = uninstall_one(store, &Files::new(dir, hook), recorded)? {
                 actions.push(Action {
                     name: hook.name(),
                     what,
@@ -587,22 +812,16 @@ pub fn uninstall(store: &Store) -> Result<(PathBuf, Vec<Action>)> {
     Ok((current, actions))
 }
 
-fn uninstall_one(
-    store: &Store,
-    dir: &Path,
-    hook: Hook,
-    entry: Option<&Entry>,
-) -> Result<Option<String>> {
-    let path = dir.join(hook.name());
-    let chained = chained_path(dir, hook.name());
-    let found = inspect(&path, hook.shim())?;
+fn uninstall_one(store: &Store, files: &Files, recorded: Option<&Kept>) -> Result<Option<String>> {
+    let (path, chained) = (&files.path, &files.chained);
+    let found = inspect(path, files.hook.shim())?;
     if found == Found::Foreign {
-        return uninstall_behind(dir, hook, &path, &chained);
+        return uninstall_behind(store, files, recorded);
     }
+    let manager = manager_at(chained)?;
     let mut done = Vec::new();
-    if let Some((backup, _)) = manager_at(&chained)?.and_then(|m| backup_path(dir, hook.name(), m))
-    {
-        if shim_at(&backup, hook)? {
+    if let Some((backup, _)) = files.backup(manager) {
+        if shim_at(&backup, files.hook)? {
             remove(&backup)?;
             done.push(format!(
                 "removed the copy of the shim at {}",
@@ -610,49 +829,70 @@ fn uninstall_one(
             ));
         }
     }
-    if !exists(&chained) {
+    // lefthook's uninstall renames `<name>.git-agent-chained.old` back.
+    let restore = match exists(chained) {
+        true => chained,
+        false => &files.earlier,
+    };
+    if !exists(restore) {
         if found == Found::Absent {
             return Ok((!done.is_empty()).then(|| done.join("; ")));
         }
-        remove(&path)?;
+        remove(path)?;
         done.insert(0, "removed".into());
         return Ok(Some(done.join("; ")));
     }
-    std::fs::rename(&chained, &path).with_context(|| format!("putting back {}", path.display()))?;
-    let expected = entry.and_then(|e| e.replaced.as_ref());
-    let restored = describe(store, &path)?;
+    std::fs::rename(restore, path).with_context(|| format!("putting back {}", path.display()))?;
+    let restored = describe(store, path)?;
     done.insert(
         0,
-        match expected {
-            Some(kept) if *kept != restored => {
+        match recorded {
+            Some(kept) if restore == chained && *kept != restored => {
                 "restored your hook (it was changed after install)".to_string()
             }
             _ => "restored your hook".to_string(),
         },
     );
+    done.extend(earlier_back(files, manager)?);
     Ok(Some(done.join("; ")))
+}
+
+/// Put the hook kept as `<name>.git-agent-chained.old` back where lefthook
+/// keeps the hook it replaced, `<name>.old`, as lefthook alone would have
+/// left it; where that place is taken, leave it and say so.
+fn earlier_back(files: &Files, manager: Option<Manager>) -> Result<Option<String>> {
+    if !exists(&files.earlier) {
+        return Ok(None);
+    }
+    let old = files.lefthook_old();
+    if manager == Some(Manager::Lefthook) && !exists(&old) {
+        move_to(&files.earlier, &old)?;
+        return Ok(Some(format!(
+            "put your earlier hook back at {}, where lefthook keeps it",
+            old.display()
+        )));
+    }
+    Ok(Some(format!(
+        "left your earlier hook at {}: move it where you want it",
+        files.earlier.display()
+    )))
 }
 
 /// Uninstall where a hook that is not ours stands at the path: a manager
 /// installed after us. Our shim is taken out of the manager's backup, and
-/// what it had chained goes there instead (the manager's own place for the
-/// hook it replaced); an old copy of the manager's hook is dropped. Any
-/// other hook is left alone.
-fn uninstall_behind(dir: &Path, hook: Hook, path: &Path, chained: &Path) -> Result<Option<String>> {
+/// the user's hook that it chained goes there instead (the manager's own
+/// place for the hook it replaced); an unchanged copy of the manager's hook
+/// is dropped. Any other hook is left alone, and said to be.
+fn uninstall_behind(
+    store: &Store,
+    files: &Files,
+    recorded: Option<&Kept>,
+) -> Result<Option<String>> {
+    let (path, chained) = (&files.path, &files.chained);
     let manager = manager_at(path)?;
+    let kind = chained_kind(store, files, recorded)?;
     let mut done = Vec::new();
-    if let Some((backup, _)) = manager.and_then(|m| backup_path(dir, hook.name(), m)) {
-        if shim_at(&backup, hook)? {
-            remove(&backup)?;
-            done.push(format!("removed the shim from {}", backup.display()));
-            if exists(chained) && !stale_copy(path, chained)? {
-                std::fs::rename(chained, &backup)
-                    .with_context(|| format!("putting back {}", backup.display()))?;
-                done.push(format!("put your earlier hook at {}", backup.display()));
-            }
-        }
-    }
-    if exists(chained) && stale_copy(path, chained)? {
+    if kind == Chained::Stale {
         remove(chained)?;
         let whose = manager.map_or("the".to_string(), |m| format!("{}'s", m.name()));
         done.push(format!(
@@ -660,12 +900,29 @@ fn uninstall_behind(dir: &Path, hook: Hook, path: &Path, chained: &Path) -> Resu
             chained.display()
         ));
     }
-    if exists(chained) && done.is_empty() {
-        done.push(format!(
-            "left alone: {} is no longer git-agent's; your earlier hook is still at {}",
-            path.display(),
-            chained.display()
-        ));
+    if let Some((backup, _)) = files.backup(manager) {
+        if shim_at(&backup, files.hook)? {
+            remove(&backup)?;
+            done.push(format!("removed the shim from {}", backup.display()));
+        }
+        let users = match (exists(&files.earlier), kind) {
+            (true, _) => Some(&files.earlier),
+            (false, Chained::Other) => Some(chained),
+            _ => None,
+        };
+        if let Some(users) = users.filter(|_| !exists(&backup)) {
+            move_to(users, &backup)?;
+            done.push(format!("put your earlier hook at {}", backup.display()));
+        }
+    }
+    for left in [&files.earlier, chained] {
+        if exists(left) {
+            done.push(format!(
+                "left alone: {} is no longer git-agent's; {} is still there",
+                path.display(),
+                left.display()
+            ));
+        }
     }
     Ok((!done.is_empty()).then(|| done.join("; ")))
 }
@@ -684,13 +941,18 @@ fn describe(store: &Store, path: &Path) -> Result<Kept> {
     } else {
         Vec::new()
     };
-    let blob = gix::objs::compute_hash(store.repo().object_hash(), gix::objs::Kind::Blob, &content)
-        .context("hashing a hook")?;
     Ok(Kept {
         mode: meta.mode(),
         symlink,
-        blob: blob.to_string(),
+        blob: blob_id(store, &content)?,
     })
+}
+
+/// The git blob id of `content`, in the repository's hash.
+fn blob_id(store: &Store, content: &[u8]) -> Result<String> {
+    let id = gix::objs::compute_hash(store.repo().object_hash(), gix::objs::Kind::Blob, content)
+        .context("hashing a hook")?;
+    Ok(id.to_string())
 }
 
 /// Write `content` to `path` with permissions `mode`: to a temp file in the

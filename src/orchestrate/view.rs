@@ -2,6 +2,8 @@
 //! role, attempt, elapsed); otherwise plain timestamped lines on stderr.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use crate::model::text::printable;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -51,7 +53,7 @@ impl View {
 
     /// The agent on `task` ended with `outcome` (a few words).
     pub fn finished(&self, task: &str, role: &str, outcome: &str) {
-        let line = format!("{task} {role}: {outcome}");
+        let line = format!("{task} {role}: {}", printable(outcome));
         match &self.bars {
             Some((multi, bars)) => {
                 if let Some(bar) = bars
@@ -68,8 +70,10 @@ impl View {
         }
     }
 
-    /// Anything else worth a line.
+    /// Anything else worth a line (control characters removed: it may
+    /// quote an agent's output).
     pub fn say(&self, line: &str) {
+        let line = &*printable(line);
         match &self.bars {
             Some((multi, _)) => {
                 let _ = multi.println(line);
@@ -85,5 +89,5 @@ fn key(task: &str, role: &str) -> String {
 
 fn plain(line: &str) {
     let now = jiff::Zoned::now().strftime("%H:%M:%S");
-    eprintln!("{now} {}", crate::model::text::printable(line));
+    eprintln!("{now} {}", printable(line));
 }
