@@ -286,3 +286,42 @@ fn a_hub_given_the_branch_before_its_task_reviews_once_and_merges_when_the_task_
         serde_json::from_str(&ok_in(&repo, &hub, BIN, &["show", &id, "--json"])).unwrap();
     assert_eq!(shown["task"]["state"], "merged");
 }
+
+/// The team config names an implementer for the clones, a program the hub
+/// does not have: the hub's run implements nothing (an open task stays
+/// open), and reviews and merges the work pushed to it.
+#[test]
+fn a_hub_implements_nothing_whatever_the_team_config_names() {
+    let repo = Repo::new();
+    let count = repo.scratch("reviews");
+    repo.write(
+        ".git-agent.yaml",
+        &format!(
+            "target: main\ntest: grep -q done work.txt\nroles:\n  implementer: {{ command: [agent-only-on-laptops] }}\n  reviewer: {{ command: [sh, {}, count={count}], timeout: 60s }}\n",
+            crate::common::agent("reviewer.sh")
+        ),
+    );
+    repo.write("work.txt", "to do\n");
+    repo.git(&["add", ".git-agent.yaml", "work.txt"]);
+    repo.git(&["commit", "-q", "-m", "Team config"]);
+    let hub = plain_hub(&repo);
+    repo.git(&["push", "-q", "origin", "main"]);
+    ok_in(&repo, &hub, BIN, &["hooks", "install", "--server"]);
+    let open = repo.add("Left to the clones", &[]);
+    let (id, tip) = submitted_work(&repo, "Done on a laptop", "ann@laptop");
+    repo.git(&[
+        "push",
+        "-q",
+        "origin",
+        &format!("agent/{id}"),
+        "refs/agent/tasks/*:refs/agent/tasks/*",
+    ]);
+    let out = run_in(&repo, &hub, BIN, &["run", "--once"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(on_main(&repo, &hub, &tip), "{err}");
+    assert_eq!(reviewer_starts(&count), 1);
+    let shown: Value =
+        serde_json::from_str(&ok_in(&repo, &hub, BIN, &["show", &open, "--json"])).unwrap();
+    assert_eq!(shown["task"]["state"], "open", "{err}");
+}

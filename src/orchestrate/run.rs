@@ -370,9 +370,11 @@ impl Scheduler<'_> {
     }
 
     /// Claim and start ready tasks while slots are free, skipping those
-    /// predicted to clash with work in flight.
+    /// predicted to clash with work in flight. Never in a bare repository:
+    /// a hub reviews and integrates, the clones implement.
     fn start_implementers(&mut self) -> Result<()> {
         if self.ctx.config.roles.implementer.is_none()
+            || self.ctx.store.repo().is_bare()
             || self.ctx.ledger.paused("implementer").is_some()
         {
             return Ok(());
