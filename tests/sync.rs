@@ -634,6 +634,17 @@ fn a_push_takes_the_agent_refs_along_where_init_remote_set_that_up() {
         "{doctor}"
     );
 
+    // A value that is no boolean: doctor says so, and the push still lands.
+    a.git(&["config", "agent.pushRefs", "maybe"]);
+    let doctor = String::from_utf8(a.run(&["doctor"]).stdout).unwrap();
+    assert!(
+        doctor.contains("problem  git config agent.pushRefs:")
+            && doctor.contains("fix: git config agent.pushRefs true"),
+        "{doctor}"
+    );
+    let err = push_main(&a, "typo.txt");
+    assert!(err.contains("git config agent.pushRefs:"), "{err}");
+
     // Turned off: the push is the user's alone.
     a.git(&["config", "agent.pushRefs", "false"]);
     let later = a.add("Stays here", &[]);

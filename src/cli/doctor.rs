@@ -175,7 +175,14 @@ fn hooks(store: &Store, checks: &mut Vec<Check>) -> Result<()> {
 /// is on, a push to it takes them along.
 fn remotes(store: &Store, checks: &mut Vec<Check>) -> Result<()> {
     let dir = store.work_dir();
-    let push_refs = crate::hooks::push_refs::enabled(store).unwrap_or(false);
+    let push_refs = match crate::hooks::push_refs::enabled(store) {
+        Ok(on) => on,
+        Err(e) => {
+            let key = crate::hooks::push_refs::KEY;
+            checks.push(problem(format!("{e:#}"), format!("git config {key} true")));
+            false
+        }
+    };
     for remote in git::remotes(dir)? {
         let fetch = git::config_get_all(dir, &format!("remote.{remote}.fetch"))?;
         let old = format!("+refs/notes/agent*:refs/notes/remotes/{remote}/agent*");

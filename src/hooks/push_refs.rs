@@ -18,16 +18,23 @@ use crate::store::Store;
 pub const KEY: &str = "agent.pushRefs";
 
 /// Sync the agent refs with `remote` (the pre-push hook's first argument)
-/// where that is configured; `stdin` holds git's pre-push lines. Errors
-/// only for a config value that is not a boolean; a failed sync is a
-/// warning on stderr.
+/// where that is configured; `stdin` holds git's pre-push lines. Never
+/// fails the push: a config value that is not a boolean, or a failed sync,
+/// is a warning on stderr.
 pub fn run(ctx: &HookContext, remote: Option<&str>, stdin: &str) -> Result<()> {
     let store = &ctx.store;
     let Some(remote) = remote else {
         return Ok(());
     };
-    if !wanted(store, remote)? || only_agent_refs(stdin) {
-        return Ok(());
+    match wanted(store, remote) {
+        Ok(true) if !only_agent_refs(stdin) => {}
+        Ok(_) => return Ok(()),
+        Err(e) => {
+            eprintln!(
+                "git-agent: {e:#}; the agent refs stay here (`git agent sync {remote}` moves them)"
+            );
+            return Ok(());
+        }
     }
     match store.sync(remote) {
         Ok(moved) if moved.is_empty() => {}
