@@ -732,3 +732,35 @@ fn agent_refs_that_cannot_land_never_fail_the_push_and_the_next_sync_brings_them
         Some(a.git(&["rev-parse", &name]))
     );
 }
+
+/// A remote that hides the agent refs, as git's `transfer.hideRefs` does
+/// (and forges that keep only branches and tags): `sync` and `claim
+/// --remote` exit 2 naming the refusal, without retrying what cannot land;
+/// a push of main with `agent.pushRefs` lands and says the refs did not go.
+#[test]
+fn a_remote_that_hides_agent_refs_is_named_and_never_fails_a_push() {
+    let hub = Hub::new();
+    for hidden in ["refs/agent", "refs/notes/agent"] {
+        let out = std::process::Command::new("git")
+            .args(["config", "--add", "transfer.hideRefs", hidden])
+            .current_dir(hub.dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    let a = pushing_clone(&hub);
+    let id = a.add("Nowhere to go", &[]);
+    let err = a.fails(2, &["sync"]);
+    assert!(
+        err.contains("origin refuses the agent refs:") && err.contains("hidden ref"),
+        "{err}"
+    );
+    let err = a.fails(2, &["claim", &id, "--actor", "me", "--remote", "origin"]);
+    assert!(err.contains("hidden ref"), "{err}");
+    let err = push_main(&a, "one.txt");
+    assert!(
+        err.contains("the agent refs did not go to origin with this push")
+            && err.contains("hidden ref"),
+        "{err}"
+    );
+}

@@ -116,6 +116,10 @@ impl Store {
                         .collect();
                     report(pushed, &mut moved);
                 }
+                // No later round can land what the remote will not take.
+                Pushed::Rejected(why) if remote::refused_for_good(&why) => {
+                    bail!("{remote} refuses the agent refs: {why}")
+                }
                 Pushed::Rejected(why) if round < ROUNDS => {
                     let _ = why;
                     super::tasks::backoff(round * 8);
