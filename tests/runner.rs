@@ -19,6 +19,7 @@ mod formats;
 mod gc;
 mod hook_managers;
 mod hooks;
+mod hub;
 mod install;
 mod integrate;
 mod parsers;

@@ -487,3 +487,280 @@ fn a_killed_clone_s_tasks_are_taken_over_through_the_hub_and_finish_once() {
     }
     assert_eq!(taken_over, 2, "{record}");
 }
+
+/// Run `git args` in `repo` and return its output, whatever the exit code.
+fn git_output(repo: &Repo, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new("git");
+    repo.env(&mut cmd);
+    cmd.args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+/// A clone set up with `init --remote origin` and the hooks, so that a
+/// push to the hub takes the agent refs along.
+fn pushing_clone(hub: &Hub) -> Repo {
+    let repo = hub.clone();
+    repo.ok(&["init", "--remote", "origin"]);
+    repo.ok(&["hooks", "install"]);
+    repo
+}
+
+/// A commit on main and `git push origin main`; the push must succeed.
+/// Returns its stderr, where the hooks speak.
+fn push_main(repo: &Repo, file: &str) -> String {
+    repo.write(file, "change\n");
+    repo.git(&["add", file]);
+    repo.git(&["commit", "-q", "-m", &format!("Add {file}")]);
+    let out = git_output(repo, &["push", "origin", "main"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "the user's push failed: {err}");
+    assert_eq!(
+        repo.git(&["rev-parse", "main"]),
+        hub_ref(hub_of(repo), "refs/heads/main").unwrap(),
+        "the hub has the pushed main"
+    );
+    err
+}
+
+/// The hub's path, as the clone's origin names it.
+fn hub_of(repo: &Repo) -> std::path::PathBuf {
+    repo.git(&["remote", "get-url", "origin"]).into()
+}
+
+/// What `name` points at in the hub, if it exists.
+fn hub_ref(hub: std::path::PathBuf, name: &str) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--verify", "-q", name])
+        .current_dir(hub)
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// A hook in the hub, as `git` runs it there.
+fn hub_hook(hub: &Hub, name: &str, script: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = hub.dir.path().join("hooks").join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn init_remote_fetches_the_agent_notes_where_sync_and_doctor_look() {
+    let hub = Hub::new();
+    let a = hub.clone();
+    // What an earlier init wrote: the notes where nothing reads them.
+    let old = "+refs/notes/agent*:refs/notes/remotes/origin/agent*";
+    a.git(&["config", "--add", "remote.origin.fetch", old]);
+    let doctor = || String::from_utf8(a.run(&["doctor"]).stdout).unwrap();
+    let before = doctor();
+    assert!(
+        before.contains(
+            "problem  remote origin: fetches the agent notes into refs/notes/remotes/origin/"
+        ) && before.contains("fix: git agent init --remote origin"),
+        "{before}"
+    );
+    a.ok(&["init", "--remote", "origin"]);
+    a.ok(&["init", "--remote", "origin"]);
+    let fetch = a.git(&["config", "--get-all", "remote.origin.fetch"]);
+    assert_eq!(
+        fetch.lines().collect::<Vec<_>>(),
+        [
+            "+refs/heads/*:refs/remotes/origin/*",
+            "+refs/agent/*:refs/agent-remotes/origin/*",
+            "+refs/notes/agent*:refs/agent-remotes/origin/notes/agent*",
+        ],
+        "the old notes refspec is gone, the new ones are there once"
+    );
+    let after = doctor();
+    assert!(
+        after.contains("ok       remote origin: fetches the agent refs and notes"),
+        "{after}"
+    );
+
+    // A plain `git fetch` fills the very refs a sync reads.
+    let b = hub.clone();
+    let id = b.add("Noted", &[]);
+    let head = b.git(&["rev-parse", "HEAD"]);
+    b.git(&[
+        "notes",
+        "--ref",
+        "agent",
+        "add",
+        "-m",
+        "{\"task\":\"t\"}",
+        &head,
+    ]);
+    sync(&b);
+    a.git(&["fetch", "-q", "origin"]);
+    let fetched = a.git(&["for-each-ref", "--format=%(refname)", "refs/agent-remotes/"]);
+    assert!(
+        fetched
+            .lines()
+            .any(|r| r == "refs/agent-remotes/origin/notes/agent"),
+        "{fetched}"
+    );
+    assert!(fetched.contains(&format!("refs/agent-remotes/origin/tasks/{id}")));
+    assert!(a.git(&["for-each-ref", "refs/notes/remotes/"]).is_empty());
+    let synced = sync(&a);
+    assert!(synced.contains("fetched refs/notes/agent"), "{synced}");
+    assert_eq!(
+        a.git(&["notes", "--ref", "agent", "show", &head]),
+        "{\"task\":\"t\"}"
+    );
+}
+
+#[test]
+fn a_push_takes_the_agent_refs_along_where_init_remote_set_that_up() {
+    let hub = Hub::new();
+    let a = pushing_clone(&hub);
+    assert_eq!(a.git(&["config", "agent.pushRefs"]), "true");
+    let id = a.add("Goes along", &[]);
+    let err = push_main(&a, "one.txt");
+    assert!(
+        err.contains("git-agent: agent refs synced with origin alongside the push"),
+        "{err}"
+    );
+    let name = format!("refs/agent/tasks/{id}");
+    assert_eq!(
+        hub_ref(hub_of(&a), &name),
+        Some(a.git(&["rev-parse", &name]))
+    );
+    let doctor = a.ok(&["doctor"]);
+    assert!(
+        doctor.contains("a push to it takes them along (agent.pushRefs)"),
+        "{doctor}"
+    );
+
+    // A value that is no boolean: doctor says so, and the push still lands.
+    a.git(&["config", "agent.pushRefs", "maybe"]);
+    let doctor = String::from_utf8(a.run(&["doctor"]).stdout).unwrap();
+    assert!(
+        doctor.contains("problem  git config agent.pushRefs:")
+            && doctor.contains("fix: git config agent.pushRefs true"),
+        "{doctor}"
+    );
+    let err = push_main(&a, "typo.txt");
+    assert!(err.contains("git config agent.pushRefs:"), "{err}");
+
+    // Turned off: the push is the user's alone.
+    a.git(&["config", "agent.pushRefs", "false"]);
+    let later = a.add("Stays here", &[]);
+    let err = push_main(&a, "two.txt");
+    assert!(!err.contains("git-agent:"), "{err}");
+    assert_eq!(
+        hub_ref(hub_of(&a), &format!("refs/agent/tasks/{later}")),
+        None
+    );
+    // And so is a push to a remote init --remote did not set up.
+    a.git(&["config", "agent.pushRefs", "true"]);
+    a.git(&["remote", "add", "plain", hub.url()]);
+    let out = git_output(&a, &["push", "plain", "main"]);
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("git-agent:"));
+    assert_eq!(
+        hub_ref(hub_of(&a), &format!("refs/agent/tasks/{later}")),
+        None
+    );
+}
+
+/// Another clone's change to the same task lands on the hub between this
+/// clone's fetch and its push (the hub's pre-receive puts it there, once,
+/// outside the quarantine git keeps a push's objects in, where refs may move):
+/// the push of the agent refs loses that race, fetches, merges both logs
+/// and lands; the user's push goes through either way.
+#[test]
+fn a_push_whose_agent_refs_lose_a_race_merges_and_lands_them() {
+    let hub = Hub::new();
+    let (a, b) = (pushing_clone(&hub), hub.clone());
+    let id = a.add("Raced", &[]);
+    sync(&a);
+    sync(&b);
+    let name = format!("refs/agent/tasks/{id}");
+    b.ok(&["task", "edit", &id, "--priority", "0"]);
+    b.git(&["push", "-q", "origin", &format!("{name}:refs/other/{id}")]);
+    a.ok(&["task", "edit", &id, "--title", "Raced, renamed on A"]);
+    let marker = hub.dir.path().join("raced");
+    hub_hook(
+        &hub,
+        "pre-receive",
+        &format!(
+            "#!/bin/sh\nif grep -q ' {name}$' && ! [ -e '{m}' ]; then\n  touch '{m}'\n  (unset GIT_QUARANTINE_PATH; git update-ref {name} refs/other/{id}) || exit 1\nfi\nexit 0\n",
+            m = marker.display()
+        ),
+    );
+    let err = push_main(&a, "one.txt");
+    assert!(marker.exists(), "the race was run");
+    assert!(err.contains("agent refs synced with origin"), "{err}");
+    // The hub holds the merge of both sides: every event of A and of B.
+    let landed = hub_ref(hub_of(&a), &name).unwrap();
+    assert_eq!(landed, a.git(&["rev-parse", &name]));
+    sync(&b);
+    let every: BTreeSet<String> = event_ids(&a, &id);
+    assert_eq!(event_ids(&b, &id), every);
+    assert_eq!(a.task(&id)["title"], "Raced, renamed on A");
+    assert_eq!(a.task(&id)["priority"], 0);
+}
+
+/// A remote that refuses the agent refs on every try: the push of main
+/// still lands, the hook says the agent refs did not go and what brings
+/// them; once the remote takes them again, the next sync does.
+#[test]
+fn agent_refs_that_cannot_land_never_fail_the_push_and_the_next_sync_brings_them() {
+    let hub = Hub::new();
+    let a = pushing_clone(&hub);
+    hub_hook(
+        &hub,
+        "pre-receive",
+        "#!/bin/sh\nif grep -q ' refs/agent/'; then echo 'agent refs refused here' >&2; exit 1; fi\nexit 0\n",
+    );
+    let id = a.add("Refused for now", &[]);
+    let err = push_main(&a, "one.txt");
+    assert!(
+        err.contains("git-agent: the agent refs did not go to origin with this push")
+            && err.contains("your push goes on, and `git agent sync origin` brings them together"),
+        "{err}"
+    );
+    let name = format!("refs/agent/tasks/{id}");
+    assert_eq!(hub_ref(hub_of(&a), &name), None);
+    std::fs::remove_file(hub.dir.path().join("hooks/pre-receive")).unwrap();
+    assert!(sync(&a).contains(&format!("pushed {name}")));
+    assert_eq!(
+        hub_ref(hub_of(&a), &name),
+        Some(a.git(&["rev-parse", &name]))
+    );
+}
+
+/// A remote that hides the agent refs, as git's `transfer.hideRefs` does
+/// (and forges that keep only branches and tags): `sync` and `claim
+/// --remote` exit 2 naming the refusal, without retrying what cannot land;
+/// a push of main with `agent.pushRefs` lands and says the refs did not go.
+#[test]
+fn a_remote_that_hides_agent_refs_is_named_and_never_fails_a_push() {
+    let hub = Hub::new();
+    for hidden in ["refs/agent", "refs/notes/agent"] {
+        let out = std::process::Command::new("git")
+            .args(["config", "--add", "transfer.hideRefs", hidden])
+            .current_dir(hub.dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    let a = pushing_clone(&hub);
+    let id = a.add("Nowhere to go", &[]);
+    let err = a.fails(2, &["sync"]);
+    assert!(
+        err.contains("origin refuses the agent refs:") && err.contains("hidden ref"),
+        "{err}"
+    );
+    let err = a.fails(2, &["claim", &id, "--actor", "me", "--remote", "origin"]);
+    assert!(err.contains("hidden ref"), "{err}");
+    let err = push_main(&a, "one.txt");
+    assert!(
+        err.contains("the agent refs did not go to origin with this push")
+            && err.contains("hidden ref"),
+        "{err}"
+    );
+}

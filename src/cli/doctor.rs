@@ -170,20 +170,40 @@ fn hooks(store: &Store, checks: &mut Vec<Check>) -> Result<()> {
     Ok(())
 }
 
-/// Each remote fetches the agent refs and notes into their own namespace,
-/// as `init --remote` sets it up.
+/// Each remote fetches the agent refs and notes into the namespace `git
+/// agent sync` reads, as `init --remote` sets it up; where `agent.pushRefs`
+/// is on, a push to it takes them along.
 fn remotes(store: &Store, checks: &mut Vec<Check>) -> Result<()> {
     let dir = store.work_dir();
+    let push_refs = match crate::hooks::push_refs::enabled(store) {
+        Ok(on) => on,
+        Err(e) => {
+            let key = crate::hooks::push_refs::KEY;
+            checks.push(problem(format!("{e:#}"), format!("git config {key} true")));
+            false
+        }
+    };
     for remote in git::remotes(dir)? {
         let fetch = git::config_get_all(dir, &format!("remote.{remote}.fetch"))?;
-        let wanted = [
-            format!("+refs/agent/*:refs/agent-remotes/{remote}/*"),
-            format!("+refs/notes/agent*:refs/notes/remotes/{remote}/agent*"),
-        ];
+        let old = format!("+refs/notes/agent*:refs/notes/remotes/{remote}/agent*");
+        let wanted = crate::store::sync::fetch_refspecs(&remote);
         let missing: Vec<&String> = wanted.iter().filter(|w| !fetch.contains(w)).collect();
-        checks.push(match missing.is_empty() {
-            true => ok(format!("remote {remote}: fetches the agent refs and notes")),
-            false => problem(
+        let along = match push_refs {
+            true => "; a push to it takes them along (agent.pushRefs)",
+            false => "",
+        };
+        checks.push(match (missing.is_empty(), fetch.contains(&old)) {
+            (true, false) => ok(format!(
+                "remote {remote}: fetches the agent refs and notes{along}"
+            )),
+            (_, true) => problem(
+                format!(
+                    "remote {remote}: fetches the agent notes into refs/notes/remotes/{remote}/, \
+                     where `git agent sync` does not look"
+                ),
+                format!("git agent init --remote {remote}"),
+            ),
+            (false, false) => problem(
                 format!(
                     "remote {remote}: does not fetch {}",
                     missing

@@ -7,7 +7,9 @@ use crate::git;
 /// Write a commented default `.git-agent.yaml` (if absent) and set up git.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Also fetch the agent refs and notes of this remote into their own namespace.
+    /// Also fetch the agent refs and notes of this remote into their own
+    /// namespace, and push them along with every push to it (git config
+    /// agent.pushRefs, set to true unless it is set already).
     #[arg(long, value_name = "REMOTE")]
     remote: Option<String>,
     /// The agent CLI every role uses (a preset), unless named per role below.
@@ -116,16 +118,35 @@ pub fn run(args: Args) -> Result<()> {
         git::remote_url(&dir, &remote)?
             .with_context(|| format!("--remote: no remote \"{remote}\""))?;
         let key = format!("remote.{remote}.fetch");
-        add_config_value(
-            &dir,
-            &key,
-            &format!("+refs/agent/*:refs/agent-remotes/{remote}/*"),
-        )?;
-        add_config_value(
+        for spec in crate::store::sync::fetch_refspecs(&remote) {
+            add_config_value(&dir, &key, &spec)?;
+        }
+        // Earlier versions fetched the notes where no sync looks.
+        git::config_unset_value(
             &dir,
             &key,
             &format!("+refs/notes/agent*:refs/notes/remotes/{remote}/agent*"),
         )?;
+        let push_refs = crate::hooks::push_refs::KEY;
+        let enabled = match git::config_get(&dir, push_refs)? {
+            None => {
+                git::config_set(&dir, push_refs, "true")?;
+                true
+            }
+            Some(_) => crate::hooks::push_refs::enabled(&store)?,
+        };
+        println!(
+            "{remote}: `git fetch` and `git agent sync` bring its agent refs and notes into refs/agent-remotes/{remote}/"
+        );
+        match enabled {
+            true => println!(
+                "  a push to {remote} takes them along, through the pre-push hook of `git agent hooks install` \
+                 (`git config {push_refs} false` turns that off)"
+            ),
+            false => println!(
+                "  a push to {remote} leaves them ({push_refs} is false): `git agent sync {remote}` moves them"
+            ),
+        }
     }
     println!("git-agent is set up in {}", dir.display());
     Ok(())

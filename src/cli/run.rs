@@ -9,6 +9,9 @@ use crate::orchestrate::run::{self, Options};
 use crate::orchestrate::Context;
 
 /// Implement ready tasks, up to N at once, until nothing more can move.
+///
+/// In a bare repository (a hub) nothing is implemented: the run reviews and
+/// integrates the work pushed to it, and the clones implement.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Agents at once [default: `parallel` in .git-agent.yaml].
@@ -33,7 +36,12 @@ pub fn run(args: Args) -> Result<()> {
     let stop = catch_interrupts();
     let ctx = Context::open(stop)?;
     ctx.check_target()?;
-    ctx.check_programs(&["implementer", "reviewer", "integrator"])?;
+    // A hub (a bare repository) reviews and integrates what is pushed to
+    // it; the clones implement, so their implementer need not be here.
+    match ctx.store.repo().is_bare() {
+        true => ctx.check_programs(&["reviewer", "integrator"])?,
+        false => ctx.check_programs(&["implementer", "reviewer", "integrator"])?,
+    }
     ctx.warn_without_gate();
     let remote = args
         .remote

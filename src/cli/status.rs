@@ -15,16 +15,20 @@ use limits::Limits;
 use anyhow::Result;
 use std::collections::HashMap;
 
+use crate::model::activity::{self, Activity};
 use crate::model::board::{Board, TaskView};
 use crate::model::task::State;
 use crate::orchestrate::{predict, Context};
 use crate::store::lease::Lease;
 
-/// The board: tasks by state, what runs now, what waits for a human.
+/// The board: tasks by state, what runs now, what waits for a human; on a
+/// hub, what it reviewed and merged lately, and for whom.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Print `{"counts": {...}, "tasks": [...]}`, and `"limits": {pauses,
-    /// budget, config_error}` where a run pauses a role or a budget is set.
+    /// budget, config_error}` where a run pauses a role or a budget is set;
+    /// in a bare repository (a hub), `"recent": [...]`, its latest reviews
+    /// and merges.
     #[arg(long)]
     json: bool,
     /// Also list merged and abandoned tasks (by default only counted).
@@ -48,14 +52,23 @@ struct StatusJson<'a> {
     /// Pauses and budget, left out where there are none.
     #[serde(skip_serializing_if = "Limits::is_empty")]
     limits: Limits,
+    /// In a bare repository (a hub): the latest reviews and merges.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    recent: Vec<Activity>,
 }
+
+/// How many reviews and merges a hub's board lists.
+const RECENT: usize = 10;
+/// How many of the latest changed tasks are read for them.
+const RECENT_SCAN: usize = 50;
 
 pub fn run(args: Args) -> Result<()> {
     let store = super::open()?;
     if args.watch {
         return watch(&store, &args);
     }
-    if args.json && !super::to_terminal() {
+    // A hub's board reads histories, which the fast path does not.
+    if args.json && !super::to_terminal() && !store.repo().is_bare() {
         return print_json_fast(&store);
     }
     let mut out = String::new();
@@ -142,11 +155,16 @@ fn board(store: &crate::store::Store, args: &Args, out: &mut String) -> Result<O
         .map(|t| t.id.as_str())
         .collect();
     let limits = Limits::of(store, &unfinished)?;
+    let recent = match store.repo().is_bare() {
+        true => recent(store, &tasks)?,
+        false => Vec::new(),
+    };
     if args.json {
         super::print_json(&StatusJson {
             counts: board.counts(),
             tasks: &board.views,
             limits,
+            recent,
         })?;
         return Ok(None);
     }
@@ -200,6 +218,7 @@ fn board(store: &crate::store::Store, args: &Args, out: &mut String) -> Result<O
             line!(out, "  {commit}  task {task}, queued {}", item.queued_at);
         }
     }
+    print_recent(out, &recent);
     for state in [State::Merged, State::Abandoned] {
         let done = by_state(state);
         if args.all {
@@ -209,6 +228,61 @@ fn board(store: &crate::store::Store, args: &Args, out: &mut String) -> Result<O
         }
     }
     Ok(warning)
+}
+
+/// The latest reviews and merges, newest first: what a hub did with the
+/// work pushed to it, and for whom. Reads the histories of the tasks that
+/// changed last only.
+fn recent(
+    store: &crate::store::Store,
+    tasks: &[crate::model::task::Task],
+) -> Result<Vec<Activity>> {
+    let mut latest: Vec<&crate::model::task::Task> = tasks.iter().collect();
+    latest.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
+    let mut recent = Vec::new();
+    for task in latest.into_iter().take(RECENT_SCAN) {
+        if let Some(done) = activity::of(task, &store.events(&task.id)?) {
+            recent.push(done);
+        }
+    }
+    recent.sort_by(|a, b| b.at.cmp(&a.at));
+    recent.truncate(RECENT);
+    Ok(recent)
+}
+
+/// `reviewed and merged (n):`, a line a task: for whom, the verdict and
+/// its reviewer, the merge and who made it.
+fn print_recent(out: &mut String, recent: &[Activity]) {
+    if recent.is_empty() {
+        return;
+    }
+    line!(out, "reviewed and merged, latest first ({}):", recent.len());
+    for done in recent {
+        let mut what = Vec::new();
+        if let Some(review) = &done.review {
+            let verdict = match review.verdict {
+                crate::model::task::Verdict::Approve => "approved",
+                crate::model::task::Verdict::Changes => "changes asked",
+            };
+            what.push(format!(
+                "{verdict} by {} at {}",
+                review.reviewer,
+                short(&review.head)
+            ));
+        }
+        if let Some(merge) = &done.merge {
+            let commit = merge.commit.as_deref().map(short).unwrap_or_default();
+            what.push(format!("merged as {commit} by {}", merge.by));
+        }
+        let author = done.author.as_deref().unwrap_or("?");
+        line!(
+            out,
+            "  {}  {}  for {author}: {}",
+            done.task,
+            super::one_line(&done.title, 50),
+            super::one_line(&what.join(", "), 200)
+        );
+    }
 }
 
 /// `status --json` for a program: the cached snapshots, copied without

@@ -34,6 +34,13 @@ pub fn config_add(dir: &Path, key: &str, value: &str) -> Result<()> {
     run(dir, &["config", "--add", key, value]).map(drop)
 }
 
+/// Remove every value of multi-valued `key` equal to `value` from the
+/// repository's config; nothing where there is none.
+pub fn config_unset_value(dir: &Path, key: &str, value: &str) -> Result<()> {
+    // Exit 5: no such value, which is what was wanted.
+    try_run(dir, &["config", "--fixed-value", "--unset-all", key, value]).map(drop)
+}
+
 /// The names of the remotes configured at `dir`, as `git remote` lists them.
 pub fn remotes(dir: &Path) -> Result<Vec<String>> {
     Ok(run(dir, &["remote"])?.lines().map(String::from).collect())
@@ -87,6 +94,14 @@ mod tests {
         assert!(
             config_set(d, "notes.rewriteRef", "x").is_err(),
             "set refuses a key with several values"
+        );
+        config_add(d, "notes.rewriteRef", "refs/notes/agent*").unwrap();
+        config_unset_value(d, "notes.rewriteRef", "refs/notes/agent*").unwrap();
+        config_unset_value(d, "notes.rewriteRef", "refs/notes/none").unwrap();
+        assert_eq!(
+            config_get_all(d, "notes.rewriteRef").unwrap(),
+            vec!["refs/notes/agent", "refs/notes/agent-review"],
+            "only the exact value goes (not read as a pattern)"
         );
         config_set(d, "agent.autorun", "true").unwrap();
         config_set(d, "agent.autorun", "false").unwrap();

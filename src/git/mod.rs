@@ -18,7 +18,9 @@ mod repo;
 mod rev;
 mod worktree;
 
-pub use config::{config_add, config_get, config_get_all, config_set, remote_url, remotes};
+pub use config::{
+    config_add, config_get, config_get_all, config_set, config_unset_value, remote_url, remotes,
+};
 pub use history::{commit_patch_ids, diff, diff_names, diff_patch_id, diff_stat, log, noted};
 pub use merge::{
     commit_tree, conflict_markers, merge_abort, merge_ff_only, merge_no_commit, merge_squash,

@@ -104,6 +104,14 @@ pub fn push_atomic(dir: &Path, remote: &str, refs: &[PushRef]) -> Result<Pushed>
     Ok(Pushed::Rejected(refused.join("; ")))
 }
 
+/// Whether the words of a [`Pushed::Rejected`] say the remote refuses the
+/// refs themselves (a hook of the remote declined them, or it hides them,
+/// as `transfer.hideRefs` and some forges do), which no retry changes; a
+/// ref that moved meanwhile is not such a refusal.
+pub fn refused_for_good(why: &str) -> bool {
+    why.contains("hook declined") || why.contains("hidden ref")
+}
+
 /// Merge notes ref `other` into `notes_ref` by union: a note both sides
 /// hold for one commit keeps every line of both once
 /// (`git notes merge -s cat_sort_uniq`), which fits notes of one JSON
@@ -165,6 +173,50 @@ mod tests {
             git(dir.path(), &["rev-parse", "refs/agent-remotes/hub/a"]),
             one
         );
+    }
+
+    #[test]
+    fn a_remote_that_hides_or_declines_refs_refuses_for_good_and_a_moved_ref_does_not() {
+        let dir = repo();
+        let one = git(dir.path(), &["rev-parse", "HEAD"]);
+        let create = PushRef {
+            name: "refs/agent/a".into(),
+            new: Some(one.clone()),
+            expected: None,
+        };
+        let hidden = bare();
+        git(
+            hidden.path(),
+            &["config", "transfer.hideRefs", "refs/agent"],
+        );
+        let declined = bare();
+        let hook = declined.path().join("hooks/pre-receive");
+        std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+        std::fs::write(&hook, "#!/bin/sh\nexit 1\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for hub in [&hidden, &declined] {
+            let url = hub.path().to_str().unwrap();
+            let Pushed::Rejected(why) =
+                push_atomic(dir.path(), url, std::slice::from_ref(&create)).unwrap()
+            else {
+                panic!("{url} took the ref");
+            };
+            assert!(refused_for_good(&why), "{why}");
+        }
+        // A lease that no longer matches: a fetch and a new round can land.
+        let open = bare();
+        let url = open.path().to_str().unwrap();
+        push_atomic(dir.path(), url, std::slice::from_ref(&create)).unwrap();
+        let stale = PushRef {
+            new: Some(commit(dir.path(), "file", "two", "two")),
+            expected: Some("1".repeat(40)),
+            ..create
+        };
+        let Pushed::Rejected(why) = push_atomic(dir.path(), url, &[stale]).unwrap() else {
+            panic!("a stale lease landed");
+        };
+        assert!(!refused_for_good(&why), "{why}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod gate;
 pub mod install;
 pub mod merges;
 pub mod post_commit;
+pub mod push_refs;
 pub mod receive;
 pub mod rewrite;
 
@@ -103,7 +104,11 @@ pub fn open() -> Result<Store> {
 pub fn run(ctx: &HookContext, hook: Hook, args: &[String], stdin: &str) -> Result<()> {
     match hook {
         Hook::PostCommit => post_commit::run(ctx),
-        Hook::PrePush => gate::run(ctx, args.first().map(String::as_str), stdin),
+        Hook::PrePush => {
+            let remote = args.first().map(String::as_str);
+            gate::run(ctx, remote, stdin)?;
+            push_refs::run(ctx, remote, stdin)
+        }
         Hook::PostMerge => merges::post_merge(ctx, args.first().map(String::as_str)),
         Hook::PostRewrite => rewrite::run(ctx, args.first().map(String::as_str), stdin),
         Hook::PostReceive => receive::run(ctx, stdin),

@@ -1,7 +1,9 @@
 //! post-receive, in a bare hub (`git agent hooks install --server`).
 //!
 //! A pushed `agent/<id>` branch queues the review of its new tip; a push to
-//! the target records the merges it brought. With git config
+//! the target records the merges it brought; a pushed task or plan ref
+//! (`git agent sync`, or a push that takes the agent refs along) may bring
+//! work too. With git config
 //! `agent.autorun true`, the hub then starts `git agent run --once` in the
 //! background, so that a push gets reviewed and integrated by the hub
 //! itself: a detached worker (`git agent hook autorun`) takes the lock
@@ -31,12 +33,16 @@ pub fn run(ctx: &HookContext, stdin: &str) -> Result<()> {
         let [_, new, name] = fields[..] else {
             continue;
         };
-        let Some(branch) = name.strip_prefix("refs/heads/") else {
-            continue;
-        };
         if new.bytes().all(|b| b == b'0') {
             continue;
         }
+        let Some(branch) = name.strip_prefix("refs/heads/") else {
+            // A task or plan that moved (submitted, approved by a person
+            // on a clone, a new plan) may have work for the hub's run.
+            moved |= name.starts_with(crate::store::TASKS_PREFIX)
+                || name.starts_with(crate::store::PLANS_PREFIX);
+            continue;
+        };
         if let Some(task) = task_of_branch(branch) {
             let payload = serde_json::json!({"task": task, "branch": branch, "commit": new});
             queue::enqueue(&store.agent_dir(), "review", new, &payload)?;

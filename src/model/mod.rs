@@ -3,6 +3,7 @@
 //! Nothing here touches the disk, a process or git; everything is a function
 //! of its inputs, so every rule can be tested by a table.
 
+pub mod activity;
 pub mod board;
 pub mod id;
 pub mod merge;

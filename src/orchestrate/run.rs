@@ -312,6 +312,11 @@ impl Scheduler<'_> {
         let tasks = self.ctx.store.load_all()?;
         for task in tasks.iter().filter(|t| t.state == State::InReview) {
             let head = task.head.clone().unwrap_or_default();
+            if !has_commit(self.ctx, &head) {
+                // Its work has not arrived: a hub may get a task's ref
+                // before the push of its branch lands.
+                continue;
+            }
             wanted.push((task.id.clone(), format!("{}@{head}", task.id)));
         }
         let agent_dir = self.ctx.store.agent_dir();
@@ -365,9 +370,11 @@ impl Scheduler<'_> {
     }
 
     /// Claim and start ready tasks while slots are free, skipping those
-    /// predicted to clash with work in flight.
+    /// predicted to clash with work in flight. Never in a bare repository:
+    /// a hub reviews and integrates, the clones implement.
     fn start_implementers(&mut self) -> Result<()> {
         if self.ctx.config.roles.implementer.is_none()
+            || self.ctx.store.repo().is_bare()
             || self.ctx.ledger.paused("implementer").is_some()
         {
             return Ok(());
@@ -644,6 +651,11 @@ pub fn stale_review(
         }
     }
     Ok(None)
+}
+
+/// Whether `commit` (a full id) is in this repository.
+fn has_commit(ctx: &Context, commit: &str) -> bool {
+    gix::ObjectId::from_hex(commit.as_bytes()).is_ok_and(|oid| ctx.store.repo().has_object(oid))
 }
 
 /// Whether the task a queued review names is still being worked on.

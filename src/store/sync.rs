@@ -38,6 +38,17 @@ pub fn remote_namespace(remote: &str) -> String {
     format!("refs/agent-remotes/{remote}/")
 }
 
+/// The fetch refspecs of the agent refs and notes of `remote`, into
+/// [`remote_namespace`]: what a sync fetches, and what `init --remote` puts
+/// in `remote.<remote>.fetch` so that a plain `git fetch` fills the same refs.
+pub fn fetch_refspecs(remote: &str) -> [String; 2] {
+    let ns = remote_namespace(remote);
+    [
+        format!("+refs/agent/*:{ns}*"),
+        format!("+refs/notes/agent*:{ns}notes/agent*"),
+    ]
+}
+
 /// One ref that a sync moved, for the report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Moved {
@@ -83,10 +94,7 @@ impl Store {
     /// either side (empty: both sides already held the same).
     pub fn sync(&self, remote: &str) -> Result<Vec<Moved>> {
         let ns = remote_namespace(remote);
-        let refspecs = [
-            format!("+refs/agent/*:{ns}*"),
-            format!("+refs/notes/agent*:{ns}notes/agent*"),
-        ];
+        let refspecs = fetch_refspecs(remote);
         let refspecs: Vec<&str> = refspecs.iter().map(String::as_str).collect();
         // What earlier rounds moved: a round whose push landed but whose
         // local moves lost a race still moved the remote.
@@ -107,6 +115,10 @@ impl Store {
                         .cloned()
                         .collect();
                     report(pushed, &mut moved);
+                }
+                // No later round can land what the remote will not take.
+                Pushed::Rejected(why) if remote::refused_for_good(&why) => {
+                    bail!("{remote} refuses the agent refs: {why}")
                 }
                 Pushed::Rejected(why) if round < ROUNDS => {
                     let _ = why;
