@@ -666,6 +666,50 @@ fn a_push_takes_the_agent_refs_along_where_init_remote_set_that_up() {
     );
 }
 
+/// A push that names agent refs itself moves them as git says, with no
+/// sync beside it (which would move them under git's feet and fail the
+/// user's push); a dry run moves nothing on the remote.
+#[test]
+fn a_push_of_agent_refs_by_hand_or_a_dry_run_is_left_to_git() {
+    let hub = Hub::new();
+    let a = pushing_clone(&hub);
+    let id = a.add("By hand", &[]);
+    sync(&a);
+    let name = format!("refs/agent/tasks/{id}");
+    a.ok(&["task", "edit", &id, "--title", "By hand, renamed"]);
+    a.write("mixed.txt", "change\n");
+    a.git(&["add", "mixed.txt"]);
+    a.git(&["commit", "-q", "-m", "Add mixed.txt"]);
+    let out = git_output(&a, &["push", "origin", "main", &name]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the user's push failed: {err}");
+    assert!(!err.contains("git-agent: agent refs synced"), "{err}");
+    assert_eq!(
+        hub_ref(hub_of(&a), &name),
+        Some(a.git(&["rev-parse", &name]))
+    );
+
+    let later = a.add("Not yet", &[]);
+    a.write("dry.txt", "change\n");
+    a.git(&["add", "dry.txt"]);
+    a.git(&["commit", "-q", "-m", "Add dry.txt"]);
+    for dry in ["--dry-run", "-n"] {
+        let out = git_output(&a, &["push", dry, "origin", "main"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            hub_ref(hub_of(&a), &format!("refs/agent/tasks/{later}")),
+            None,
+            "{dry} wrote to the remote"
+        );
+    }
+    push_main(&a, "real.txt");
+    assert!(hub_ref(hub_of(&a), &format!("refs/agent/tasks/{later}")).is_some());
+}
+
 /// Another clone's change to the same task lands on the hub between this
 /// clone's fetch and its push (the hub's pre-receive puts it there, once,
 /// outside the quarantine git keeps a push's objects in, where refs may move):

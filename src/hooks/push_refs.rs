@@ -27,7 +27,7 @@ pub fn run(ctx: &HookContext, remote: Option<&str>, stdin: &str) -> Result<()> {
         return Ok(());
     };
     match wanted(store, remote) {
-        Ok(true) if !only_agent_refs(stdin) => {}
+        Ok(true) if !moves_agent_refs(stdin) && !push_is_dry_run() => {}
         Ok(_) => return Ok(()),
         Err(e) => {
             eprintln!(
@@ -82,16 +82,74 @@ pub fn carries_agent_refs(store: &Store, remote: &str) -> Result<bool> {
         .all(|spec| fetch.contains(spec)))
 }
 
-/// Whether every ref this push moves on the remote is an agent ref or an
-/// agent notes ref: the user is moving them by hand, and a sync beside it
-/// would race that push.
-fn only_agent_refs(stdin: &str) -> bool {
-    let mut remote_refs = stdin
+/// Whether this push moves any agent ref, agent notes ref or remote
+/// namespace of them on the remote itself (`git push origin main
+/// refs/agent/tasks/t-1`, `git push --mirror`): the user is moving them by
+/// hand, and a sync beside it would move them under git's feet, so that
+/// git's own update of them fails its old-value check and the user's push
+/// fails with it.
+fn moves_agent_refs(stdin: &str) -> bool {
+    stdin
         .lines()
         .filter_map(|line| line.split_whitespace().nth(2))
-        .peekable();
-    remote_refs.peek().is_some()
-        && remote_refs.all(|name| name.starts_with("refs/agent/") || NOTES_REFS.contains(&name))
+        .any(|name| {
+            name.starts_with("refs/agent/")
+                || name.starts_with("refs/agent-remotes/")
+                || NOTES_REFS.contains(&name)
+        })
+}
+
+/// Whether the `git push` this hook runs for was given `--dry-run` (`-n`).
+/// git does not tell pre-push, so this reads the command lines of this
+/// process's ancestors (the hook runs a few processes below `git push`:
+/// the shim, `git agent`, perhaps a hook manager) for the nearest `git
+/// push`. Where that cannot be read (no `/proc`), it is taken as a real
+/// push.
+fn push_is_dry_run() -> bool {
+    let mut pid = std::process::id();
+    for _ in 0..8 {
+        let Some(parent) = parent_of(pid) else {
+            return false;
+        };
+        pid = parent;
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            return false;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if let Some(dry) = dry_run_push(&args) {
+            return dry;
+        }
+    }
+    false
+}
+
+/// The parent of process `pid`, from `/proc/<pid>/stat`.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+        .filter(|p| *p > 1)
+}
+
+/// For a git command line that runs `push`: whether it is a dry run.
+/// `None` for any other command line.
+fn dry_run_push(args: &[String]) -> Option<bool> {
+    let program = args.first()?;
+    if !program.rsplit('/').next()?.starts_with("git") {
+        return None;
+    }
+    let push = args.iter().position(|a| a == "push")?;
+    let mut options = args[push + 1..].iter().take_while(|a| *a != "--");
+    Some(options.any(|a| {
+        a == "--dry-run" || (a.starts_with('-') && !a.starts_with("--") && a.contains('n'))
+    }))
 }
 
 #[cfg(test)]
@@ -99,13 +157,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_push_of_agent_refs_alone_is_left_to_itself() {
+    fn a_push_that_moves_any_agent_ref_is_left_to_itself() {
         let zero = "0".repeat(40);
         let one = "1".repeat(40);
         let line = |r: &str| format!("{r} {one} {r} {zero}\n");
         let agent = line("refs/agent/tasks/t-abc") + &line("refs/notes/agent-review");
-        assert!(only_agent_refs(&agent));
-        assert!(!only_agent_refs(&(agent + &line("refs/heads/main"))));
-        assert!(!only_agent_refs(""), "nothing pushed: nothing to race");
+        assert!(moves_agent_refs(&agent));
+        assert!(moves_agent_refs(&(agent + &line("refs/heads/main"))));
+        assert!(moves_agent_refs(&line(
+            "refs/agent-remotes/origin/tasks/t-1"
+        )));
+        assert!(!moves_agent_refs(&line("refs/heads/main")));
+        assert!(!moves_agent_refs(""), "nothing pushed: nothing to race");
+    }
+
+    #[test]
+    fn a_dry_run_is_read_off_the_push_command_line() {
+        let args = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            dry_run_push(&args("git push --dry-run origin main")),
+            Some(true)
+        );
+        assert_eq!(
+            dry_run_push(&args("/usr/bin/git push -nv origin")),
+            Some(true)
+        );
+        assert_eq!(
+            dry_run_push(&args("git -C x push origin main")),
+            Some(false)
+        );
+        assert_eq!(dry_run_push(&args("git push origin -- -n")), Some(false));
+        assert_eq!(
+            dry_run_push(&args("git push --no-verify origin")),
+            Some(false)
+        );
+        assert_eq!(dry_run_push(&args("sh .git/hooks/pre-push origin")), None);
+        assert_eq!(dry_run_push(&args("git agent hook pre-push")), None);
     }
 }
