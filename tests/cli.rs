@@ -335,6 +335,16 @@ fn doctor_names_each_problem_with_its_fix_and_exits_1() {
     let hub = repo.scratch("hub.git");
     repo.git(&["init", "-q", "--bare", &hub]);
     repo.git(&["remote", "add", "hub", &hub]);
+    // Half set up: the agent refs, not their notes.
+    repo.git(&[
+        "config",
+        "--add",
+        "remote.hub.fetch",
+        "+refs/agent/*:refs/agent-remotes/hub/*",
+    ]);
+    let plain = repo.scratch("plain.git");
+    repo.git(&["init", "-q", "--bare", &plain]);
+    repo.git(&["remote", "add", "forge", &plain]);
     repo.write(
         ".git-agent.yaml",
         "roles:\n  implementer: { command: [no-such-agent-cli, \"{prompt_file}\"] }\n",
@@ -366,6 +376,10 @@ fn doctor_names_each_problem_with_its_fix_and_exits_1() {
         "{stdout}"
     );
     has("remote hub: does not fetch", "git agent init --remote hub");
+    assert!(
+        stdout.contains("ok       remote forge: carries code only"),
+        "a remote for code only is no problem: {stdout}"
+    );
     has(
         "identity: user.email is not set",
         "git config --global user.email you@example.com",

@@ -203,6 +203,12 @@ fn remotes(store: &Store, checks: &mut Vec<Check>) -> Result<()> {
                 ),
                 format!("git agent init --remote {remote}"),
             ),
+            // A remote for code only (a forge a single machine clones
+            // from) is no fault: coordinating through it is a choice.
+            (false, false) if missing.len() == wanted.len() => ok(format!(
+                "remote {remote}: carries code only (`git agent init --remote {remote}` \
+                 lets machines coordinate through it)"
+            )),
             (false, false) => problem(
                 format!(
                     "remote {remote}: does not fetch {}",
