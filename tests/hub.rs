@@ -324,4 +324,8 @@ fn a_hub_implements_nothing_whatever_the_team_config_names() {
     let shown: Value =
         serde_json::from_str(&ok_in(&repo, &hub, BIN, &["show", &open, "--json"])).unwrap();
     assert_eq!(shown["task"]["state"], "open", "{err}");
+    // Never tried, not tried and failed: no claim, no attempt.
+    let log = ok_in(&repo, &hub, BIN, &["log", &open]);
+    assert!(!log.contains("claimed"), "{log}");
+    assert_eq!(shown["task"]["attempts"], 0, "{shown}");
 }
