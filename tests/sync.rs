@@ -548,6 +548,24 @@ fn hub_hook(hub: &Hub, name: &str, script: &str) {
 }
 
 #[test]
+fn init_remote_with_a_bad_remote_or_push_refs_value_writes_nothing() {
+    let hub = Hub::new();
+    let a = hub.clone();
+    let config = || a.git(&["config", "--list", "--local"]);
+    let before = config();
+    let err = a.fails(2, &["init", "--remote", "nowhere"]);
+    assert!(err.contains("--remote: no remote \"nowhere\""), "{err}");
+    a.git(&["config", "agent.pushRefs", "maybe"]);
+    let with_value = config();
+    let err = a.fails(2, &["init", "--remote", "origin"]);
+    assert!(err.contains("git config agent.pushRefs:"), "{err}");
+    assert_eq!(config(), with_value, "nothing written");
+    assert!(!a.path().join(".git-agent.yaml").exists());
+    a.git(&["config", "--unset", "agent.pushRefs"]);
+    assert_eq!(config(), before);
+}
+
+#[test]
 fn init_remote_fetches_the_agent_notes_where_sync_and_doctor_look() {
     let hub = Hub::new();
     let a = hub.clone();

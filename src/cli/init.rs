@@ -87,6 +87,15 @@ const NOTES_REFS: [&str; 1] = ["refs/notes/agent"];
 pub fn run(args: Args) -> Result<()> {
     let store = super::open()?;
     let dir = store.work_dir().to_path_buf();
+    // Refusals first: nothing is written for a bad --remote.
+    if let Some(remote) = &args.remote {
+        if remote.contains(|c: char| c == '*' || c == ':' || c.is_whitespace()) {
+            anyhow::bail!("--remote: \"{remote}\" is not a remote name");
+        }
+        git::remote_url(&dir, remote)?
+            .with_context(|| format!("--remote: no remote \"{remote}\""))?;
+        crate::hooks::push_refs::enabled(&store)?;
+    }
     if let Some(root) = store.repo().workdir() {
         let path = root.join(".git-agent.yaml");
         if path.exists() && args.agent.is_some() {
@@ -112,11 +121,6 @@ pub fn run(args: Args) -> Result<()> {
         add_config_value(&dir, "notes.rewriteRef", notes)?;
     }
     if let Some(remote) = args.remote {
-        if remote.contains(|c: char| c == '*' || c == ':' || c.is_whitespace()) {
-            anyhow::bail!("--remote: \"{remote}\" is not a remote name");
-        }
-        git::remote_url(&dir, &remote)?
-            .with_context(|| format!("--remote: no remote \"{remote}\""))?;
         let key = format!("remote.{remote}.fetch");
         for spec in crate::store::sync::fetch_refspecs(&remote) {
             add_config_value(&dir, &key, &spec)?;
