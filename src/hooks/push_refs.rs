@@ -31,7 +31,8 @@ pub fn run(ctx: &HookContext, remote: Option<&str>, stdin: &str) -> Result<()> {
         Ok(_) => return Ok(()),
         Err(e) => {
             eprintln!(
-                "git-agent: {e:#}; the agent refs stay here (`git agent sync {remote}` moves them)"
+                "git-agent: {}; the agent refs stay here (`git agent sync {remote}` moves them)",
+                crate::model::one_line(&format!("{e:#}"), 200)
             );
             return Ok(());
         }
