@@ -638,12 +638,19 @@ fn install_one(
             let kind = chained_kind(store, &files, manifest.recorded(dir, hook))?;
             let what = chain(&files, manager, kind)?;
             replaced = Some(describe(store, &files.path)?);
+            // The shim is written before the hook moves, so that the two
+            // renames follow each other at once: a kill between them is
+            // the only moment with no hook at the path, and the next
+            // install chains what it finds there.
+            let shim = staged(&files.path, hook.shim().as_bytes(), 0o755)?;
             std::fs::rename(&files.path, &files.chained)
                 .with_context(|| format!("moving {} aside", files.path.display()))?;
+            shim.persist(&files.path)
+                .with_context(|| format!("writing {}", files.path.display()))?;
             Some(what)
         }
     };
-    if !matches!(found, Found::Installed | Found::Foreign) || replaced.is_some() {
+    if !matches!(found, Found::Installed | Found::Foreign) {
         write_atomically(&files.path, hook.shim().as_bytes(), 0o755)?;
     }
     remember(manifest, dir, hook, replaced);
@@ -958,6 +965,15 @@ fn blob_id(store: &Store, content: &[u8]) -> Result<String> {
 /// Write `content` to `path` with permissions `mode`: to a temp file in the
 /// same directory, then renamed over `path`, so git never runs half a hook.
 fn write_atomically(path: &Path, content: &[u8], mode: u32) -> Result<()> {
+    staged(path, content, mode)?
+        .persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// `content` written in full to a temporary file beside `path`, ready to be
+/// renamed over it.
+fn staged(path: &Path, content: &[u8], mode: u32) -> Result<tempfile::NamedTempFile> {
     let dir = path.parent().context("a hook path has a directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut temp = tempfile::Builder::new()
@@ -967,7 +983,5 @@ fn write_atomically(path: &Path, content: &[u8], mode: u32) -> Result<()> {
     temp.write_all(content)?;
     temp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(mode))?;
-    temp.persist(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    Ok(temp)
 }
