@@ -34,6 +34,88 @@ impl Hub {
         repo.git(&["remote", "add", "origin", self.url()]);
         repo
     }
+
+    /// A clone whose `main` is the hub's (the first one pushes its own).
+    fn clone_main(&self) -> Repo {
+        let repo = self.clone();
+        if self.git(&["for-each-ref", "refs/heads/main"]).is_empty() {
+            repo.git(&["push", "-q", "origin", "main"]);
+        } else {
+            repo.git(&["fetch", "-q", "origin", "main"]);
+            repo.git(&["reset", "-q", "--hard", "FETCH_HEAD"]);
+        }
+        repo
+    }
+
+    /// Run git in the hub; its stdout.
+    fn git(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The task each first-parent commit of the hub's `main` since `base`
+    /// merged (its `Agent-Task` trailer), oldest first, with the commit.
+    fn merges_since(&self, base: &str) -> Vec<(String, String)> {
+        self.git(&[
+            "log",
+            "--first-parent",
+            "--reverse",
+            "--format=%H %(trailers:key=Agent-Task,valueonly,separator=%x2C)",
+            &format!("{base}..main"),
+        ])
+        .lines()
+        .map(|l| {
+            let (commit, task) = l.split_once(' ').unwrap_or((l, ""));
+            (commit.to_string(), task.trim().to_string())
+        })
+        .collect()
+    }
+
+    /// Whether the hub holds a passing `agent-ci` note on `commit`.
+    fn gate_passed(&self, commit: &str) -> bool {
+        let out = std::process::Command::new("git")
+            .args(["notes", "--ref=agent-ci", "show", commit])
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().any(|l| {
+            serde_json::from_str::<Value>(l).is_ok_and(|v| {
+                v["result"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("passed"))
+            })
+        })
+    }
+}
+
+/// Configure `repo` with the scripted implementer and reviewer and a gate.
+fn configure_pipeline(repo: &Repo) {
+    repo.configure(
+        "60s",
+        3,
+        &format!(
+            "  reviewer:\n    command: [sh, {}]\ntest: test -f README.md\n",
+            crate::common::agent("reviewer.sh")
+        ),
+    );
+}
+
+/// How often the implementer started on `id`, by the lines of `record`.
+fn starts(record: &str, id: &str) -> usize {
+    record
+        .lines()
+        .filter(|l| l.starts_with("start ") && l.split(' ').nth(1) == Some(id))
+        .count()
 }
 
 /// Every agent ref and notes ref of `repo` with its object.
@@ -486,4 +568,77 @@ fn a_killed_clone_s_tasks_are_taken_over_through_the_hub_and_finish_once() {
         assert_eq!(a.task(id), b.task(id));
     }
     assert_eq!(taken_over, 2, "{record}");
+}
+
+#[test]
+fn three_clones_running_against_one_hub_merge_each_task_once_on_the_hub() {
+    let hub = Hub::new();
+    let clones: Vec<Repo> = (0..3).map(|_| hub.clone_main()).collect();
+    let base = hub.git(&["rev-parse", "main"]).trim().to_string();
+    let record = clones[0].scratch("record.txt");
+    // Three layers of ten: each task of a later layer waits for one of the
+    // layer before, merged.
+    let mut yaml = String::from("tasks:\n");
+    for i in 0..30 {
+        yaml.push_str(&format!(
+            "  - key: k{i}\n    title: Task {i}\n    spec: \"record={record}\"\n"
+        ));
+        if i >= 10 {
+            yaml.push_str(&format!("    depends_on: [k{}]\n", i - 10));
+        }
+    }
+    for c in &clones {
+        configure_pipeline(c);
+    }
+    let ids: Vec<String> = clones[0]
+        .plan(&yaml)
+        .values()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 30);
+    for c in &clones {
+        sync(c);
+    }
+    let runs: Vec<_> = clones
+        .iter()
+        .map(|c| {
+            c.cmd(&["run", "--remote", "origin", "-j", "2"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for r in runs {
+        let out = r.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let merges = hub.merges_since(&base);
+    let record = std::fs::read_to_string(&record).unwrap();
+    for id in &ids {
+        assert_eq!(starts(&record, id), 1, "{id}:\n{record}");
+        let on_hub = merges.iter().filter(|(_, t)| t == id).count();
+        assert_eq!(on_hub, 1, "{id} merged {on_hub} times: {merges:?}");
+    }
+    assert_eq!(merges.len(), 30, "{merges:?}");
+    for (commit, task) in &merges {
+        assert!(
+            hub.gate_passed(commit),
+            "{commit} ({task}) has no passing gate note"
+        );
+    }
+    for c in &clones {
+        sync(c);
+        c.git(&["fetch", "-q", "origin", "main"]);
+        // Each clone's main followed the hub's, never diverged from it.
+        c.git(&["merge-base", "--is-ancestor", "main", "origin/main"]);
+        for id in &ids {
+            assert_eq!(c.state(id), "merged", "{id}");
+        }
+    }
 }
