@@ -495,7 +495,8 @@ fn notes_travel_and_merge_by_union() {
 #[test]
 fn a_killed_clone_s_tasks_are_taken_over_through_the_hub_and_finish_once() {
     let hub = Hub::new();
-    let (a, b) = (hub.clone(), hub.clone());
+    let (a, b) = (hub.clone_main(), hub.clone_main());
+    let base = hub.git(&["rev-parse", "main"]).trim().to_string();
     let record = a.scratch("record.txt");
     let pids = a.scratch("pids.txt");
     let ids: Vec<String> = (0..3)
@@ -513,7 +514,7 @@ fn a_killed_clone_s_tasks_are_taken_over_through_the_hub_and_finish_once() {
             "target: main\nroles:\n  implementer:\n    command: [sh, -c, 'cat > /dev/null; echo \"start $GIT_AGENT_TASK hung\" >> {record}; echo $$ >> {pids}; exec sleep 300']\n    timeout: 600s\n"
         ),
     );
-    b.configure("60s", 3, "");
+    configure_pipeline(&b);
     sync(&a);
     sync(&b);
     let mut run_a = a
@@ -548,6 +549,7 @@ fn a_killed_clone_s_tasks_are_taken_over_through_the_hub_and_finish_once() {
     );
     sync(&a);
     let record = std::fs::read_to_string(&record).unwrap();
+    let merges = hub.merges_since(&base);
     let mut taken_over = 0;
     for id in &ids {
         let kinds = b.kinds(id);
@@ -565,9 +567,108 @@ fn a_killed_clone_s_tasks_are_taken_over_through_the_hub_and_finish_once() {
             .filter(|l| l.starts_with(&format!("start {id} ")) && !l.ends_with("hung"))
             .count();
         assert_eq!(by_b, 1, "{id}:\n{record}");
+        // And it merged once, on the hub's target.
+        let on_hub = merges.iter().filter(|(_, t)| t == id).count();
+        assert_eq!(on_hub, 1, "{id} merged {on_hub} times: {merges:?}");
+        assert_eq!(a.state(id), "merged");
         assert_eq!(a.task(id), b.task(id));
     }
+    assert_eq!(merges.len(), 3, "{merges:?}");
+    for (commit, task) in &merges {
+        assert!(
+            hub.gate_passed(commit),
+            "{commit} ({task}) has no passing gate note"
+        );
+    }
     assert_eq!(taken_over, 2, "{record}");
+}
+
+#[test]
+fn a_clone_that_loses_the_remote_goes_on_and_syncs_when_it_is_back() {
+    let hub = Hub::new();
+    let a = hub.clone_main();
+    let record = a.scratch("record.txt");
+    let gate = a.scratch("gate");
+    let ids: Vec<String> = (0..2)
+        .map(|i| {
+            a.add(
+                &format!("Task {i}"),
+                &["--spec", &format!("record={record} sleep=1")],
+            )
+        })
+        .collect();
+    // The implementers wait until the test has taken the remote away.
+    let script = format!(
+        "while [ ! -e {gate} ]; do sleep 0.05; done; exec sh {}",
+        crate::common::agent("implementer.sh")
+    );
+    a.write(
+        ".git-agent.yaml",
+        &format!(
+            "target: main\nroles:\n  implementer:\n    command: [sh, -c, '{script}']\n    timeout: 60s\n"
+        ),
+    );
+    sync(&a);
+    let mut run = a
+        .cmd(&["run", "--remote", "origin", "-j", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both claims landed on the hub: then the remote goes.
+    let claimed_on_hub = |id: &str| {
+        hub.git(&["for-each-ref", &format!("refs/agent/leases/{id}")])
+            .contains(id)
+    };
+    assert!(
+        crate::common::wait_for(60, || ids.iter().all(|id| claimed_on_hub(id))),
+        "the claims never reached the hub"
+    );
+    let gone = format!("{}-gone", hub.url());
+    a.git(&["remote", "set-url", "origin", &gone]);
+    std::fs::write(&gate, "").unwrap();
+    // The work goes on here and is submitted here; the run waits for the hub.
+    assert!(
+        crate::common::wait_for(60, || ids.iter().all(|id| a.state(id) == "in_review")),
+        "the work did not go on without the remote"
+    );
+    assert!(
+        run.try_wait().unwrap().is_none(),
+        "the run ended without its remote"
+    );
+    let on_hub = |id: &str| -> Value {
+        let json = hub.git(&["show", &format!("refs/agent/tasks/{id}:task.json")]);
+        serde_json::from_str(&json).unwrap()
+    };
+    for id in &ids {
+        assert_eq!(on_hub(id)["state"], "in_progress", "{id}");
+    }
+    // Back: the run syncs what it holds, and ends.
+    a.git(&["remote", "set-url", "origin", hub.url()]);
+    let out = run.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("origin unreachable"), "{said}");
+    for id in &ids {
+        let task = on_hub(id);
+        assert_eq!(task["state"], "in_review", "{id}");
+        assert_eq!(event_ids(&a, id).len(), a.kinds(id).len());
+        // The work branch reached the hub with the task that names it.
+        let branch = hub.git(&["rev-parse", &format!("refs/heads/agent/{id}")]);
+        assert_eq!(Some(branch.trim()), task["head"].as_str(), "{id}");
+    }
+    // Nothing was lost: the hub holds every event this clone recorded.
+    let b = hub.clone_main();
+    sync(&b);
+    for id in &ids {
+        assert_eq!(event_ids(&b, id), event_ids(&a, id), "{id}");
+    }
 }
 
 #[test]

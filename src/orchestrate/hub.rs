@@ -32,7 +32,7 @@ use crate::store::lease::hostname;
 use crate::store::queue_lease::Turn;
 
 /// How often a run syncs with the hub while nothing of its own moved.
-const SYNC_EVERY: Duration = Duration::from_millis(500);
+const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// How long the queue's lease holds unless renewed, and how often it is.
 const QUEUE_TTL: Duration = Duration::from_secs(120);
 const QUEUE_RENEW: Duration = Duration::from_secs(30);
@@ -86,8 +86,9 @@ impl Hub {
         self.dirty || self.last_sync.is_none_or(|t| t.elapsed() >= SYNC_EVERY)
     }
 
-    /// Sync the agent refs and notes, fetch the hub's target and, with
-    /// `follow`, bring this clone's target up to it. Whether it went through;
+    /// Sync the agent refs and notes and, with `follow`, fetch the hub's
+    /// target and bring this clone's target up to it (without: the merge
+    /// queue runs, and fetches and moves the target itself). Whether it went through;
     /// a failure is said once and tried again at the next turn.
     pub fn sync(&mut self, ctx: &Context, follow: bool) -> bool {
         self.last_sync = Some(Instant::now());
