@@ -49,6 +49,8 @@ pub struct Hub {
     last_sync: Option<Instant>,
     /// When the queue's lease was last taken or renewed, while it is ours.
     queue: Option<Instant>,
+    /// When this run last tried to take the queue's lease.
+    tried_queue: Option<Instant>,
     /// What was last said about the remote or the target, so that each is
     /// said once.
     said: Option<String>,
@@ -63,6 +65,7 @@ impl Hub {
             dirty: true,
             last_sync: None,
             queue: None,
+            tried_queue: None,
             said: None,
         }
     }
@@ -134,13 +137,18 @@ impl Hub {
     }
 
     /// Whether this run holds the queue's lease now: renewed where it is
-    /// ours and half spent, taken where `wanted` and it is free or dead.
+    /// ours and half spent, taken where `wanted` and it is free or dead
+    /// (tried at most once a [`SYNC_EVERY`]: another clone's lease lasts).
     pub fn queue_turn(&mut self, ctx: &Context, wanted: bool) -> bool {
         let renew = self.queue.is_some_and(|t| t.elapsed() >= QUEUE_RENEW);
-        let take = self.queue.is_none() && wanted && self.reachable;
+        let take = self.queue.is_none()
+            && wanted
+            && self.reachable
+            && self.tried_queue.is_none_or(|t| t.elapsed() >= SYNC_EVERY);
         if !renew && !take {
             return self.queue.is_some();
         }
+        self.tried_queue = Some(Instant::now());
         match ctx
             .store
             .take_queue_lease(&self.remote, &self.holder, QUEUE_TTL)

@@ -192,7 +192,7 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
 
 /// How often a run against a remote looks again while only other clones
 /// (or the remote's return) can move its work.
-const REMOTE_POLL: Duration = Duration::from_millis(200);
+const REMOTE_POLL: Duration = Duration::from_millis(300);
 
 impl Scheduler<'_> {
     /// Against a remote: sync when something moved here or a while passed.
@@ -498,7 +498,7 @@ impl Scheduler<'_> {
                 Some(hub) => match self
                     .ctx
                     .store
-                    .claim_remote(&id, &request, &hub.remote, true)
+                    .claim_remote(&id, &request, &hub.remote, false)
                 {
                     Ok(outcome) => matches!(outcome, ClaimOutcome::Claimed(_)),
                     Err(e) => {
