@@ -743,3 +743,49 @@ fn three_clones_running_against_one_hub_merge_each_task_once_on_the_hub() {
         }
     }
 }
+
+#[test]
+fn a_later_attempt_s_work_branch_replaces_the_earlier_one_on_the_hub() {
+    let hub = Hub::new();
+    let a = hub.clone_main();
+    let base = hub.git(&["rev-parse", "main"]).trim().to_string();
+    // The reviewer sends the first attempt back; the second lands.
+    a.configure(
+        "60s",
+        3,
+        &format!(
+            "  reviewer:\n    command: [sh, {}, 'pattern=attempt 1']\ntest: test -f README.md\n",
+            crate::common::agent("reviewer.sh")
+        ),
+    );
+    let id = a.add("Twice", &[]);
+    sync(&a);
+    // The hub keeps a log of each move of a ref, to show both pushes.
+    hub.git(&["config", "core.logAllRefUpdates", "always"]);
+    let run = a.run(&["run", "--remote", "origin", "-j", "1"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let shown = a.json(&["show", &id]);
+    let heads: Vec<String> = shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "submitted")
+        .map(|e| e["data"]["head"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(heads.len(), 2, "{shown}");
+    assert_ne!(heads[0], heads[1]);
+    let on_hub = hub.git(&["rev-parse", &format!("refs/heads/agent/{id}")]);
+    assert_eq!(on_hub.trim(), heads[1]);
+    // Each attempt's work went to the hub as it ended, oldest last.
+    let moves = hub.git(&["reflog", "--format=%H", &format!("refs/heads/agent/{id}")]);
+    let moves: Vec<&str> = moves.lines().collect();
+    assert_eq!(moves, [heads[1].as_str(), heads[0].as_str()]);
+    let merges = hub.merges_since(&base);
+    assert_eq!(merges.len(), 1, "{merges:?}");
+    assert_eq!(merges[0].1, id);
+    assert_eq!(a.state(&id), "merged");
+}
