@@ -33,6 +33,8 @@ use crate::store::queue_lease::Turn;
 
 /// How often a run syncs with the hub while nothing of its own moved.
 const SYNC_EVERY: Duration = Duration::from_secs(1);
+/// How long moves made here gather before they are synced.
+const SYNC_GATHER: Duration = Duration::from_millis(200);
 /// How long the queue's lease holds unless renewed, and how often it is.
 const QUEUE_TTL: Duration = Duration::from_secs(120);
 const QUEUE_RENEW: Duration = Duration::from_secs(30);
@@ -84,9 +86,11 @@ impl Hub {
         self.dirty = true;
     }
 
-    /// Whether a sync is due: something moved here, or a while has passed.
+    /// Whether a sync is due: something moved here (moves that come close
+    /// together go in one sync), or a while has passed.
     pub fn due(&self) -> bool {
-        self.dirty || self.last_sync.is_none_or(|t| t.elapsed() >= SYNC_EVERY)
+        let since = |d: Duration| self.last_sync.is_none_or(|t| t.elapsed() >= d);
+        (self.dirty && since(SYNC_GATHER)) || since(SYNC_EVERY)
     }
 
     /// Sync the agent refs and notes and, with `follow`, fetch the hub's
