@@ -789,3 +789,48 @@ fn a_later_attempt_s_work_branch_replaces_the_earlier_one_on_the_hub() {
     assert_eq!(merges[0].1, id);
     assert_eq!(a.state(&id), "merged");
 }
+
+#[test]
+fn a_conflict_with_work_made_on_another_clone_goes_back_and_lands_once() {
+    let hub = Hub::new();
+    let (a, b) = (hub.clone_main(), hub.clone_main());
+    let base = hub.git(&["rev-parse", "main"]).trim().to_string();
+    // Both tasks write one file: whichever merges second conflicts.
+    let ids: Vec<String> = ["Left", "Right"]
+        .iter()
+        .map(|t| b.add(t, &["--spec", "shared"]))
+        .collect();
+    // B implements both, and has no reviewer: it leaves them in review.
+    b.configure("60s", 3, "");
+    let run_b = b.run(&["run", "--remote", "origin", "-j", "2"]);
+    assert!(
+        run_b.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run_b.stderr)
+    );
+    // A reviews and integrates them; the second goes back to be done again.
+    configure_pipeline(&a);
+    let run_a = a.run(&["run", "--remote", "origin", "-j", "2"]);
+    assert!(
+        run_a.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&run_a.stdout),
+        String::from_utf8_lossy(&run_a.stderr)
+    );
+    let merges = hub.merges_since(&base);
+    for id in &ids {
+        assert_eq!(a.state(id), "merged", "{id}");
+        let on_hub = merges.iter().filter(|(_, t)| t == id).count();
+        assert_eq!(on_hub, 1, "{id} merged {on_hub} times: {merges:?}");
+    }
+    let sent_back: usize = ids
+        .iter()
+        .map(|id| {
+            a.kinds(id)
+                .iter()
+                .filter(|k| *k == "integration_failed")
+                .count()
+        })
+        .sum();
+    assert_eq!(sent_back, 1);
+}

@@ -166,14 +166,27 @@ pub(super) fn send_back_conflict(
     leaving: Leaving,
 ) -> Result<Landing> {
     let target = &ctx.config.target;
-    worktree::bring_up_to(ctx, task, tip)?;
+    let short_tip = &tip[..tip.len().min(10)];
     let reason = format!("merge conflict with {target} in: {}", paths.join(", "));
-    let detail = format!(
-        "{target} moved on while this was reviewed. A merge of {target} ({}) is in progress in your worktree \
-         with conflicts in: {}. Resolve them, keeping the intent of both sides, and commit.",
-        &tip[..tip.len().min(10)],
-        paths.join(", ")
-    );
+    // Work made on another clone (`run --remote`) has its branch there:
+    // that clone's next attempt merges the target itself.
+    let branch = format!("refs/heads/agent/{}", task.id);
+    let here = git::find_commit(&ctx.root, &branch)?;
+    let detail = match here.is_some() && here == task.head {
+        true => {
+            worktree::bring_up_to(ctx, task, tip)?;
+            format!(
+                "{target} moved on while this was reviewed. A merge of {target} ({short_tip}) is in progress in your worktree \
+                 with conflicts in: {}. Resolve them, keeping the intent of both sides, and commit.",
+                paths.join(", ")
+            )
+        }
+        false => format!(
+            "{target} moved on while this was reviewed: your branch conflicts with {target} ({short_tip}) in: {}. \
+             Merge {target} into your branch, resolve the conflicts keeping the intent of both sides, and commit.",
+            paths.join(", ")
+        ),
+    };
     send_back(ctx, task, &reason, Some(detail), leaving)
 }
 
