@@ -34,6 +34,88 @@ impl Hub {
         repo.git(&["remote", "add", "origin", self.url()]);
         repo
     }
+
+    /// A clone whose `main` is the hub's (the first one pushes its own).
+    fn clone_main(&self) -> Repo {
+        let repo = self.clone();
+        if self.git(&["for-each-ref", "refs/heads/main"]).is_empty() {
+            repo.git(&["push", "-q", "origin", "main"]);
+        } else {
+            repo.git(&["fetch", "-q", "origin", "main"]);
+            repo.git(&["reset", "-q", "--hard", "FETCH_HEAD"]);
+        }
+        repo
+    }
+
+    /// Run git in the hub; its stdout.
+    fn git(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The task each first-parent commit of the hub's `main` since `base`
+    /// merged (its `Agent-Task` trailer), oldest first, with the commit.
+    fn merges_since(&self, base: &str) -> Vec<(String, String)> {
+        self.git(&[
+            "log",
+            "--first-parent",
+            "--reverse",
+            "--format=%H %(trailers:key=Agent-Task,valueonly,separator=%x2C)",
+            &format!("{base}..main"),
+        ])
+        .lines()
+        .map(|l| {
+            let (commit, task) = l.split_once(' ').unwrap_or((l, ""));
+            (commit.to_string(), task.trim().to_string())
+        })
+        .collect()
+    }
+
+    /// Whether the hub holds a passing `agent-ci` note on `commit`.
+    fn gate_passed(&self, commit: &str) -> bool {
+        let out = std::process::Command::new("git")
+            .args(["notes", "--ref=agent-ci", "show", commit])
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().any(|l| {
+            serde_json::from_str::<Value>(l).is_ok_and(|v| {
+                v["result"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("passed"))
+            })
+        })
+    }
+}
+
+/// Configure `repo` with the scripted implementer and reviewer and a gate.
+fn configure_pipeline(repo: &Repo) {
+    repo.configure(
+        "60s",
+        3,
+        &format!(
+            "  reviewer:\n    command: [sh, {}]\ntest: test -f README.md\n",
+            crate::common::agent("reviewer.sh")
+        ),
+    );
+}
+
+/// How often the implementer started on `id`, by the lines of `record`.
+fn starts(record: &str, id: &str) -> usize {
+    record
+        .lines()
+        .filter(|l| l.starts_with("start ") && l.split(' ').nth(1) == Some(id))
+        .count()
 }
 
 /// Every agent ref and notes ref of `repo` with its object.
@@ -413,7 +495,8 @@ fn notes_travel_and_merge_by_union() {
 #[test]
 fn a_killed_clone_s_tasks_are_taken_over_through_the_hub_and_finish_once() {
     let hub = Hub::new();
-    let (a, b) = (hub.clone(), hub.clone());
+    let (a, b) = (hub.clone_main(), hub.clone_main());
+    let base = hub.git(&["rev-parse", "main"]).trim().to_string();
     let record = a.scratch("record.txt");
     let pids = a.scratch("pids.txt");
     let ids: Vec<String> = (0..3)
@@ -431,7 +514,7 @@ fn a_killed_clone_s_tasks_are_taken_over_through_the_hub_and_finish_once() {
             "target: main\nroles:\n  implementer:\n    command: [sh, -c, 'cat > /dev/null; echo \"start $GIT_AGENT_TASK hung\" >> {record}; echo $$ >> {pids}; exec sleep 300']\n    timeout: 600s\n"
         ),
     );
-    b.configure("60s", 3, "");
+    configure_pipeline(&b);
     sync(&a);
     sync(&b);
     let mut run_a = a
@@ -466,6 +549,7 @@ fn a_killed_clone_s_tasks_are_taken_over_through_the_hub_and_finish_once() {
     );
     sync(&a);
     let record = std::fs::read_to_string(&record).unwrap();
+    let merges = hub.merges_since(&base);
     let mut taken_over = 0;
     for id in &ids {
         let kinds = b.kinds(id);
@@ -483,7 +567,18 @@ fn a_killed_clone_s_tasks_are_taken_over_through_the_hub_and_finish_once() {
             .filter(|l| l.starts_with(&format!("start {id} ")) && !l.ends_with("hung"))
             .count();
         assert_eq!(by_b, 1, "{id}:\n{record}");
+        // And it merged once, on the hub's target.
+        let on_hub = merges.iter().filter(|(_, t)| t == id).count();
+        assert_eq!(on_hub, 1, "{id} merged {on_hub} times: {merges:?}");
+        assert_eq!(a.state(id), "merged");
         assert_eq!(a.task(id), b.task(id));
+    }
+    assert_eq!(merges.len(), 3, "{merges:?}");
+    for (commit, task) in &merges {
+        assert!(
+            hub.gate_passed(commit),
+            "{commit} ({task}) has no passing gate note"
+        );
     }
     assert_eq!(taken_over, 2, "{record}");
 }
@@ -825,4 +920,256 @@ fn a_remote_that_hides_agent_refs_is_named_and_never_fails_a_push() {
             && err.contains("hidden ref"),
         "{err}"
     );
+}
+
+#[test]
+fn a_clone_that_loses_the_remote_goes_on_and_syncs_when_it_is_back() {
+    let hub = Hub::new();
+    let a = hub.clone_main();
+    let record = a.scratch("record.txt");
+    let gate = a.scratch("gate");
+    let ids: Vec<String> = (0..2)
+        .map(|i| {
+            a.add(
+                &format!("Task {i}"),
+                &["--spec", &format!("record={record} sleep=1")],
+            )
+        })
+        .collect();
+    // The implementers wait until the test has taken the remote away.
+    let script = format!(
+        "while [ ! -e {gate} ]; do sleep 0.05; done; exec sh {}",
+        crate::common::agent("implementer.sh")
+    );
+    a.write(
+        ".git-agent.yaml",
+        &format!(
+            "target: main\nroles:\n  implementer:\n    command: [sh, -c, '{script}']\n    timeout: 60s\n"
+        ),
+    );
+    sync(&a);
+    let mut run = a
+        .cmd(&["run", "--remote", "origin", "-j", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both claims landed on the hub: then the remote goes.
+    let claimed_on_hub = |id: &str| {
+        hub.git(&["for-each-ref", &format!("refs/agent/leases/{id}")])
+            .contains(id)
+    };
+    assert!(
+        crate::common::wait_for(60, || ids.iter().all(|id| claimed_on_hub(id))),
+        "the claims never reached the hub"
+    );
+    let gone = format!("{}-gone", hub.url());
+    a.git(&["remote", "set-url", "origin", &gone]);
+    std::fs::write(&gate, "").unwrap();
+    // The work goes on here and is submitted here; the run waits for the hub.
+    assert!(
+        crate::common::wait_for(60, || ids.iter().all(|id| a.state(id) == "in_review")),
+        "the work did not go on without the remote"
+    );
+    assert!(
+        run.try_wait().unwrap().is_none(),
+        "the run ended without its remote"
+    );
+    let on_hub = |id: &str| -> Value {
+        let json = hub.git(&["show", &format!("refs/agent/tasks/{id}:task.json")]);
+        serde_json::from_str(&json).unwrap()
+    };
+    for id in &ids {
+        assert_eq!(on_hub(id)["state"], "in_progress", "{id}");
+    }
+    // Back: the run syncs what it holds, and ends.
+    a.git(&["remote", "set-url", "origin", hub.url()]);
+    let out = run.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("origin unreachable"), "{said}");
+    for id in &ids {
+        let task = on_hub(id);
+        assert_eq!(task["state"], "in_review", "{id}");
+        assert_eq!(event_ids(&a, id).len(), a.kinds(id).len());
+        // The work branch reached the hub with the task that names it.
+        let branch = hub.git(&["rev-parse", &format!("refs/heads/agent/{id}")]);
+        assert_eq!(Some(branch.trim()), task["head"].as_str(), "{id}");
+    }
+    // Nothing was lost: the hub holds every event this clone recorded.
+    let b = hub.clone_main();
+    sync(&b);
+    for id in &ids {
+        assert_eq!(event_ids(&b, id), event_ids(&a, id), "{id}");
+    }
+}
+
+#[test]
+fn three_clones_running_against_one_hub_merge_each_task_once_on_the_hub() {
+    let hub = Hub::new();
+    let clones: Vec<Repo> = (0..3).map(|_| hub.clone_main()).collect();
+    let base = hub.git(&["rev-parse", "main"]).trim().to_string();
+    let record = clones[0].scratch("record.txt");
+    // Three layers of ten: each task of a later layer waits for one of the
+    // layer before, merged.
+    let mut yaml = String::from("tasks:\n");
+    for i in 0..30 {
+        yaml.push_str(&format!(
+            "  - key: k{i}\n    title: Task {i}\n    spec: \"record={record}\"\n"
+        ));
+        if i >= 10 {
+            yaml.push_str(&format!("    depends_on: [k{}]\n", i - 10));
+        }
+    }
+    for c in &clones {
+        configure_pipeline(c);
+    }
+    let ids: Vec<String> = clones[0]
+        .plan(&yaml)
+        .values()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 30);
+    for c in &clones {
+        sync(c);
+    }
+    let runs: Vec<_> = clones
+        .iter()
+        .map(|c| {
+            c.cmd(&["run", "--remote", "origin", "-j", "2"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for r in runs {
+        let out = r.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let merges = hub.merges_since(&base);
+    let record = std::fs::read_to_string(&record).unwrap();
+    for id in &ids {
+        assert_eq!(starts(&record, id), 1, "{id}:\n{record}");
+        let on_hub = merges.iter().filter(|(_, t)| t == id).count();
+        assert_eq!(on_hub, 1, "{id} merged {on_hub} times: {merges:?}");
+    }
+    assert_eq!(merges.len(), 30, "{merges:?}");
+    for (commit, task) in &merges {
+        assert!(
+            hub.gate_passed(commit),
+            "{commit} ({task}) has no passing gate note"
+        );
+    }
+    for c in &clones {
+        sync(c);
+        c.git(&["fetch", "-q", "origin", "main"]);
+        // Each clone's main followed the hub's, never diverged from it.
+        c.git(&["merge-base", "--is-ancestor", "main", "origin/main"]);
+        for id in &ids {
+            assert_eq!(c.state(id), "merged", "{id}");
+        }
+    }
+}
+
+#[test]
+fn a_later_attempt_s_work_branch_replaces_the_earlier_one_on_the_hub() {
+    let hub = Hub::new();
+    let a = hub.clone_main();
+    let base = hub.git(&["rev-parse", "main"]).trim().to_string();
+    // The reviewer sends the first attempt back; the second lands.
+    a.configure(
+        "60s",
+        3,
+        &format!(
+            "  reviewer:\n    command: [sh, {}, 'pattern=attempt 1']\ntest: test -f README.md\n",
+            crate::common::agent("reviewer.sh")
+        ),
+    );
+    let id = a.add("Twice", &[]);
+    sync(&a);
+    // The hub keeps a log of each move of a ref, to show both pushes.
+    hub.git(&["config", "core.logAllRefUpdates", "always"]);
+    let run = a.run(&["run", "--remote", "origin", "-j", "1"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let shown = a.json(&["show", &id]);
+    let heads: Vec<String> = shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "submitted")
+        .map(|e| e["data"]["head"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(heads.len(), 2, "{shown}");
+    assert_ne!(heads[0], heads[1]);
+    let on_hub = hub.git(&["rev-parse", &format!("refs/heads/agent/{id}")]);
+    assert_eq!(on_hub.trim(), heads[1]);
+    // Each attempt's work went to the hub as it ended, oldest last.
+    let moves = hub.git(&["reflog", "--format=%H", &format!("refs/heads/agent/{id}")]);
+    let moves: Vec<&str> = moves.lines().collect();
+    assert_eq!(moves, [heads[1].as_str(), heads[0].as_str()]);
+    let merges = hub.merges_since(&base);
+    assert_eq!(merges.len(), 1, "{merges:?}");
+    assert_eq!(merges[0].1, id);
+    assert_eq!(a.state(&id), "merged");
+}
+
+#[test]
+fn a_conflict_with_work_made_on_another_clone_goes_back_and_lands_once() {
+    let hub = Hub::new();
+    let (a, b) = (hub.clone_main(), hub.clone_main());
+    let base = hub.git(&["rev-parse", "main"]).trim().to_string();
+    // Both tasks write one file: whichever merges second conflicts.
+    let ids: Vec<String> = ["Left", "Right"]
+        .iter()
+        .map(|t| b.add(t, &["--spec", "shared"]))
+        .collect();
+    // B implements both, and has no reviewer: it leaves them in review.
+    b.configure("60s", 3, "");
+    let run_b = b.run(&["run", "--remote", "origin", "-j", "2"]);
+    assert!(
+        run_b.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run_b.stderr)
+    );
+    // A reviews and integrates them; the second goes back to be done again.
+    configure_pipeline(&a);
+    let run_a = a.run(&["run", "--remote", "origin", "-j", "2"]);
+    assert!(
+        run_a.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&run_a.stdout),
+        String::from_utf8_lossy(&run_a.stderr)
+    );
+    let merges = hub.merges_since(&base);
+    for id in &ids {
+        assert_eq!(a.state(id), "merged", "{id}");
+        let on_hub = merges.iter().filter(|(_, t)| t == id).count();
+        assert_eq!(on_hub, 1, "{id} merged {on_hub} times: {merges:?}");
+    }
+    let sent_back: usize = ids
+        .iter()
+        .map(|id| {
+            a.kinds(id)
+                .iter()
+                .filter(|k| *k == "integration_failed")
+                .count()
+        })
+        .sum();
+    assert_eq!(sent_back, 1);
 }

@@ -26,8 +26,10 @@ pub struct Args {
     /// How often `--watch` looks for new work.
     #[arg(long, default_value = "5s", value_parser = super::parse_duration)]
     poll: Duration,
-    /// Claim against this remote (each claim counts once its push lands
-    /// there), and sync with it when the run ends.
+    /// Work against this remote with every other clone of it: each claim
+    /// counts once its push lands there, work branches go there, and the
+    /// clone that holds the merge queue's lease there reviews and moves its
+    /// target; synced as the run goes and when it ends.
     #[arg(long, value_name = "REMOTE")]
     remote: Option<String>,
 }
@@ -53,11 +55,8 @@ pub fn run(args: Args) -> Result<()> {
         poll: args.poll,
         remote: remote.clone(),
     };
+    // Against a remote, the run syncs what it recorded before it returns.
     let summary = run::run(&ctx, &options)?;
-    if let Some(remote) = &remote {
-        // What this run recorded since its last claim goes out now.
-        ctx.store.sync(remote)?;
-    }
     let line = format!(
         "{} submitted, {} failed attempts, {} approved, {} changes requested, {} merged, {} sent back by the queue, {} interrupted, {} taken over{}{}",
         summary.submitted,

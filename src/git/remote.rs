@@ -26,6 +26,28 @@ pub fn fetch(dir: &Path, remote: &str, refspecs: &[&str]) -> Result<()> {
         .with_context(|| format!("fetching from {remote}"))
 }
 
+/// Fetch branch `branch` of `remote` to `refs/remotes/<remote>/<branch>`, as
+/// `git fetch <remote> <branch>` would; its tip, or `None` where the remote
+/// has no such branch. An unreachable remote is an error.
+pub fn fetch_branch(dir: &Path, remote: &str, branch: &str) -> Result<Option<String>> {
+    let tracking = format!("refs/remotes/{remote}/{branch}");
+    let refspec = format!("+refs/heads/{branch}:{tracking}");
+    match fetch(dir, remote, &[&refspec]) {
+        Ok(()) => Ok(super::try_run(
+            dir,
+            &["rev-parse", "--verify", "--quiet", &tracking],
+        )?),
+        Err(e) => {
+            // Told apart from an unreachable remote by asking it once more.
+            let heads = format!("refs/heads/{branch}");
+            match super::try_run(dir, &["ls-remote", "--heads", remote, &heads])? {
+                Some(listed) if listed.is_empty() => Ok(None),
+                _ => Err(e),
+            }
+        }
+    }
+}
+
 /// The names of the configured remotes, in git's order.
 pub fn remotes(dir: &Path) -> Result<Vec<String>> {
     Ok(super::run(dir, &["remote"])?

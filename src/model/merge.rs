@@ -111,9 +111,12 @@ impl Log {
 }
 
 /// The events of `local` that a merge with `landed` (the side whose pushes
-/// landed on the remote) voids: where both sides claimed the task while
-/// apart, the claim that landed wins, so every claim only `local` holds is
-/// void, with everything its claimer did after it that only `local` holds.
+/// landed on the remote) voids: where the task moved on through its states
+/// on the landed side while `local` claimed it (both claimed while apart,
+/// or the holder went on while `local` took its lease over), the claim that
+/// never landed is void: every claim only `local` holds, the release a
+/// takeover wrote with it, and everything its claimer did after it that
+/// only `local` holds.
 pub fn lost_claims(landed: &Log, local: &Log) -> BTreeSet<String> {
     let only = |a: &Log, b: &Log| -> Vec<Event> {
         a.events
@@ -123,15 +126,20 @@ pub fn lost_claims(landed: &Log, local: &Log) -> BTreeSet<String> {
             .collect()
     };
     let is_claim = |e: &Event| matches!(e.change, Change::Claimed { .. });
+    // A person's edit of the text moves no state: a claim made meanwhile stands.
+    let moves_state = |e: &Event| !matches!(e.change, Change::Created(_) | Change::Edited(_));
     let landed_only = only(landed, local);
-    if !landed_only.iter().any(is_claim) {
+    if !landed_only.iter().any(moves_state) {
         return BTreeSet::new();
     }
     let local_only = only(local, landed);
     let mut void = BTreeSet::new();
     for claim in local_only.iter().filter(|e| is_claim(e)) {
         for e in &local_only {
-            if e.actor == claim.actor && fold_key(e) >= fold_key(claim) {
+            let later = fold_key(e) >= fold_key(claim);
+            let takeover =
+                matches!(e.change, Change::Released { .. }) && e.lamport + 1 == claim.lamport;
+            if e.actor == claim.actor && (later || takeover) {
                 void.insert(e.id.clone());
             }
         }
@@ -366,6 +374,65 @@ mod tests {
         // Whoever merges next, in either order, agrees.
         assert_eq!(merged.merge(&landed).snapshot("t-x").unwrap(), task);
         assert_eq!(local.merge(&merged).snapshot("t-x").unwrap(), task);
+    }
+
+    #[test]
+    fn a_takeover_that_lost_to_the_holder_s_submission_is_void() {
+        let root = created();
+        let claim = event(
+            "e-a",
+            2,
+            "a",
+            Change::Claimed {
+                assignee: "a".into(),
+            },
+        );
+        // A went on and submitted (landed); B, not yet seeing it, took A's
+        // lease over: a release and a claim in one write.
+        let submitted = event("e-a2", 3, "a", change(2, "a"));
+        let released = event("e-b1", 3, "b", change(1, "b"));
+        let taken = event("e-b2", 4, "b", change(0, "b"));
+        let landed = Log::new([root.clone(), claim.clone(), submitted], []);
+        let local = Log::new([root, claim, released, taken], []);
+        let void = lost_claims(&landed, &local);
+        assert_eq!(
+            void,
+            ["e-b1".to_string(), "e-b2".to_string()]
+                .into_iter()
+                .collect()
+        );
+        let task = landed
+            .merge(&local)
+            .with_void(void)
+            .snapshot("t-x")
+            .unwrap();
+        assert_eq!(task.state, State::InReview);
+        assert_eq!(task.head.as_deref(), Some("h"));
+    }
+
+    #[test]
+    fn a_claim_made_while_the_text_was_edited_stands() {
+        let root = created();
+        let edit = event(
+            "e-h",
+            2,
+            "human",
+            Change::Edited(crate::model::task::TaskEdit {
+                title: Some("renamed".into()),
+                ..Default::default()
+            }),
+        );
+        let claim = event(
+            "e-a",
+            2,
+            "a",
+            Change::Claimed {
+                assignee: "a".into(),
+            },
+        );
+        let landed = Log::new([root.clone(), edit], []);
+        let local = Log::new([root, claim], []);
+        assert!(lost_claims(&landed, &local).is_empty());
     }
 
     #[test]

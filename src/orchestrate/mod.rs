@@ -2,6 +2,7 @@
 //! the live view. Agents run through `agent`, state changes through `store`.
 
 pub mod gc;
+pub mod hub;
 pub mod integrate;
 pub mod limits;
 pub mod planner;

@@ -12,6 +12,7 @@ use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::hub::Hub;
 use super::integrate::{self, Entry, Landing};
 use super::review::{self, ReviewOptions, Reviewed, Subject};
 use super::work::{self, Finished};
@@ -115,8 +116,8 @@ struct Scheduler<'a> {
     /// each is tried once per run, so a broken reviewer cannot spin; a task
     /// back in review at a new head is a new key.
     reviews_started: HashSet<String>,
-    /// The remote claims are won on, if any.
-    remote: Option<String>,
+    /// The remote claims are won on and the queue's lease is held on, if any.
+    hub: Option<Hub>,
     tx: Sender<(Job, Done)>,
 }
 
@@ -137,7 +138,7 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
         queue_idle_at: None,
         waits: HashMap::new(),
         reviews_started: HashSet::new(),
-        remote: options.remote.clone(),
+        hub: options.remote.as_deref().map(Hub::new),
         tx,
     };
     s.check_budgets(None)?;
@@ -145,15 +146,22 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
         if ctx.stop.load(Ordering::Relaxed) {
             break;
         }
+        s.sync_if_due();
         if s.may_start() {
-            s.start_integration()?;
-            s.start_reviews()?;
+            if s.queue_turn()? {
+                s.start_integration()?;
+                s.start_reviews()?;
+            }
             s.start_implementers()?;
         }
         if s.running.is_empty() {
             // A role paused by a rate limit has work to take up again.
             if let Some(left) = ctx.ledger.any_pause().filter(|_| s.may_start()) {
                 sleep_unless_stopped(ctx, left.min(Duration::from_secs(1)));
+                continue;
+            }
+            if s.others_may_move()? {
+                sleep_unless_stopped(ctx, options.poll.min(REMOTE_POLL));
                 continue;
             }
             if !options.watch {
@@ -171,10 +179,87 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
         let (job, done) = rx.recv().context("a worker thread vanished")?;
         s.finish(job, done);
     }
+    if let Some(hub) = &mut s.hub {
+        hub.release_queue(ctx);
+        // What this run recorded goes out before it ends; a remote that is
+        // gone is waited for (Ctrl-C leaves it for a later `git agent sync`).
+        while !hub.sync(ctx, true) && !ctx.stop.load(Ordering::Relaxed) {
+            sleep_unless_stopped(ctx, REMOTE_POLL);
+        }
+    }
     Ok(s.summary)
 }
 
+/// How often a run against a remote looks again while only other clones
+/// (or the remote's return) can move its work.
+const REMOTE_POLL: Duration = Duration::from_millis(300);
+
 impl Scheduler<'_> {
+    /// Against a remote: sync when something moved here or a while passed.
+    /// This clone's target follows the hub's, unless the merge queue runs
+    /// (it moves the target itself).
+    fn sync_if_due(&mut self) {
+        let follow = !self.running.contains_key(&Job::Integrate);
+        if let Some(hub) = self.hub.as_mut().filter(|h| h.due()) {
+            hub.sync(self.ctx, follow);
+        }
+    }
+
+    /// Whether this run reviews and integrates: always alone; against a
+    /// remote, while it holds the queue's lease there, which it takes when
+    /// there is work for the queue.
+    fn queue_turn(&mut self) -> Result<bool> {
+        let wanted = match &self.hub {
+            None => return Ok(true),
+            Some(hub) if hub.holds_queue() => true,
+            Some(_) => self.queue_work()?.0,
+        };
+        let ctx = self.ctx;
+        Ok(self.hub.as_mut().is_some_and(|h| h.queue_turn(ctx, wanted)))
+    }
+
+    /// Whether any task waits for a review (with a reviewer configured) or
+    /// in the merge queue; and whether any of those waits for its work to
+    /// arrive from another clone.
+    fn queue_work(&self) -> Result<(bool, bool)> {
+        let reviewer = self.ctx.config.roles.reviewer.is_some();
+        let mut waiting = (false, false);
+        for task in self.ctx.store.load_all()? {
+            let queued = match task.state {
+                State::InReview => reviewer,
+                State::Approved => true,
+                _ => false,
+            };
+            if queued {
+                waiting.0 = true;
+                waiting.1 |= !has_object(self.ctx, task.head.as_deref());
+            }
+        }
+        Ok(waiting)
+    }
+
+    /// With nothing running here: whether a run against a remote should
+    /// wait, because other clones can still move its work (a task in
+    /// progress there, work for a queue another clone holds, work not yet
+    /// arrived) or the remote is out of reach with this clone's events.
+    fn others_may_move(&mut self) -> Result<bool> {
+        let Some(hub) = &self.hub else {
+            return Ok(false);
+        };
+        if !hub.reachable() {
+            return Ok(true);
+        }
+        let holds = hub.holds_queue();
+        let in_progress = self
+            .ctx
+            .store
+            .load_all()?
+            .iter()
+            .any(|t| t.state == State::InProgress);
+        let (queued, arriving) = self.queue_work()?;
+        Ok(in_progress || arriving || (queued && !holds))
+    }
+
     /// Whether new work may start: not once the run's budget is spent
     /// (said once, when it is first found; running agents finish).
     fn may_start(&mut self) -> bool {
@@ -283,7 +368,10 @@ impl Scheduler<'_> {
         if approved.is_empty() {
             return Ok(());
         }
-        let target = format!("refs/heads/{}", self.ctx.config.target);
+        let target = match &self.hub {
+            Some(hub) => format!("refs/remotes/{}/{}", hub.remote, self.ctx.config.target),
+            None => format!("refs/heads/{}", self.ctx.config.target),
+        };
         let tip = crate::git::find_commit(&self.ctx.root, &target)?.unwrap_or_default();
         if self.queue_idle_at.as_ref() == Some(&(approved.clone(), tip.clone())) {
             return Ok(());
@@ -291,11 +379,17 @@ impl Scheduler<'_> {
         self.queue_idle_at = Some((approved, tip));
         let parallel = self.parallel;
         let wake = self.tx.clone();
+        let remote = self.hub.as_ref().map(|h| h.remote.clone());
         self.spawn(Job::Integrate, move |ctx, job| {
             let left = || {
                 let _ = wake.send((job.clone(), Done::Progress));
             };
-            Done::Integrated(integrate::integrate_notifying(&ctx, parallel, &left))
+            Done::Integrated(integrate::integrate_notifying(
+                &ctx,
+                parallel,
+                remote.as_deref(),
+                &left,
+            ))
         });
         Ok(())
     }
@@ -311,12 +405,13 @@ impl Scheduler<'_> {
         let mut wanted: Vec<(String, String)> = Vec::new();
         let tasks = self.ctx.store.load_all()?;
         for task in tasks.iter().filter(|t| t.state == State::InReview) {
-            let head = task.head.clone().unwrap_or_default();
-            if !has_commit(self.ctx, &head) {
-                // Its work has not arrived: a hub may get a task's ref
-                // before the push of its branch lands.
+            if !has_object(self.ctx, task.head.as_deref()) {
+                // Its work has not arrived: made on another clone, it comes
+                // with a sync; a hub may get a task's ref before the push
+                // of its branch lands.
                 continue;
             }
+            let head = task.head.clone().unwrap_or_default();
             wanted.push((task.id.clone(), format!("{}@{head}", task.id)));
         }
         let agent_dir = self.ctx.store.agent_dir();
@@ -376,6 +471,7 @@ impl Scheduler<'_> {
         if self.ctx.config.roles.implementer.is_none()
             || self.ctx.store.repo().is_bare()
             || self.ctx.ledger.paused("implementer").is_some()
+            || self.hub.as_ref().is_some_and(|h| !h.reachable())
         {
             return Ok(());
         }
@@ -402,11 +498,27 @@ impl Scheduler<'_> {
                 continue;
             }
             let request = self.claim_request(slot)?;
-            let outcome = match &self.remote {
-                Some(remote) => self.ctx.store.claim_remote(&id, &request, remote, false)?,
-                None => self.ctx.store.claim(&id, &request)?,
+            let claimed = match &mut self.hub {
+                Some(hub) => match self
+                    .ctx
+                    .store
+                    .claim_remote(&id, &request, &hub.remote, false)
+                {
+                    Ok(outcome) => matches!(outcome, ClaimOutcome::Claimed(_)),
+                    Err(e) => {
+                        hub.lost(self.ctx, &e);
+                        // The claim may stand here, unsent: work it holds.
+                        let task = self.ctx.store.load(&id)?.task;
+                        task.state == State::InProgress
+                            && task.assignee.as_deref() == Some(request.actor.as_str())
+                    }
+                },
+                None => matches!(
+                    self.ctx.store.claim(&id, &request)?,
+                    ClaimOutcome::Claimed(_)
+                ),
             };
-            if let ClaimOutcome::Claimed(_) = outcome {
+            if claimed {
                 self.free.remove(&slot);
                 self.waits.remove(&id);
                 let actor = request.actor.clone();
@@ -441,7 +553,7 @@ impl Scheduler<'_> {
     fn claim_request(&self, slot: usize) -> Result<ClaimRequest> {
         // Against a remote, clones on one host must not share a name: the
         // merge of logs tells claims apart by who made them.
-        let actor = match &self.remote {
+        let actor = match &self.hub {
             Some(_) => format!("implementer-{slot}@{}:{}", hostname(), std::process::id()),
             None => format!("implementer-{slot}@{}", hostname()),
         };
@@ -473,6 +585,9 @@ impl Scheduler<'_> {
     }
 
     fn finish(&mut self, job: Job, done: Done) {
+        if let Some(hub) = &mut self.hub {
+            hub.touch();
+        }
         if matches!(done, Done::Progress) {
             // The job runs on; the loop looks for what can start now.
             return;
@@ -592,6 +707,12 @@ impl Scheduler<'_> {
     }
 }
 
+/// Whether this clone holds the commit `hex` names.
+fn has_object(ctx: &Context, hex: Option<&str>) -> bool {
+    hex.and_then(|h| gix::ObjectId::from_hex(h.as_bytes()).ok())
+        .is_some_and(|oid| ctx.store.repo().has_object(oid))
+}
+
 /// Whether a job ended without an error.
 fn done_ok(done: &Done) -> bool {
     !matches!(
@@ -651,11 +772,6 @@ pub fn stale_review(
         }
     }
     Ok(None)
-}
-
-/// Whether `commit` (a full id) is in this repository.
-fn has_commit(ctx: &Context, commit: &str) -> bool {
-    gix::ObjectId::from_hex(commit.as_bytes()).is_ok_and(|oid| ctx.store.repo().has_object(oid))
 }
 
 /// Whether the task a queued review names is still being worked on.

@@ -14,6 +14,7 @@ mod objects;
 mod pack;
 pub mod plans;
 pub mod queue;
+pub mod queue_lease;
 pub mod sync;
 pub mod tasks;
 

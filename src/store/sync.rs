@@ -8,7 +8,10 @@
 //! the fold of the union of both logs (DESIGN.md §3, [`crate::model::merge`]),
 //! where the remote's side is the one whose pushes landed; diverged notes
 //! merge by union. A lease follows its task: the side whose lease names the
-//! task's holder wins, and a task no longer in progress has none. The remote
+//! task's holder wins, and a task no longer in progress has none. A task's
+//! work branch `agent/<id>` goes along where the task's log names it as the
+//! submitted head, or where its attempt has ended and it only adds to the
+//! remote's (fetched to `refs/remotes/<remote>/agent/`). The remote
 //! moves by one atomic push with an exact lease per ref; where anyone else
 //! pushed in between, nothing lands, and the round starts again from a fetch.
 
@@ -32,6 +35,15 @@ pub const NOTES_REFS: [&str; 3] = [
 
 /// How many rounds a sync tries before it gives up on a busy remote.
 const ROUNDS: u32 = 12;
+
+/// Where the work branches live: `agent/<task-id>`.
+const BRANCHES_PREFIX: &str = "refs/heads/agent/";
+
+/// Where the work branches of `remote` are fetched to, as a plain `git
+/// fetch` of it would put them.
+pub fn remote_branches(remote: &str) -> String {
+    format!("refs/remotes/{remote}/agent/")
+}
 
 /// The namespace the refs of `remote` are fetched into.
 pub fn remote_namespace(remote: &str) -> String {
@@ -94,7 +106,14 @@ impl Store {
     /// either side (empty: both sides already held the same).
     pub fn sync(&self, remote: &str) -> Result<Vec<Moved>> {
         let ns = remote_namespace(remote);
-        let refspecs = fetch_refspecs(remote);
+        // What init --remote makes git fetch, and the work branches,
+        // which only a sync brings (a plain fetch leaves them on the hub).
+        let [tasks, notes] = fetch_refspecs(remote);
+        let refspecs = [
+            tasks,
+            notes,
+            format!("+{BRANCHES_PREFIX}*:{}*", remote_branches(remote)),
+        ];
         let refspecs: Vec<&str> = refspecs.iter().map(String::as_str).collect();
         // What earlier rounds moved: a round whose push landed but whose
         // local moves lost a race still moved the remote.
@@ -182,10 +201,11 @@ impl Store {
                 Ok(Some((merged, false)))
             })?;
         }
-        // Stored before the leases are judged by the merged snapshots; a
-        // round that never lands leaves them as harmless garbage.
+        // Stored before the leases and branches are judged by the merged
+        // snapshots; a round that never lands leaves them as harmless garbage.
         batch.write(&self.repo)?;
         self.plan_leases(&mut round, &format!("{ns}leases/"))?;
+        self.plan_branches(&mut round, remote)?;
         Ok(round)
     }
 
@@ -352,6 +372,45 @@ impl Store {
             message: msg.into(),
             extra_headers: Vec::new(),
         })
+    }
+
+    /// Plan the pushes of work branches, in the same atomic push as the task
+    /// refs, so that no clone ever sees a submitted head it cannot fetch. A
+    /// branch goes where the task's log names its tip as the head (after
+    /// each attempt, over whatever the remote held: the log says which work
+    /// counts), or where the task is no longer in progress and the branch
+    /// only adds to the remote's. Each push has a lease on the remote's exact
+    /// old value. Branches here are never moved (a worktree may have one
+    /// checked out): the remote's stay under [`remote_branches`].
+    fn plan_branches(&self, round: &mut Round, remote: &str) -> Result<()> {
+        let theirs: BTreeMap<String, ObjectId> = self
+            .refs_under(&remote_branches(remote))?
+            .into_iter()
+            .collect();
+        for (id, local) in self.refs_under(BRANCHES_PREFIX)? {
+            let there = theirs.get(&id).copied();
+            let Some(tip) = round.tips.get(&id) else {
+                continue;
+            };
+            if there == Some(local) {
+                continue;
+            }
+            let task = self.snapshot_at(&id, *tip)?;
+            let named = task.head.as_deref() == Some(local.to_string().as_str());
+            let ended = task.state != State::InProgress && !task.state.is_terminal();
+            let adds = match there {
+                None => true,
+                Some(r) => {
+                    crate::git::is_ancestor(self.work_dir(), &r.to_string(), &local.to_string())?
+                }
+            };
+            if named || (ended && adds) {
+                let name = format!("{BRANCHES_PREFIX}{id}");
+                round.push(&name, Some(local), there);
+                round.moved(&name, "pushed");
+            }
+        }
+        Ok(())
     }
 
     /// Plan the leases: each follows its task as the round leaves it.

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use super::{Landing, Leaving, ROLE};
 use crate::git;
+use crate::git::remote::{PushRef, Pushed};
 use crate::model::span::Span;
 use crate::model::task::{Change, Task};
 use crate::orchestrate::{worktree, Context};
@@ -23,12 +24,21 @@ pub(super) enum Advance {
 
 /// Move the target from `old` to `new`: where it is checked out, as
 /// `git merge --ff-only` would (or not at all, if local changes are in the
-/// way); elsewhere with one compare-and-swap on the ref (`git::refs`).
-pub(super) fn advance(ctx: &Context, old: &str, new: &str) -> Result<Advance> {
+/// way); elsewhere with one compare-and-swap on the ref (`git::refs`). With
+/// `remote`, the remote's target, by a push with a lease on `old`.
+pub(super) fn advance(
+    ctx: &Context,
+    remote: Option<&str>,
+    old: &str,
+    new: &str,
+) -> Result<Advance> {
     let target = &ctx.config.target;
     let refname = format!("refs/heads/{target}");
     if old == new {
         return Ok(Advance::Done);
+    }
+    if let Some(remote) = remote {
+        return advance_remote(ctx, remote, old, new);
     }
     if let Some(checkout) = checked_out(ctx, &refname)? {
         if git::head(&checkout)? != old {
@@ -51,6 +61,45 @@ pub(super) fn advance(ctx: &Context, old: &str, new: &str) -> Result<Advance> {
         Ok(()) => Ok(Advance::Done),
         Err(_) if git::resolve_commit(&ctx.root, &refname)? != old => Ok(Advance::Moved),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Move `remote`'s target from exactly `old` to `new` by one push; this
+/// clone's target follows where it can. A push refused because the target
+/// moved there fetches its new tip, for the queue to rebuild on; nothing
+/// lands on a tip that was not gated.
+fn advance_remote(ctx: &Context, remote: &str, old: &str, new: &str) -> Result<Advance> {
+    let target = &ctx.config.target;
+    let push = PushRef {
+        name: format!("refs/heads/{target}"),
+        new: Some(new.to_string()),
+        expected: Some(old.to_string()),
+    };
+    match git::remote::push_atomic(&ctx.root, remote, &[push]) {
+        Ok(Pushed::Landed) => {
+            let tracking = format!("refs/remotes/{remote}/{target}");
+            let was = ctx.store.find_ref(&tracking)?;
+            let new_id = gix::ObjectId::from_hex(new.as_bytes()).context("bad commit id")?;
+            if was != Some(new_id) {
+                // Lost to a fetch that brought the same or newer: fine.
+                let _ = ctx.store.transact(
+                    &[git::refs::Edit::set(tracking, new_id, was)],
+                    "merge queue",
+                );
+            }
+            if let Some(why) = crate::orchestrate::hub::follow_target(ctx, new)? {
+                ctx.view.say(&why);
+            }
+            Ok(Advance::Done)
+        }
+        Ok(Pushed::Rejected(_)) => {
+            git::remote::fetch_branch(&ctx.root, remote, target)?;
+            Ok(Advance::Moved)
+        }
+        Err(e) => Ok(Advance::Blocked(format!(
+            "{remote} unreachable: {}",
+            crate::model::one_line(&format!("{e:#}"), 300)
+        ))),
     }
 }
 
@@ -117,14 +166,27 @@ pub(super) fn send_back_conflict(
     leaving: Leaving,
 ) -> Result<Landing> {
     let target = &ctx.config.target;
-    worktree::bring_up_to(ctx, task, tip)?;
+    let short_tip = &tip[..tip.len().min(10)];
     let reason = format!("merge conflict with {target} in: {}", paths.join(", "));
-    let detail = format!(
-        "{target} moved on while this was reviewed. A merge of {target} ({}) is in progress in your worktree \
-         with conflicts in: {}. Resolve them, keeping the intent of both sides, and commit.",
-        &tip[..tip.len().min(10)],
-        paths.join(", ")
-    );
+    // Work made on another clone (`run --remote`) has its branch there:
+    // that clone's next attempt merges the target itself.
+    let branch = format!("refs/heads/agent/{}", task.id);
+    let here = git::find_commit(&ctx.root, &branch)?;
+    let detail = match here.is_some() && here == task.head {
+        true => {
+            worktree::bring_up_to(ctx, task, tip)?;
+            format!(
+                "{target} moved on while this was reviewed. A merge of {target} ({short_tip}) is in progress in your worktree \
+                 with conflicts in: {}. Resolve them, keeping the intent of both sides, and commit.",
+                paths.join(", ")
+            )
+        }
+        false => format!(
+            "{target} moved on while this was reviewed: your branch conflicts with {target} ({short_tip}) in: {}. \
+             Merge {target} into your branch, resolve the conflicts keeping the intent of both sides, and commit.",
+            paths.join(", ")
+        ),
+    };
     send_back(ctx, task, &reason, Some(detail), leaving)
 }
 

@@ -105,15 +105,23 @@ pub fn queue(ctx: &Context) -> Result<Vec<Task>> {
 /// runs at a time per repository. Every gate it started has ended when it
 /// returns.
 pub fn integrate_all(ctx: &Context, parallel: usize) -> Result<Vec<Entry>> {
-    integrate_notifying(ctx, parallel, &|| {})
+    integrate_notifying(ctx, parallel, None, &|| {})
 }
 
 /// [`integrate_all`], calling `left` each time an entry leaves the queue
 /// (merged or sent back), so that a scheduler can start what that unblocks
-/// while the pass goes on.
-pub fn integrate_notifying(ctx: &Context, parallel: usize, left: &dyn Fn()) -> Result<Vec<Entry>> {
+/// while the pass goes on. With `remote`, the target is that remote's (see
+/// [`crate::orchestrate::hub`]): fetched, and moved by a push with a lease
+/// on its exact old value.
+pub fn integrate_notifying(
+    ctx: &Context,
+    parallel: usize,
+    remote: Option<&str>,
+    left: &dyn Fn(),
+) -> Result<Vec<Entry>> {
     let _turn = queue_lock(ctx)?;
-    let mut queue = MergeQueue::new(ctx, ctx.config.integrate.window(parallel), left)?;
+    let window = ctx.config.integrate.window(parallel);
+    let mut queue = MergeQueue::new(ctx, window, remote, left)?;
     let ran = queue.run();
     queue.drain();
     ran?;
@@ -189,6 +197,8 @@ pub(super) struct Leaving {
 
 struct MergeQueue<'a> {
     ctx: &'a Context,
+    /// The remote whose target this queue advances, if not the local one.
+    remote: Option<String>,
     /// Called as each entry leaves.
     on_leave: &'a dyn Fn(),
     window: usize,
@@ -211,7 +221,20 @@ struct MergeQueue<'a> {
 }
 
 impl<'a> MergeQueue<'a> {
-    fn new(ctx: &'a Context, window: usize, on_leave: &'a dyn Fn()) -> Result<MergeQueue<'a>> {
+    fn new(
+        ctx: &'a Context,
+        window: usize,
+        remote: Option<&str>,
+        on_leave: &'a dyn Fn(),
+    ) -> Result<MergeQueue<'a>> {
+        if let Some(remote) = remote {
+            let target = &ctx.config.target;
+            if git::remote::fetch_branch(&ctx.root, remote, target)?.is_none() {
+                anyhow::bail!(
+                    "{remote} has no branch {target} for the merge queue to advance: push it there first (git push {remote} {target})"
+                );
+            }
+        }
         let (tx, rx) = mpsc::channel();
         let key = worktree::repo_key(ctx);
         let dir = worktree::worktrees_dir(ctx);
@@ -227,9 +250,10 @@ impl<'a> MergeQueue<'a> {
             .collect();
         Ok(MergeQueue {
             ctx,
+            remote: remote.map(String::from),
             on_leave,
             window,
-            tip: target_tip(ctx)?,
+            tip: target_tip(ctx, remote)?,
             chain: Vec::new(),
             slots,
             deferred: HashSet::new(),
@@ -277,7 +301,7 @@ impl<'a> MergeQueue<'a> {
 
     /// Someone else moved the target: rebuild every candidate on its tip.
     fn follow_target(&mut self) -> Result<()> {
-        let tip = target_tip(self.ctx)?;
+        let tip = target_tip(self.ctx, self.remote.as_deref())?;
         if tip != self.tip {
             self.retarget(tip)?;
         }
@@ -319,7 +343,7 @@ impl<'a> MergeQueue<'a> {
         let settlement = rules::settle(&gates);
         if settlement.land > 0 {
             let last = self.chain[settlement.land - 1].commit.clone();
-            match land::advance(self.ctx, &self.tip, &last)? {
+            match land::advance(self.ctx, self.remote.as_deref(), &self.tip, &last)? {
                 Advance::Done => {
                     self.tip = last;
                     self.deferred.clear();
@@ -330,7 +354,9 @@ impl<'a> MergeQueue<'a> {
                         self.leave(&c.task, &c.head, landing);
                     }
                 }
-                Advance::Moved => return self.retarget(target_tip(self.ctx)?),
+                Advance::Moved => {
+                    return self.retarget(target_tip(self.ctx, self.remote.as_deref())?)
+                }
                 Advance::Blocked(why) => return self.block(&why),
             }
         }
@@ -385,6 +411,7 @@ impl<'a> MergeQueue<'a> {
                 !self.deferred.contains(&t.id)
                     && !self.chain.iter().any(|c| c.task.id == t.id)
                     && !self.done.contains(&done_key(&t.id, t.head.as_deref()))
+                    && has_head(self.ctx, t)
             })
             .collect();
         for task in pending {
@@ -811,8 +838,23 @@ fn done_key(task: &str, head: Option<&str>) -> String {
     format!("{task}@{}", head.unwrap_or(""))
 }
 
-fn target_tip(ctx: &Context) -> Result<String> {
-    git::resolve_commit(&ctx.root, &format!("refs/heads/{}", ctx.config.target))
+/// The tip the queue builds on: the local target's, or with `remote` the
+/// remote's as last fetched (or pushed) to `refs/remotes/<remote>/<target>`.
+fn target_tip(ctx: &Context, remote: Option<&str>) -> Result<String> {
+    let target = &ctx.config.target;
+    match remote {
+        Some(remote) => git::resolve_commit(&ctx.root, &format!("refs/remotes/{remote}/{target}")),
+        None => git::resolve_commit(&ctx.root, &format!("refs/heads/{target}")),
+    }
+}
+
+/// Whether this clone holds the commit `task`'s head names: work made on
+/// another clone arrives with the sync that brings its task.
+fn has_head(ctx: &Context, task: &Task) -> bool {
+    task.head
+        .as_deref()
+        .and_then(|h| gix::ObjectId::from_hex(h.as_bytes()).ok())
+        .is_some_and(|oid| ctx.store.repo().has_object(oid))
 }
 
 fn stopped(ctx: &Context) -> bool {
