@@ -329,3 +329,85 @@ fn a_hub_implements_nothing_whatever_the_team_config_names() {
     assert!(!log.contains("claimed"), "{log}");
     assert_eq!(shown["task"]["attempts"], 0, "{shown}");
 }
+
+/// A clone running against the hub with `run --remote` holds the queue's
+/// lease there (`refs/agent/locks/queue`): the hub's own run then reviews
+/// and merges nothing, so the work is never done on both; once the lease
+/// is gone, the hub's run takes it, does the work, and gives it back.
+#[test]
+fn a_hub_leaves_reviews_and_merges_to_the_clone_holding_the_queues_lease() {
+    let repo = Repo::new();
+    let count = repo.scratch("reviews");
+    repo.write(
+        ".git-agent.yaml",
+        &format!(
+            "target: main\ntest: grep -q done work.txt\nroles:\n  reviewer: {{ command: [sh, {}, count={count}], timeout: 60s }}\n",
+            crate::common::agent("reviewer.sh")
+        ),
+    );
+    repo.write("work.txt", "to do\n");
+    repo.git(&["add", ".git-agent.yaml", "work.txt"]);
+    repo.git(&["commit", "-q", "-m", "Team config"]);
+    let hub = plain_hub(&repo);
+    repo.git(&["push", "-q", "origin", "main"]);
+    let (id, tip) = submitted_work(&repo, "Done on a laptop", "ann@laptop");
+    repo.git(&[
+        "push",
+        "-q",
+        "origin",
+        &format!("agent/{id}"),
+        "refs/agent/tasks/*:refs/agent/tasks/*",
+    ]);
+    // A clone on another host holds the lease for the next hour.
+    let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
+    let lease = format!(
+        "{{\"holder\":\"queue@laptop:7\",\"pid\":7,\"host\":\"laptop\",\"expires\":\"{}\"}}",
+        expires.round(jiff::Unit::Second).unwrap()
+    );
+    let blob_file = repo.scratch("lease.json");
+    std::fs::write(&blob_file, lease).unwrap();
+    let blob = ok_in(&repo, &hub, "git", &["hash-object", "-w", &blob_file]);
+    ok_in(
+        &repo,
+        &hub,
+        "git",
+        &["update-ref", "refs/agent/locks/queue", blob.trim()],
+    );
+
+    let out = run_in(&repo, &hub, BIN, &["run", "--once"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        reviewer_starts(&count),
+        0,
+        "the clone holding the lease reviews"
+    );
+    assert!(!on_main(&repo, &hub, &tip));
+    assert_eq!(
+        ok_in(&repo, &hub, "git", &["rev-parse", "refs/agent/locks/queue"]).trim(),
+        blob.trim(),
+        "the clone's lease is left alone"
+    );
+
+    ok_in(
+        &repo,
+        &hub,
+        "git",
+        &["update-ref", "-d", "refs/agent/locks/queue"],
+    );
+    let out = run_in(&repo, &hub, BIN, &["run", "--once"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(reviewer_starts(&count), 1, "{err}");
+    assert!(on_main(&repo, &hub, &tip), "{err}");
+    let left = run_in(
+        &repo,
+        &hub,
+        "git",
+        &["rev-parse", "-q", "--verify", "refs/agent/locks/queue"],
+    );
+    assert!(!left.status.success(), "the hub's run gave the lease back");
+}

@@ -36,8 +36,8 @@ const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// How long moves made here gather before they are synced.
 const SYNC_GATHER: Duration = Duration::from_millis(200);
 /// How long the queue's lease holds unless renewed, and how often it is.
-const QUEUE_TTL: Duration = Duration::from_secs(120);
-const QUEUE_RENEW: Duration = Duration::from_secs(30);
+pub(super) const QUEUE_TTL: Duration = Duration::from_secs(120);
+pub(super) const QUEUE_RENEW: Duration = Duration::from_secs(30);
 
 /// A run's dealings with its remote.
 pub struct Hub {

@@ -10,7 +10,7 @@ use std::fs::File;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::hub::Hub;
 use super::integrate::{self, Entry, Landing};
@@ -21,6 +21,7 @@ use crate::error::No;
 use crate::model::task::{State, Verdict};
 use crate::store::lease::{hostname, ClaimOutcome, ClaimRequest};
 use crate::store::queue;
+use crate::store::queue_lease::Turn;
 
 /// How a run behaves.
 #[derive(Debug, Clone)]
@@ -118,6 +119,10 @@ struct Scheduler<'a> {
     reviews_started: HashSet<String>,
     /// The remote claims are won on and the queue's lease is held on, if any.
     hub: Option<Hub>,
+    /// In a bare repository (a hub): when this run last took or renewed
+    /// the queue's lease here, while it holds it. Clones that run against
+    /// this hub with `run --remote` take the same lease by a push.
+    queue_here: Option<Instant>,
     tx: Sender<(Job, Done)>,
 }
 
@@ -139,6 +144,7 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
         waits: HashMap::new(),
         reviews_started: HashSet::new(),
         hub: options.remote.as_deref().map(Hub::new),
+        queue_here: None,
         tx,
     };
     s.check_budgets(None)?;
@@ -179,6 +185,12 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
         let (job, done) = rx.recv().context("a worker thread vanished")?;
         s.finish(job, done);
     }
+    if s.queue_here.is_some() {
+        if let Err(e) = ctx.store.release_queue_lease_here(&queue_holder()) {
+            ctx.view
+                .say(&format!("the queue's lease stays until it expires: {e:#}"));
+        }
+    }
     if let Some(hub) = &mut s.hub {
         hub.release_queue(ctx);
         // What this run recorded goes out before it ends; a remote that is
@@ -210,12 +222,35 @@ impl Scheduler<'_> {
     /// there is work for the queue.
     fn queue_turn(&mut self) -> Result<bool> {
         let wanted = match &self.hub {
+            None if self.ctx.store.repo().is_bare() => return self.queue_turn_here(),
             None => return Ok(true),
             Some(hub) if hub.holds_queue() => true,
             Some(_) => self.queue_work()?.0,
         };
         let ctx = self.ctx;
         Ok(self.hub.as_mut().is_some_and(|h| h.queue_turn(ctx, wanted)))
+    }
+
+    /// In a hub: whether this run holds the queue's lease here (taking or
+    /// renewing it as due), so that a clone running against this hub with
+    /// `run --remote` and holding it reviews and integrates instead, never
+    /// both at once.
+    fn queue_turn_here(&mut self) -> Result<bool> {
+        if self
+            .queue_here
+            .is_some_and(|at| at.elapsed() < super::hub::QUEUE_RENEW)
+        {
+            return Ok(true);
+        }
+        let turn = self
+            .ctx
+            .store
+            .take_queue_lease_here(&queue_holder(), super::hub::QUEUE_TTL)?;
+        self.queue_here = match turn {
+            Turn::Ours(_) => Some(Instant::now()),
+            Turn::Theirs(_) => None,
+        };
+        Ok(self.queue_here.is_some())
     }
 
     /// Whether any task waits for a review (with a reviewer configured) or
@@ -784,4 +819,9 @@ fn task_still_in_progress(item: &queue::Queued, tasks: &[crate::model::task::Tas
 
 fn short(commit: &str) -> &str {
     &commit[..commit.len().min(10)]
+}
+
+/// Who holds the queue's lease in a hub's own run.
+fn queue_holder() -> String {
+    format!("hub@{}:{}", hostname(), std::process::id())
 }

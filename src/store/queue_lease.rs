@@ -43,15 +43,7 @@ impl Store {
         if let Some(lease) = current.filter(|l| l.is_live() && l.holder != holder) {
             return Ok(Turn::Theirs(Some(lease)));
         }
-        let expires = jiff::Timestamp::now()
-            .checked_add(jiff::SignedDuration::try_from(ttl)?)?
-            .round(jiff::Unit::Second)?;
-        let lease = Lease {
-            holder: holder.to_string(),
-            pid: Some(std::process::id()),
-            host: hostname(),
-            expires: expires.to_string(),
-        };
+        let lease = self.queue_lease_for(holder, ttl)?;
         let json = serde_json::to_vec(&lease)?;
         let mut batch = Batch::new(&self.repo);
         let blob = batch.put(&gix::objs::BlobRef { data: &json })?;
@@ -85,6 +77,69 @@ impl Store {
         // Refused: someone took it over meanwhile, which is theirs now.
         remote::push_atomic(self.work_dir(), remote, &[push])?;
         Ok(())
+    }
+
+    /// In the repository the clones push to (a hub's own run): take or
+    /// renew the queue's lease for `holder` here, by a compare-and-swap on
+    /// the ref itself, so that the hub's reviews and merges and those of a
+    /// clone holding it through `run --remote` never run at once. A live
+    /// lease of someone else's is left alone; a lost race is theirs.
+    pub fn take_queue_lease_here(&self, holder: &str, ttl: Duration) -> Result<Turn> {
+        let old = self.find_ref(QUEUE_LEASE)?;
+        if let Some(lease) = old
+            .and_then(|oid| self.queue_lease_at(oid))
+            .filter(|l| l.is_live() && l.holder != holder)
+        {
+            return Ok(Turn::Theirs(Some(lease)));
+        }
+        let lease = self.queue_lease_for(holder, ttl)?;
+        let mut batch = Batch::new(&self.repo);
+        let blob = batch.put(&gix::objs::BlobRef {
+            data: &serde_json::to_vec(&lease)?,
+        })?;
+        batch.write(&self.repo)?;
+        let edit = crate::git::refs::Edit::set(QUEUE_LEASE, blob, old);
+        match self.transact(&[edit], "queue lease") {
+            Ok(()) => Ok(Turn::Ours(lease)),
+            Err(e) if e.is_lost_race() => Ok(Turn::Theirs(None)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Give up `holder`'s queue lease here, if it still holds it.
+    pub fn release_queue_lease_here(&self, holder: &str) -> Result<()> {
+        let Some(old) = self.find_ref(QUEUE_LEASE)? else {
+            return Ok(());
+        };
+        if self.queue_lease_at(old).is_some_and(|l| l.holder == holder) {
+            let edit = crate::git::refs::Edit::delete(QUEUE_LEASE, old);
+            // Moved meanwhile: someone took it over, and it is theirs.
+            if let Err(e) = self.transact(&[edit], "queue lease released") {
+                if !e.is_lost_race() {
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The lease blob `oid` holds, if it is one.
+    fn queue_lease_at(&self, oid: ObjectId) -> Option<Lease> {
+        let blob = find(&self.repo, oid).ok()?;
+        serde_json::from_slice(&blob.data).ok()
+    }
+
+    /// A queue lease for `holder`, tied to this process, for `ttl` from now.
+    fn queue_lease_for(&self, holder: &str, ttl: Duration) -> Result<Lease> {
+        let expires = jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::try_from(ttl)?)?
+            .round(jiff::Unit::Second)?;
+        Ok(Lease {
+            holder: holder.to_string(),
+            pid: Some(std::process::id()),
+            host: hostname(),
+            expires: expires.to_string(),
+        })
     }
 
     /// The queue's lease as `remote` holds it now, and its blob.
