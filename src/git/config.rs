@@ -1,7 +1,7 @@
 //! git config, as git reads and writes it (includes, multi-valued keys,
 //! the repository's own file for writes), and the remotes it names.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::path::Path;
 
 use super::{run, try_run};
@@ -37,8 +37,20 @@ pub fn config_add(dir: &Path, key: &str, value: &str) -> Result<()> {
 /// Remove every value of multi-valued `key` equal to `value` from the
 /// repository's config; nothing where there is none.
 pub fn config_unset_value(dir: &Path, key: &str, value: &str) -> Result<()> {
+    let args = ["config", "--fixed-value", "--unset-all", key, value];
+    let output = super::command(dir, &args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("running git {}", args.join(" ")))?;
     // Exit 5: no such value, which is what was wanted.
-    try_run(dir, &["config", "--fixed-value", "--unset-all", key, value]).map(drop)
+    if !output.status.success() && output.status.code() != Some(5) {
+        anyhow::bail!(
+            "git {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
 }
 
 /// The names of the remotes configured at `dir`, as `git remote` lists them.
@@ -106,6 +118,15 @@ mod tests {
         config_set(d, "agent.autorun", "true").unwrap();
         config_set(d, "agent.autorun", "false").unwrap();
         assert_eq!(config_get_all(d, "agent.autorun").unwrap(), vec!["false"]);
+        // A config git cannot write is an error, not "nothing to remove".
+        let lock = d.join(".git/config.lock");
+        std::fs::write(&lock, "").unwrap();
+        let err = config_unset_value(d, "notes.rewriteRef", "refs/notes/agent").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("could not lock config file"),
+            "{err:#}"
+        );
+        std::fs::remove_file(lock).unwrap();
     }
 
     #[test]
