@@ -808,6 +808,12 @@ pub fn uninstall(store: &Store) -> Result<(PathBuf, Vec<Action>)> {
         for hook in Hook::ALL {
             let recorded = manifest.recorded(dir, hook);
             if let Some(what) = uninstall_one(store, &Files::new(dir, hook), recorded)? {
+                // An earlier install's directory (core.hooksPath moved
+                // since, as husky moves it) is named on each of its lines.
+                let what = match dir == current.as_path() {
+                    true => what,
+                    false => format!("{what} (in {})", dir.display()),
+                };
                 actions.push(Action {
                     name: hook.name(),
                     what,
