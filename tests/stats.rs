@@ -401,6 +401,74 @@ fn a_rate_limited_agent_pauses_its_role_and_uses_up_no_attempt() {
 }
 
 #[test]
+fn planner_runs_are_timed_in_stats_and_drawn_in_a_lane() {
+    let repo = Repo::new();
+    let limited = repo.scratch("planner-limited.txt");
+    repo.write(
+        ".git-agent.yaml",
+        &format!(
+            "roles:\n  planner:\n    command: [sh, {}, learns, sleep=1, 'limited={limited}']\n    timeout: 60s\n    rate_limit: {{ backoff: 1s, max_backoff: 1s }}\n",
+            agent("planner.sh")
+        ),
+    );
+    let plan = repo.json(&["plan", "Add a greeting"]);
+    let plan_id = plan["plan"].as_str().unwrap();
+    let stats = repo.json(&["stats", "--plan", plan_id]);
+    let runs: Vec<&Value> = stats["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["role"] == "planner")
+        .collect();
+    // Rate limited, then a refused plan, then the plan that was stored.
+    let results: Vec<&str> = runs.iter().map(|r| r["result"].as_str().unwrap()).collect();
+    assert_eq!(results, ["rate_limited", "refused", "planned"], "{stats}");
+    let attempts: Vec<u64> = runs
+        .iter()
+        .map(|r| r["attempt"].as_u64().unwrap())
+        .collect();
+    assert_eq!(attempts, [1, 1, 2], "{stats}");
+    for r in &runs {
+        assert_eq!(r["task"], plan_id, "{r}");
+        assert_eq!(r["title"], "Add a greeting", "{r}");
+        let span = ms(&r["end_ms"]) - ms(&r["start_ms"]);
+        assert!(
+            (span - 1000).abs() <= 100,
+            "a planner run of {span} ms for a sleep of 1 s: {r}"
+        );
+    }
+    let role = &stats["roles"]["planner"];
+    assert_eq!(role["attempts"], 3, "{stats}");
+    assert_eq!(role["failures"], 1, "{stats}");
+    assert_eq!(role["rate_limited"], 1, "{stats}");
+    let summed: i64 = runs
+        .iter()
+        .map(|r| ms(&r["end_ms"]) - ms(&r["start_ms"]))
+        .sum();
+    assert_eq!(ms(&role["agent_ms"]), summed, "{stats}");
+    assert_eq!(
+        ms(&stats["agent_ms"]),
+        summed,
+        "only the planner ran: {stats}"
+    );
+    let svg_file = repo.scratch("plan.svg");
+    repo.ok(&["stats", "--svg", &svg_file]);
+    let svg = std::fs::read_to_string(&svg_file).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("the SVG is XML");
+    let bars: Vec<roxmltree::Node> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("bar"))
+        .filter(|n| n.attribute("data-role") == Some("planner"))
+        .collect();
+    assert_eq!(bars.len(), 3, "{svg}");
+    assert!(bars
+        .iter()
+        .all(|b| b.attribute("data-task") == Some(plan_id)));
+    let text = repo.ok(&["stats"]);
+    assert!(text.contains("planner"), "{text}");
+}
+
+#[test]
 fn a_bad_budget_or_rate_limit_is_refused_by_file_line_and_field() {
     let repo = Repo::new();
     let id = repo.add("Untouched", &[]);

@@ -36,9 +36,9 @@ fn role_colour(role: &str) -> &'static str {
 /// How an outcome outlines a bar: (fill opacity, stroke, dash).
 fn outcome_style(result: &str) -> (f64, &'static str, &'static str) {
     match result {
-        "submitted" | "approve" | "resolved" => (1.0, "#1f2937", ""),
+        "submitted" | "approve" | "resolved" | "planned" => (1.0, "#1f2937", ""),
         "rate_limited" => (0.35, "#ea580c", "5 3"),
-        "failed" | "changes" | "lost" => (0.35, "#dc2626", ""),
+        "failed" | "changes" | "lost" | "refused" => (0.35, "#dc2626", ""),
         _ => (0.35, "#6b7280", "2 2"),
     }
 }
@@ -356,7 +356,7 @@ fn queue_bar(out: &mut String, scale: &Scale, bar: &QueueBar, row: usize) {
 
 fn legend(out: &mut String, y: f64) {
     let mut items: Vec<(String, &str)> = Vec::new();
-    for role in ["implementer", "reviewer", "integrator"] {
+    for role in ["planner", "implementer", "reviewer", "integrator"] {
         let swatch = format!(
             r##"width="16" height="14" rx="3" fill="{}""##,
             role_colour(role)
