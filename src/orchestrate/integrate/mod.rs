@@ -433,7 +433,13 @@ impl<'a> MergeQueue<'a> {
         let merge = Span::new(span::kind::MERGE, &build_start, &crate::store::now());
         spent.spans.push(merge);
         self.stay_of(&task).spent = spent;
-        match built? {
+        let built = built?;
+        // Integrator runs an earlier pass ended with a rate limit: this
+        // stay's event records them.
+        for held in self.ctx.ledger.take_held(&task.id, ROLE) {
+            self.stay_of(&task).spent.agent(held);
+        }
+        match built {
             Built::Candidate { commit, tree } => {
                 let position = self.chain.len() + 1;
                 let standing = match commit == base {
