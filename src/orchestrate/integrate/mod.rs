@@ -485,26 +485,25 @@ impl<'a> MergeQueue<'a> {
         position: usize,
     ) -> Result<Standing> {
         let test = self.ctx.config.test.trim().to_string();
-        let at_once = match test.is_empty() {
-            true => Some("not_run: no test command"),
-            false if gate::passed_before(self.ctx, tree, &test) => {
-                Some("passed (this tree passed before)")
+        let mut before = Vec::new();
+        let replayed = self.replayed_before(commit, base)?;
+        // What `commit` is built on: the last commit replayed before it.
+        let parent = replayed
+            .last()
+            .map_or(base, |s| s.commit.as_str())
+            .to_string();
+        for step in replayed {
+            // An intermediate commit whose tree passed is noted at once.
+            if !self.passes_at_once(task, &step, position, &test)? {
+                before.push(step);
             }
-            false => None,
+        }
+        let last = gate::Step {
+            commit: commit.to_string(),
+            tree: tree.to_string(),
+            base: parent,
         };
-        if let Some(result) = at_once {
-            let run = GateRun {
-                commit: commit.to_string(),
-                tree: tree.to_string(),
-                base: base.to_string(),
-                position,
-                run: 1,
-                result: result.to_string(),
-                started_at: crate::store::now(),
-                duration_ms: 0,
-            };
-            gate::note(self.ctx, &run, &task.id)?;
-            self.stay_of(task).gates.push(run);
+        if before.is_empty() && self.passes_at_once(task, &last, position, &test)? {
             return Ok(Standing::Passed);
         }
         self.next_job += 1;
@@ -517,9 +516,10 @@ impl<'a> MergeQueue<'a> {
                 id: job,
                 task: task.id.clone(),
                 attempt,
-                commit: commit.to_string(),
-                tree: tree.to_string(),
-                base: base.to_string(),
+                commit: last.commit,
+                tree: last.tree,
+                base: last.base,
+                before,
                 position,
                 dir: self.slots[slot].path.clone(),
                 test,
@@ -543,6 +543,58 @@ impl<'a> MergeQueue<'a> {
         Ok(Standing::Running { job, cancel })
     }
 
+    /// The commits a rebase put between `base` and `commit` (its own
+    /// first-parent line, oldest first, `commit` left out): each becomes a
+    /// first-parent commit of the target, so each is gated. None for a
+    /// merge or a squash, which add `commit` alone.
+    fn replayed_before(&self, commit: &str, base: &str) -> Result<Vec<gate::Step>> {
+        if self.ctx.config.integrate.strategy() != "rebase" {
+            return Ok(Vec::new());
+        }
+        let line = git::first_parent_descendants(&self.ctx.root, base, commit)?;
+        let mut steps = Vec::new();
+        let mut parent = base.to_string();
+        for (c, _) in line.into_iter().filter(|(c, _)| c != commit) {
+            steps.push(gate::Step {
+                tree: git::tree_of(&self.ctx.root, &c)?,
+                base: std::mem::replace(&mut parent, c.clone()),
+                commit: c,
+            });
+        }
+        Ok(steps)
+    }
+
+    /// Whether `step` passes without a run (no test command, or its tree
+    /// passed before); if so its note is written.
+    fn passes_at_once(
+        &mut self,
+        task: &Task,
+        step: &gate::Step,
+        position: usize,
+        test: &str,
+    ) -> Result<bool> {
+        let result = match test.is_empty() {
+            true => "not_run: no test command",
+            false if gate::passed_before(self.ctx, &step.tree, test) => {
+                "passed (this tree passed before)"
+            }
+            false => return Ok(false),
+        };
+        let run = GateRun {
+            commit: step.commit.clone(),
+            tree: step.tree.clone(),
+            base: step.base.clone(),
+            position,
+            run: 1,
+            result: result.to_string(),
+            started_at: crate::store::now(),
+            duration_ms: 0,
+        };
+        gate::note(self.ctx, &run, &task.id)?;
+        self.stay_of(task).gates.push(run);
+        Ok(true)
+    }
+
     /// A gate job ended: record its runs, free its slot, and (unless it
     /// was cancelled) decide its candidate.
     fn finish(&mut self, done: gate::Done) -> Result<()> {
@@ -556,9 +608,9 @@ impl<'a> MergeQueue<'a> {
             Ok(runs) => {
                 for (n, run) in runs.into_iter().enumerate() {
                     let record = GateRun {
-                        commit: job.commit.clone(),
-                        tree: job.tree.clone(),
-                        base: job.base.clone(),
+                        commit: run.step.commit.clone(),
+                        tree: run.step.tree.clone(),
+                        base: run.step.base.clone(),
                         position: job.position,
                         run: u32::try_from(n + 1).unwrap_or(u32::MAX),
                         result: gate::result_of(&run.outcome.ending, cancelled.as_deref()),
