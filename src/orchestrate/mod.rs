@@ -15,7 +15,7 @@ pub mod worktree;
 
 use anyhow::{Context as _, Result};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::agent::config::{self, Config, Role};
@@ -61,6 +61,26 @@ pub struct Seed {
     stop: &'static AtomicBool,
     view: Arc<view::View>,
     ledger: Arc<limits::Ledger>,
+    pulse: Arc<Pulse>,
+}
+
+/// A count of what this process's jobs changed in the store (a verdict
+/// recorded, …), shared by its threads: a loop that watches for such
+/// changes reads the store again when the count moves, instead of reading
+/// it on every tick.
+#[derive(Debug, Default)]
+pub struct Pulse(std::sync::atomic::AtomicU64);
+
+impl Pulse {
+    /// Something changed.
+    pub fn bump(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The count now: compare with an earlier one to see a change.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 impl Seed {
@@ -72,6 +92,7 @@ impl Seed {
             stop: self.stop,
             view: self.view,
             ledger: self.ledger,
+            pulse: self.pulse,
         })
     }
 }
@@ -90,6 +111,7 @@ pub struct Context {
     /// What this run spent against `budget:`, and which roles pause after
     /// a rate limit.
     pub ledger: Arc<limits::Ledger>,
+    pub pulse: Arc<Pulse>,
 }
 
 impl Context {
@@ -122,6 +144,7 @@ impl Context {
             stop,
             view: Arc::new(view::View::new()),
             ledger,
+            pulse: Arc::new(Pulse::default()),
         })
     }
 
@@ -134,6 +157,7 @@ impl Context {
             stop: self.stop,
             view: self.view.clone(),
             ledger: self.ledger.clone(),
+            pulse: self.pulse.clone(),
         }
     }
 

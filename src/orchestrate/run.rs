@@ -10,7 +10,7 @@ use std::fs::File;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::integrate::{self, Entry, Landing};
 use super::review::{self, ReviewOptions, Reviewed, Subject};
@@ -120,6 +120,9 @@ struct Scheduler<'a> {
     tx: Sender<(Job, Done)>,
 }
 
+/// How often the scheduler reads the board when no job has news.
+const IDLE_SCAN: Duration = Duration::from_millis(500);
+
 /// Run until nothing more can move (or until stopped, with `watch`).
 pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
     let _lock = RunLock::acquire(ctx)?;
@@ -141,16 +144,23 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
         tx,
     };
     s.check_budgets(None)?;
+    // The board is read again after each job's news, and otherwise only
+    // every IDLE_SCAN (for what other processes change): reading it on
+    // every wake-up costs git processes the agents need the cores for.
+    let mut scan = true;
+    let mut scanned = Instant::now();
     loop {
         if ctx.stop.load(Ordering::Relaxed) {
             break;
         }
-        if s.may_start() {
+        if (scan || scanned.elapsed() >= IDLE_SCAN) && s.may_start() {
             s.start_integration()?;
             s.start_reviews()?;
             s.start_implementers()?;
+            (scan, scanned) = (false, Instant::now());
         }
         if s.running.is_empty() {
+            scan = true;
             // A role paused by a rate limit has work to take up again.
             if let Some(left) = ctx.ledger.any_pause().filter(|_| s.may_start()) {
                 sleep_unless_stopped(ctx, left.min(Duration::from_secs(1)));
@@ -164,6 +174,7 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
         }
         if let Ok((job, done)) = rx.recv_timeout(Duration::from_millis(100)) {
             s.finish(job, done);
+            scan = true;
         }
     }
     // Stopped: the workers see the flag, stop their agents and release their tasks.
@@ -466,6 +477,10 @@ impl Scheduler<'_> {
     }
 
     fn finish(&mut self, job: Job, done: Done) {
+        if matches!(job, Job::Review { .. }) {
+            // A verdict may be recorded: the merge queue looks at once.
+            self.ctx.pulse.bump();
+        }
         if matches!(done, Done::Progress) {
             // The job runs on; the loop looks for what can start now.
             return;

@@ -57,9 +57,14 @@ use land::Advance;
 /// How many times an entry's candidates are rebuilt because the target
 /// moved under them before it waits for the next pass.
 const MOVED_RETRIES: u32 = 5;
-/// How often the queue looks for new approvals and a moved target while
-/// its gates run.
+/// How often the queue wakes while its gates run, to see the pulse.
 const TICK: Duration = Duration::from_millis(20);
+/// How often the queue reads the store for new approvals and a moved
+/// target while its gates run and nothing it knows of changed: for what
+/// other processes do. Its own process's verdicts bump the pulse and are
+/// seen within a tick; a target moved meanwhile is also caught by the
+/// compare-and-swap that lands.
+const LOOK: Duration = Duration::from_millis(250);
 const ROLE: &str = "integrator";
 
 /// What happened to one queue entry.
@@ -205,6 +210,10 @@ struct MergeQueue<'a> {
     /// Gate jobs cancelled, with why; their runs are recorded as such.
     cancelled: HashMap<u64, String>,
     next_job: u64,
+    /// When the store was last read for approvals and the target, and the
+    /// pulse then; `look` asks for a read at the next tick.
+    looked: (std::time::Instant, u64),
+    look: bool,
     tx: Sender<gate::Done>,
     rx: Receiver<gate::Done>,
     entries: Vec<Entry>,
@@ -237,6 +246,8 @@ impl<'a> MergeQueue<'a> {
             stays: HashMap::new(),
             cancelled: HashMap::new(),
             next_job: 0,
+            looked: (std::time::Instant::now(), ctx.pulse.get()),
+            look: true,
             tx,
             rx,
             entries: Vec::new(),
@@ -249,9 +260,22 @@ impl<'a> MergeQueue<'a> {
             if stopped(self.ctx) {
                 return self.interrupt();
             }
-            self.follow_target()?;
+            // With gates running and nothing changed, the store is not read
+            // on every tick; an empty chain always looks, to know when to end.
+            let look = self.look
+                || self.chain.is_empty()
+                || self.ctx.pulse.get() != self.looked.1
+                || self.looked.0.elapsed() >= LOOK;
+            if look {
+                self.looked = (std::time::Instant::now(), self.ctx.pulse.get());
+                self.look = false;
+                self.follow_target()?;
+            }
             self.settle()?;
-            let more = self.extend()?;
+            let more = match look {
+                true => self.extend()?,
+                false => true,
+            };
             if self.chain.is_empty() && !more {
                 return Ok(());
             }
@@ -260,6 +284,8 @@ impl<'a> MergeQueue<'a> {
                 while let Ok(done) = self.rx.try_recv() {
                     self.finish(done)?;
                 }
+                // A slot is free, a candidate decided: take more now.
+                self.look = true;
             }
         }
     }
