@@ -68,18 +68,34 @@ pub struct Seed {
 /// recorded, …), shared by its threads: a loop that watches for such
 /// changes reads the store again when the count moves, instead of reading
 /// it on every tick.
+/// It also counts the jobs still running that may bring the merge queue
+/// more work (implementers, reviewers), so that the queue waits for them
+/// rather than end its pass and start another.
 #[derive(Debug, Default)]
-pub struct Pulse(std::sync::atomic::AtomicU64);
+pub struct Pulse {
+    count: std::sync::atomic::AtomicU64,
+    feeding: std::sync::atomic::AtomicUsize,
+}
 
 impl Pulse {
     /// Something changed.
     pub fn bump(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The count now: compare with an earlier one to see a change.
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// `jobs` implementers and reviewers run now.
+    pub fn set_feeding(&self, jobs: usize) {
+        self.feeding.store(jobs, Ordering::Relaxed);
+    }
+
+    /// Implementers and reviewers running now (0 outside `git agent run`).
+    pub fn feeding(&self) -> usize {
+        self.feeding.load(Ordering::Relaxed)
     }
 }
 

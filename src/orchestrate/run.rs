@@ -474,6 +474,17 @@ impl Scheduler<'_> {
             let _ = tx.send((key, done));
         });
         self.running.insert(job, handle);
+        self.count_feeding();
+    }
+
+    /// Tell the merge queue how many jobs may still bring it work.
+    fn count_feeding(&self) {
+        let feeding = self
+            .running
+            .keys()
+            .filter(|j| !matches!(j, Job::Integrate))
+            .count();
+        self.ctx.pulse.set_feeding(feeding);
     }
 
     fn finish(&mut self, job: Job, done: Done) {
@@ -488,6 +499,7 @@ impl Scheduler<'_> {
         if let Some(handle) = self.running.remove(&job) {
             let _ = handle.join();
         }
+        self.count_feeding();
         if let Err(e) = self.after(&job, &done) {
             self.summary.errors.push(format!("budget: {e:#}"));
         }

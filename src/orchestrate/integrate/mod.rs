@@ -260,10 +260,13 @@ impl<'a> MergeQueue<'a> {
             if stopped(self.ctx) {
                 return self.interrupt();
             }
-            // With gates running and nothing changed, the store is not read
-            // on every tick; an empty chain always looks, to know when to end.
+            // With gates running (or, in `git agent run`, implementers and
+            // reviewers that may bring more) and nothing changed, the store
+            // is not read on every tick; else an empty chain looks, to know
+            // when to end.
+            let feeding = self.ctx.pulse.feeding() > 0;
             let look = self.look
-                || self.chain.is_empty()
+                || (self.chain.is_empty() && !feeding)
                 || self.ctx.pulse.get() != self.looked.1
                 || self.looked.0.elapsed() >= LOOK;
             if look {
@@ -276,7 +279,9 @@ impl<'a> MergeQueue<'a> {
                 true => self.extend()?,
                 false => true,
             };
-            if self.chain.is_empty() && !more {
+            // While work may still come from this run's agents, the pass
+            // waits for it: a new pass costs more than a tick.
+            if self.chain.is_empty() && !more && !feeding {
                 return Ok(());
             }
             if let Ok(done) = self.rx.recv_timeout(TICK) {
