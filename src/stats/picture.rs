@@ -96,7 +96,7 @@ pub fn svg(stats: &Stats) -> String {
         slots: stats.slots,
         queue_rows: rows.iter().flatten().max().map_or(1, |r| r + 1),
     };
-    let height = scale.bottom() + 96.0;
+    let height = scale.bottom() + 116.0;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -374,6 +374,9 @@ fn legend(out: &mut String, y: f64) {
         );
         items.push((swatch, label));
     }
+    // The merge queue's steps take a second row: one row is too narrow
+    // for every role and step.
+    let first_row = items.len();
     for (label, fill, h) in [
         ("set-up", "#9ca3af", 5.0),
         ("queue wait", "#cbd5e1", 3.0),
@@ -388,8 +391,12 @@ fn legend(out: &mut String, y: f64) {
         );
         items.push((swatch, label));
     }
-    let mut x = LEFT;
-    for (swatch, label) in items {
+    let (mut x, row_y) = (LEFT, y);
+    for (n, (swatch, label)) in items.into_iter().enumerate() {
+        if n == first_row {
+            x = LEFT;
+        }
+        let y = if n < first_row { row_y } else { row_y + 20.0 };
         let _ = writeln!(out, r##"<rect x="{x:.1}" y="{y:.1}" {swatch}/>"##);
         let _ = writeln!(
             out,
@@ -397,12 +404,12 @@ fn legend(out: &mut String, y: f64) {
             x + 22.0,
             y + 11.0
         );
-        x += 30.0 + label.len() as f64 * 6.6;
+        x += 34.0 + label.len() as f64 * 6.8;
     }
     let _ = writeln!(
         out,
         r##"<text x="{LEFT}" y="{:.1}" fill="#6b7280">An empty stretch of a lane is idle time. Hover a bar for its task, attempt and result.</text>"##,
-        y + 36.0
+        row_y + 56.0
     );
 }
 
