@@ -764,3 +764,101 @@ fn a_gate_that_fails_once_is_run_again_on_the_same_tree_and_both_runs_recorded()
         .collect();
     assert_eq!(runs, [1, 2]);
 }
+
+#[test]
+fn a_gate_that_times_out_once_is_run_again_and_the_entry_lands() {
+    let repo = Repo::new();
+    let seen = repo.scratch("seen");
+    std::fs::create_dir_all(&seen).unwrap();
+    repo.configure(
+        "60s",
+        3,
+        &format!(
+            "test: \"t=$(git rev-parse HEAD^{{tree}}); [ -e {seen}/$t ] || {{ touch {seen}/$t; sleep 30; }}\"\nintegrate: {{ retries: 1, test_timeout: 1s }}\n"
+        ),
+    );
+    let id = approved(&repo, "Hangs once", "plain");
+    repo.ok(&["integrate"]);
+    assert_eq!(repo.state(&id), "merged");
+    let results: Vec<String> = gate_notes(&repo, "main")
+        .iter()
+        .map(|n| n["result"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(results, ["not_run: timed out", "passed"]);
+    assert_every_first_parent_gated(&repo, &[]);
+}
+
+/// A task approved with one commit per `(file, content)` in `commits`
+/// (content `-` removes the file), made by hand on its branch.
+fn approved_commits(repo: &Repo, title: &str, commits: &[(&str, &str)]) -> String {
+    let id = repo.add(title, &[]);
+    repo.ok(&["claim", &id, "--actor", "me"]);
+    repo.git(&["checkout", "-q", "-b", &format!("agent/{id}")]);
+    for (file, content) in commits {
+        match *content {
+            "-" => repo.git(&["rm", "-q", file]),
+            text => {
+                repo.write(file, text);
+                repo.git(&["add", file])
+            }
+        };
+        repo.git(&["commit", "-q", "-m", &format!("{file}: {content}")]);
+    }
+    repo.git(&["checkout", "-q", "main"]);
+    repo.ok(&["submit", &id, "--actor", "me"]);
+    repo.ok(&["review", &id, "--approve"]);
+    id
+}
+
+#[test]
+fn a_rebased_entry_lands_only_with_every_commit_gated() {
+    let repo = Repo::new();
+    repo.configure(
+        "60s",
+        3,
+        &format!("{GATE}integrate: {{ strategy: rebase }}\n"),
+    );
+    let before = first_parents(&repo).len();
+    let id = approved_commits(&repo, "Two steps", &[("one.txt", "1"), ("two.txt", "2")]);
+    repo.ok(&["integrate"]);
+    assert_eq!(repo.state(&id), "merged");
+    assert_eq!(
+        first_parents(&repo).len(),
+        before + 2,
+        "both commits, rebased"
+    );
+    assert_every_first_parent_gated(&repo, &[]);
+}
+
+#[test]
+fn a_rebased_entry_with_a_red_commit_between_green_ones_never_lands() {
+    let repo = Repo::new();
+    repo.configure(
+        "60s",
+        3,
+        &format!("{GATE}integrate: {{ strategy: rebase }}\n"),
+    );
+    let tip = repo.git(&["rev-parse", "main"]);
+    // Its last tree is green, but the commit before it breaks the gate.
+    let id = approved_commits(
+        &repo,
+        "Broken on the way",
+        &[("BROKEN", "oops"), ("BROKEN", "-"), ("fixed.txt", "ok")],
+    );
+    repo.fails(1, &["integrate"]);
+    assert_eq!(repo.git(&["rev-parse", "main"]), tip, "nothing landed");
+    assert_ne!(repo.state(&id), "merged");
+    let stay = stay(&repo, &id);
+    assert_eq!(stay["left"], "gate_failed", "{stay}");
+    let results: Vec<&str> = stay["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        results,
+        ["failed: exit 1"],
+        "the first commit, and only it: {stay}"
+    );
+}

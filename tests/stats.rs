@@ -350,35 +350,8 @@ fn a_rate_limited_agent_pauses_its_role_and_uses_up_no_attempt() {
             "1",
         ],
     );
-    let view = repo.scratch("view.txt");
-    let mut run = repo
-        .cmd(&["run"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&view).unwrap())
-        .spawn()
-        .unwrap();
-    // Each pause lasts a second or two: look at the text and the JSON in
-    // the same loop until each has shown one.
-    let (mut paused, mut in_json) = (String::new(), None);
-    assert!(
-        wait_for(30, || {
-            let text = repo.ok(&["status"]);
-            if text.contains("paused: implementer dispatch, rate limited") {
-                paused = text;
-            }
-            let json = repo.json(&["status"]);
-            let pause = &json["limits"]["pauses"]["implementer"];
-            if pause.is_object() {
-                in_json = Some(pause.clone());
-            }
-            !paused.is_empty() && in_json.is_some()
-        }),
-        "the pause never showed in status (text: {paused:?}, json: {in_json:?})"
-    );
-    assert!(paused.contains("429 Too Many Requests"), "{paused}");
-    let pause = in_json.unwrap();
-    assert!(pause["hits"].as_u64().unwrap() >= 1, "{pause}");
-    assert!(pause["reason"].as_str().unwrap().contains("429"), "{pause}");
+    let (mut run, view) = run_in_background(&repo);
+    watch_the_pause(&repo, "implementer");
     assert!(
         run.wait().unwrap().success(),
         "{}",
@@ -398,6 +371,210 @@ fn a_rate_limited_agent_pauses_its_role_and_uses_up_no_attempt() {
     let stats = repo.json(&["stats"]);
     assert_eq!(stats["roles"]["implementer"]["rate_limited"], 2, "{stats}");
     assert_eq!(stats["roles"]["implementer"]["failures"], 0, "{stats}");
+}
+
+#[test]
+fn planner_runs_are_timed_in_stats_and_drawn_in_a_lane() {
+    let repo = Repo::new();
+    let limited = repo.scratch("planner-limited.txt");
+    repo.write(
+        ".git-agent.yaml",
+        &format!(
+            "roles:\n  planner:\n    command: [sh, {}, learns, sleep=1, 'limited={limited}']\n    timeout: 60s\n    rate_limit: {{ backoff: 1s, max_backoff: 1s }}\n",
+            agent("planner.sh")
+        ),
+    );
+    let plan = repo.json(&["plan", "Add a greeting"]);
+    let plan_id = plan["plan"].as_str().unwrap();
+    let stats = repo.json(&["stats", "--plan", plan_id]);
+    let runs: Vec<&Value> = stats["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["role"] == "planner")
+        .collect();
+    // Rate limited, then a refused plan, then the plan that was stored.
+    let results: Vec<&str> = runs.iter().map(|r| r["result"].as_str().unwrap()).collect();
+    assert_eq!(results, ["rate_limited", "refused", "planned"], "{stats}");
+    let attempts: Vec<u64> = runs
+        .iter()
+        .map(|r| r["attempt"].as_u64().unwrap())
+        .collect();
+    assert_eq!(attempts, [1, 1, 2], "{stats}");
+    for r in &runs {
+        assert_eq!(r["task"], plan_id, "{r}");
+        assert_eq!(r["title"], "Add a greeting", "{r}");
+        let span = ms(&r["end_ms"]) - ms(&r["start_ms"]);
+        assert!(
+            (span - 1000).abs() <= 100,
+            "a planner run of {span} ms for a sleep of 1 s: {r}"
+        );
+    }
+    let role = &stats["roles"]["planner"];
+    assert_eq!(role["attempts"], 3, "{stats}");
+    assert_eq!(role["failures"], 1, "{stats}");
+    assert_eq!(role["rate_limited"], 1, "{stats}");
+    let summed: i64 = runs
+        .iter()
+        .map(|r| ms(&r["end_ms"]) - ms(&r["start_ms"]))
+        .sum();
+    assert_eq!(ms(&role["agent_ms"]), summed, "{stats}");
+    assert_eq!(
+        ms(&stats["agent_ms"]),
+        summed,
+        "only the planner ran: {stats}"
+    );
+    let svg_file = repo.scratch("plan.svg");
+    repo.ok(&["stats", "--svg", &svg_file]);
+    let svg = std::fs::read_to_string(&svg_file).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("the SVG is XML");
+    let bars: Vec<roxmltree::Node> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("bar"))
+        .filter(|n| n.attribute("data-role") == Some("planner"))
+        .collect();
+    assert_eq!(bars.len(), 3, "{svg}");
+    assert!(bars
+        .iter()
+        .all(|b| b.attribute("data-task") == Some(plan_id)));
+    let text = repo.ok(&["stats"]);
+    assert!(text.contains("planner"), "{text}");
+}
+
+/// `git agent run` in the background, its view written to a file.
+fn run_in_background(repo: &Repo) -> (std::process::Child, String) {
+    let view = repo.scratch("view.txt");
+    let run = repo
+        .cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&view).unwrap())
+        .spawn()
+        .unwrap();
+    (run, view)
+}
+
+/// Poll `status` until the pause of `role` after a 429 has shown in its
+/// text and in its JSON.
+fn watch_the_pause(repo: &Repo, role: &str) {
+    // Each pause lasts a second or two: look at the text and the JSON in
+    // the same loop until each has shown one.
+    let (mut paused, mut in_json) = (String::new(), None);
+    let line = format!("paused: {role} dispatch, rate limited");
+    assert!(
+        wait_for(60, || {
+            let text = repo.ok(&["status"]);
+            if text.contains(&line) {
+                paused = text;
+            }
+            let json = repo.json(&["status"]);
+            let pause = &json["limits"]["pauses"][role];
+            if pause.is_object() {
+                in_json = Some(pause.clone());
+            }
+            !paused.is_empty() && in_json.is_some()
+        }),
+        "the {role} pause never showed in status (text: {paused:?}, json: {in_json:?})"
+    );
+    assert!(paused.contains("429 Too Many Requests"), "{paused}");
+    let pause = in_json.unwrap();
+    assert!(pause["hits"].as_u64().unwrap() >= 1, "{pause}");
+    assert!(pause["reason"].as_str().unwrap().contains("429"), "{pause}");
+}
+
+#[test]
+fn a_rate_limited_reviewer_pauses_its_role_and_uses_up_no_attempt() {
+    let repo = Repo::new();
+    let limited = repo.scratch("reviewer-limited.txt");
+    repo.configure(
+        "60s",
+        1,
+        &format!(
+            "  reviewer:\n    command: [sh, {}, 'limited={limited}']\n    timeout: 60s\n    rate_limit: {{ backoff: 1s, max_backoff: 2s }}\ntest: 'true'\n",
+            agent("reviewer.sh")
+        ),
+    );
+    let id = repo.add(
+        "Reviewed at last",
+        &["--spec", "plain", "--max-attempts", "1"],
+    );
+    let (mut run, view) = run_in_background(&repo);
+    watch_the_pause(&repo, "reviewer");
+    assert!(
+        run.wait().unwrap().success(),
+        "{}",
+        std::fs::read_to_string(&view).unwrap()
+    );
+    let task = repo.task(&id);
+    assert_eq!(task["state"], "merged", "{task}");
+    assert_eq!(task["attempts"], 0, "no attempt used up: {task}");
+    let kinds = repo.kinds(&id);
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "reviewed").count(),
+        1,
+        "one verdict, after the pauses: {kinds:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&limited).unwrap().lines().count(),
+        2
+    );
+    let view = std::fs::read_to_string(&view).unwrap();
+    assert!(view.contains("reviewer rate limited"), "{view}");
+    let stats = repo.json(&["stats"]);
+    let reviewer = &stats["roles"]["reviewer"];
+    assert_eq!(reviewer["rate_limited"], 2, "{stats}");
+    assert_eq!(reviewer["attempts"], 3, "{stats}");
+    assert_eq!(reviewer["failures"], 0, "{stats}");
+}
+
+#[test]
+fn a_rate_limited_integrator_pauses_its_role_and_the_conflict_still_lands() {
+    let repo = Repo::new();
+    let limited = repo.scratch("integrator-limited.txt");
+    repo.configure(
+        "60s",
+        1,
+        &format!(
+            "  integrator:\n    command: [sh, {}, 'limited={limited}']\n    timeout: 60s\n    rate_limit: {{ backoff: 1s, max_backoff: 2s }}\ntest: 'true'\n",
+            agent("integrator.sh")
+        ),
+    );
+    // Two approved pieces that both append to one file: the second
+    // conflicts with the first once the first has landed.
+    let ids: Vec<String> = ["First", "Second"]
+        .iter()
+        .map(|title| {
+            let id = repo.add(title, &["--spec", "append", "--max-attempts", "1"]);
+            repo.ok(&["work", &id]);
+            repo.ok(&["review", &id, "--approve"]);
+            id
+        })
+        .collect();
+    let (mut run, view) = run_in_background(&repo);
+    watch_the_pause(&repo, "integrator");
+    assert!(
+        run.wait().unwrap().success(),
+        "{}",
+        std::fs::read_to_string(&view).unwrap()
+    );
+    let view = std::fs::read_to_string(&view).unwrap();
+    let list = repo.git(&["show", "main:list.txt"]);
+    for id in &ids {
+        let task = repo.task(id);
+        assert_eq!(task["state"], "merged", "{task}\n{view}");
+        assert_eq!(task["attempts"], 0, "no attempt used up: {task}");
+        assert!(list.lines().any(|l| l == id), "{id} not in:\n{list}");
+    }
+    assert!(!list.contains("<<<<<<<"), "{list}");
+    assert_eq!(
+        std::fs::read_to_string(&limited).unwrap().lines().count(),
+        2
+    );
+    assert!(view.contains("integrator rate limited"), "{view}");
+    let stats = repo.json(&["stats"]);
+    let integrator = &stats["roles"]["integrator"];
+    assert_eq!(integrator["rate_limited"], 2, "{stats}");
+    assert_eq!(integrator["attempts"], 3, "{stats}");
+    assert_eq!(integrator["failures"], 0, "{stats}");
 }
 
 #[test]

@@ -192,8 +192,8 @@ pub struct Integrate {
     /// the one before it [default: `parallel`].
     #[serde(default)]
     pub window: Option<usize>,
-    /// How many times a failed gate runs again on the identical tree before
-    /// the entry is blamed (for a flaky test) [default: 0].
+    /// How many times a failed (or timed-out) gate runs again on the
+    /// identical tree before the entry is blamed (for a flaky test) [default: 0].
     #[serde(default)]
     pub retries: Option<u32>,
 }

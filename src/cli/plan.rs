@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::agent::process::catch_interrupts;
 use crate::model::plan::{self, Dependency, PlanError};
 use crate::orchestrate::{planner, Context};
-use crate::store::Store;
+use crate::store::{PlannerWork, Store};
 
 /// Break a goal into tasks (with the planner agent), or import a plan file.
 #[derive(clap::Args, Debug)]
@@ -26,7 +26,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let (store, plan, text, usage) = match (&args.file, &args.goal) {
+    let (store, plan, text, work) = match (&args.file, &args.goal) {
         (Some(file), None) => {
             let store = super::open()?;
             let name = file.display().to_string();
@@ -41,14 +41,14 @@ pub fn run(args: Args) -> Result<()> {
                 })?
                 .to_string();
             let plan = validate(&store, &name, &text)?;
-            (store, plan, text, None)
+            (store, plan, text, PlannerWork::default())
         }
         (None, Some(goal)) => {
             let ctx = Context::open(catch_interrupts())?;
             ctx.role("planner")?;
             ctx.check_programs(&["planner"])?;
             let planned = planner::plan_goal(&ctx, goal)?;
-            (ctx.store, planned.plan, planned.yaml, planned.usage)
+            (ctx.store, planned.plan, planned.yaml, planned.work)
         }
         (Some(_), Some(_)) => bail!("give a goal or --file, not both"),
         (None, None) => {
@@ -65,7 +65,7 @@ pub fn run(args: Args) -> Result<()> {
         &super::default_actor(),
         &super::role_or("human"),
         attempts,
-        usage.as_ref(),
+        &work,
     )?;
     if args.json {
         let tasks: BTreeMap<&str, &str> = stored
@@ -75,7 +75,9 @@ pub fn run(args: Args) -> Result<()> {
             .collect();
         super::print_json(&serde_json::json!({ "plan": stored.plan, "tasks": tasks }))?;
     } else {
-        let spent = usage.map_or(String::new(), |u| format!(" (planner: {})", u.describe()));
+        let spent = work
+            .usage
+            .map_or(String::new(), |u| format!(" (planner: {})", u.describe()));
         println!(
             "plan {}: {}{spent}",
             stored.plan,

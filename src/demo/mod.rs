@@ -43,9 +43,14 @@ pub fn run(stop: &'static AtomicBool, parent: Option<&Path>) -> Result<PathBuf> 
     setup_project(&repo, &agents)?;
     let ctx = Context::open_in(&repo, stop)?;
     let plan = crate::model::plan::parse("plan.yaml", PLAN, &|_| None)?;
-    let stored = ctx
-        .store
-        .store_plan(&plan, PLAN, "demo@git-agent", "human", 3, None)?;
+    let stored = ctx.store.store_plan(
+        &plan,
+        PLAN,
+        "demo@git-agent",
+        "human",
+        3,
+        &crate::store::PlannerWork::default(),
+    )?;
     say(&format!(
         "Imported plan {} with {}; running the pipeline (-j 2):\n",
         stored.plan,

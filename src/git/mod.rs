@@ -29,7 +29,7 @@ pub use merge::{
 };
 pub use repo::{
     common_dir, git_path, init, is_ignored, is_tracked, is_work_tree, object_format, pack_refs,
-    pack_refs_in_background, ref_format, tracked_files, version,
+    pack_refs_in_background, private_path, ref_format, tracked_files, version,
 };
 pub use rev::{
     branches, cherry, commits_in, find_commit, first_parent_descendants, head, head_ref,

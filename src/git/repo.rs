@@ -57,6 +57,26 @@ pub fn git_path(dir: &Path, name: &str) -> Result<PathBuf> {
     )?))
 }
 
+/// The absolute path of `name`, a file git keeps per worktree (`index.lock`,
+/// `MERGE_MSG`, a marker of our own), in the git dir of the worktree whose
+/// top is `dir`: read from its `.git` (a directory, or a file that says
+/// `gitdir: …`), with no git process; where that cannot be read, what
+/// [`git_path`] says. Not for `hooks` or anything of the common dir.
+pub fn private_path(dir: &Path, name: &str) -> Result<PathBuf> {
+    let dot_git = dir.join(".git");
+    if dot_git.is_dir() {
+        return Ok(std::path::absolute(dot_git.join(name))?);
+    }
+    let linked = std::fs::read_to_string(&dot_git)
+        .ok()
+        .and_then(|text| text.strip_prefix("gitdir:").map(|g| g.trim().to_string()))
+        .filter(|g| !g.is_empty());
+    match linked {
+        Some(gitdir) => Ok(std::path::absolute(dir.join(gitdir).join(name))?),
+        None => git_path(dir, name),
+    }
+}
+
 /// Whether `dir` is inside a work tree git can read (not a bare repository,
 /// not a broken worktree).
 pub fn is_work_tree(dir: &Path) -> bool {
@@ -170,6 +190,14 @@ mod tests {
             git_path(&linked, "MERGE_MSG").unwrap(),
             d.join(".git/worktrees/linked/MERGE_MSG")
         );
+        for (top, name) in [(&linked, "agent-slot"), (d, "index.lock")] {
+            assert_eq!(
+                private_path(top, name).unwrap(),
+                git_path(top, name).unwrap(),
+                "{name} in {}",
+                top.display()
+            );
+        }
         assert!(is_work_tree(&linked));
         assert!(!is_work_tree(&d.join(".git")));
     }

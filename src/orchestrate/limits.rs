@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::agent::config::{Launch, Role};
 use crate::agent::limits::Budget;
-use crate::model::span::epoch_ms;
+use crate::model::span::{epoch_ms, Span};
 use crate::model::task::Event;
 use crate::model::usage::Usage;
 
@@ -58,6 +58,10 @@ pub struct Ledger {
     /// Where the state is written; unset: kept in memory only.
     file: std::sync::OnceLock<PathBuf>,
     state: Mutex<RunState>,
+    /// Spans of rate-limited runs, by (task, role), kept until the event
+    /// that role records next for the task carries them: a rate limit ends
+    /// a reviewer's or integrator's run with no event of its own.
+    held: Mutex<BTreeMap<(String, String), Vec<Span>>>,
 }
 
 impl Ledger {
@@ -71,7 +75,24 @@ impl Ledger {
                 started_at: crate::store::now(),
                 ..RunState::default()
             }),
+            held: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Keep the span of a rate-limited run of `role` on `task` for the
+    /// next event that role records for it ([`Ledger::take_held`]).
+    pub fn hold(&self, task: &str, role: &str, span: Span) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.entry((task.to_string(), role.to_string()))
+            .or_default()
+            .push(span);
+    }
+
+    /// The spans held for `role` on `task`, oldest first, handed over once.
+    pub fn take_held(&self, task: &str, role: &str) -> Vec<Span> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.remove(&(task.to_string(), role.to_string()))
+            .unwrap_or_default()
     }
 
     /// Keep this ledger in `<agent_dir>/run-state.json` from now on, for

@@ -16,7 +16,7 @@ pub mod worktree;
 
 use anyhow::{Context as _, Result};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::agent::config::{self, Config, Role};
@@ -62,6 +62,42 @@ pub struct Seed {
     stop: &'static AtomicBool,
     view: Arc<view::View>,
     ledger: Arc<limits::Ledger>,
+    pulse: Arc<Pulse>,
+}
+
+/// A count of what this process's jobs changed in the store (a verdict
+/// recorded, …), shared by its threads: a loop that watches for such
+/// changes reads the store again when the count moves, instead of reading
+/// it on every tick.
+/// It also counts the jobs still running that may bring the merge queue
+/// more work (implementers, reviewers), so that the queue waits for them
+/// rather than end its pass and start another.
+#[derive(Debug, Default)]
+pub struct Pulse {
+    count: std::sync::atomic::AtomicU64,
+    feeding: std::sync::atomic::AtomicUsize,
+}
+
+impl Pulse {
+    /// Something changed.
+    pub fn bump(&self) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The count now: compare with an earlier one to see a change.
+    pub fn get(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// `jobs` implementers and reviewers run now.
+    pub fn set_feeding(&self, jobs: usize) {
+        self.feeding.store(jobs, Ordering::Relaxed);
+    }
+
+    /// Implementers and reviewers running now (0 outside `git agent run`).
+    pub fn feeding(&self) -> usize {
+        self.feeding.load(Ordering::Relaxed)
+    }
 }
 
 impl Seed {
@@ -73,6 +109,7 @@ impl Seed {
             stop: self.stop,
             view: self.view,
             ledger: self.ledger,
+            pulse: self.pulse,
         })
     }
 }
@@ -91,6 +128,7 @@ pub struct Context {
     /// What this run spent against `budget:`, and which roles pause after
     /// a rate limit.
     pub ledger: Arc<limits::Ledger>,
+    pub pulse: Arc<Pulse>,
 }
 
 impl Context {
@@ -123,6 +161,7 @@ impl Context {
             stop,
             view: Arc::new(view::View::new()),
             ledger,
+            pulse: Arc::new(Pulse::default()),
         })
     }
 
@@ -135,6 +174,7 @@ impl Context {
             stop: self.stop,
             view: self.view.clone(),
             ledger: self.ledger.clone(),
+            pulse: self.pulse.clone(),
         }
     }
 

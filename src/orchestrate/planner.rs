@@ -11,6 +11,8 @@ use crate::agent::process::{self, AgentRun, Outcome};
 use crate::agent::prompt;
 use crate::git;
 use crate::model::plan::{self, Plan};
+use crate::model::span::Span;
+use crate::store::PlannerWork;
 use std::sync::atomic::Ordering;
 
 const ROLE: &str = "planner";
@@ -22,8 +24,8 @@ const README_LINES: usize = 40;
 pub struct Planned {
     pub plan: Plan,
     pub yaml: String,
-    /// What the planner agent used over its tries, where it reported it.
-    pub usage: Option<crate::model::usage::Usage>,
+    /// What the planner agents did: their spans and usage.
+    pub work: PlannerWork,
 }
 
 /// Ask the planner for a plan for `goal`: at most two tries.
@@ -40,7 +42,7 @@ pub fn plan_goal(ctx: &Context, goal: &str) -> Result<Planned> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let mut refusal: Option<String> = None;
-    let mut usage: Option<crate::model::usage::Usage> = None;
+    let mut work = PlannerWork::default();
     for attempt in 1..=2u32 {
         let built_in = prompt::planner(goal, &picture, &open, refusal.as_deref());
         let vars = [
@@ -64,7 +66,7 @@ pub fn plan_goal(ctx: &Context, goal: &str) -> Result<Planned> {
             task_json: None,
         };
         ctx.view.started("plan", ROLE, attempt, goal);
-        let outcome = run_through_rate_limits(ctx, &role, &run)?;
+        let outcome = run_through_rate_limits(ctx, &role, &run, &mut work.spans)?;
         if let Some(failure) = outcome.failure(role.timeout()) {
             ctx.view.finished("plan", ROLE, &failure);
             bail!(
@@ -74,21 +76,23 @@ pub fn plan_goal(ctx: &Context, goal: &str) -> Result<Planned> {
             );
         }
         if let Some(spent) = &outcome.usage {
-            usage = Some(usage.map_or(spent.clone(), |u| u.plus(spent)));
+            work.usage = Some(work.usage.map_or(spent.clone(), |u| u.plus(spent)));
         }
         let yaml = prompt::plan_text(outcome.output.as_deref(), &outcome.message);
         let existing = |dep: &str| ctx.store.resolve(dep).ok();
         let source = format!("planner output (attempt {attempt})");
         match plan::parse(&source, &yaml, &existing) {
             Ok(plan) => {
+                work.spans.push(outcome.span(ROLE, "planned"));
                 ctx.view.finished(
                     "plan",
                     ROLE,
                     &crate::model::text::count(plan.tasks.len(), "task"),
                 );
-                return Ok(Planned { plan, yaml, usage });
+                return Ok(Planned { plan, yaml, work });
             }
             Err(e) => {
+                work.spans.push(outcome.span(ROLE, "refused"));
                 ctx.view
                     .finished("plan", ROLE, &format!("plan refused: {e}"));
                 refusal = Some(e.to_string());
@@ -105,13 +109,20 @@ pub fn plan_goal(ctx: &Context, goal: &str) -> Result<Planned> {
 const RATE_LIMITS: u32 = 5;
 
 /// Run the planner; a run that meets a rate limit is tried again after the
-/// role's backoff (up to [`RATE_LIMITS`] times), using up no try.
-fn run_through_rate_limits(ctx: &Context, role: &Role, run: &AgentRun) -> Result<Outcome> {
+/// role's backoff (up to [`RATE_LIMITS`] times), using up no try. The
+/// rate-limited runs' spans go to `spans`.
+fn run_through_rate_limits(
+    ctx: &Context,
+    role: &Role,
+    run: &AgentRun,
+    spans: &mut Vec<Span>,
+) -> Result<Outcome> {
     for _ in 0..RATE_LIMITS {
         let outcome = run.run(ctx.stop)?;
         let Some(line) = super::work::rate_limited(role, &outcome) else {
             return Ok(outcome);
         };
+        spans.push(outcome.span(ROLE, "rate_limited"));
         let pause = ctx.ledger.pause(ROLE, role, &line);
         ctx.view.say(&format!(
             "planner rate limited ({}): trying again in {:.1}s",

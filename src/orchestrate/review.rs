@@ -474,6 +474,11 @@ fn run_reviewer(
         ctx.view.finished(&shown, ROLE, &failure);
         if let Some(line) = super::work::rate_limited(agent, &outcome) {
             ctx.ledger.pause(ROLE, agent, &line);
+            if let Some(task) = &range.task {
+                // Recorded with the verdict this run delayed.
+                ctx.ledger
+                    .hold(&task.id, ROLE, outcome.span(ROLE, "rate_limited"));
+            }
             return Err(RateLimited(line).into());
         }
         bail!(
@@ -501,10 +506,16 @@ fn run_reviewer(
     };
     let mut run_span = outcome.span(ROLE, word);
     run_span.usage = answer.usage.clone();
-    let spans = vec![
-        Span::new(span::kind::SETUP, &setup_start, &outcome.started_at),
-        run_span,
-    ];
+    let mut spans = match &range.task {
+        Some(task) => ctx.ledger.take_held(&task.id, ROLE),
+        None => Vec::new(),
+    };
+    spans.push(Span::new(
+        span::kind::SETUP,
+        &setup_start,
+        &outcome.started_at,
+    ));
+    spans.push(run_span);
     Ok((answer, outcome.log, spans))
 }
 

@@ -126,6 +126,9 @@ struct Scheduler<'a> {
     tx: Sender<(Job, Done)>,
 }
 
+/// How often the scheduler reads the board when no job has news.
+const IDLE_SCAN: Duration = Duration::from_millis(500);
+
 /// Run until nothing more can move (or until stopped, with `watch`).
 pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
     let _lock = RunLock::acquire(ctx)?;
@@ -148,19 +151,27 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
         tx,
     };
     s.check_budgets(None)?;
+    // The board is read again after each job's news, and otherwise only
+    // every IDLE_SCAN (for what other processes change): reading it on
+    // every wake-up costs git processes the agents need the cores for.
+    let mut scan = true;
+    let mut scanned = Instant::now();
     loop {
         if ctx.stop.load(Ordering::Relaxed) {
             break;
         }
-        s.sync_if_due();
-        if s.may_start() {
+        // News from the remote is news like a job's.
+        scan |= s.sync_if_due();
+        if (scan || scanned.elapsed() >= IDLE_SCAN) && s.may_start() {
             if s.queue_turn()? {
                 s.start_integration()?;
                 s.start_reviews()?;
             }
             s.start_implementers()?;
+            (scan, scanned) = (false, Instant::now());
         }
         if s.running.is_empty() {
+            scan = true;
             // A role paused by a rate limit has work to take up again.
             if let Some(left) = ctx.ledger.any_pause().filter(|_| s.may_start()) {
                 sleep_unless_stopped(ctx, left.min(Duration::from_secs(1)));
@@ -178,6 +189,7 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
         }
         if let Ok((job, done)) = rx.recv_timeout(Duration::from_millis(100)) {
             s.finish(job, done);
+            scan = true;
         }
     }
     // Stopped: the workers see the flag, stop their agents and release their tasks.
@@ -210,10 +222,15 @@ impl Scheduler<'_> {
     /// Against a remote: sync when something moved here or a while passed.
     /// This clone's target follows the hub's, unless the merge queue runs
     /// (it moves the target itself).
-    fn sync_if_due(&mut self) {
+    /// Returns whether it synced.
+    fn sync_if_due(&mut self) -> bool {
         let follow = !self.running.contains_key(&Job::Integrate);
-        if let Some(hub) = self.hub.as_mut().filter(|h| h.due()) {
-            hub.sync(self.ctx, follow);
+        match self.hub.as_mut().filter(|h| h.due()) {
+            Some(hub) => {
+                hub.sync(self.ctx, follow);
+                true
+            }
+            None => false,
         }
     }
 
@@ -617,11 +634,26 @@ impl Scheduler<'_> {
             let _ = tx.send((key, done));
         });
         self.running.insert(job, handle);
+        self.count_feeding();
+    }
+
+    /// Tell the merge queue how many jobs may still bring it work.
+    fn count_feeding(&self) {
+        let feeding = self
+            .running
+            .keys()
+            .filter(|j| !matches!(j, Job::Integrate))
+            .count();
+        self.ctx.pulse.set_feeding(feeding);
     }
 
     fn finish(&mut self, job: Job, done: Done) {
         if let Some(hub) = &mut self.hub {
             hub.touch();
+        }
+        if matches!(job, Job::Review { .. }) {
+            // A verdict may be recorded: the merge queue looks at once.
+            self.ctx.pulse.bump();
         }
         if matches!(done, Done::Progress) {
             // The job runs on; the loop looks for what can start now.
@@ -630,6 +662,7 @@ impl Scheduler<'_> {
         if let Some(handle) = self.running.remove(&job) {
             let _ = handle.join();
         }
+        self.count_feeding();
         if let Err(e) = self.after(&job, &done) {
             self.summary.errors.push(format!("budget: {e:#}"));
         }

@@ -327,7 +327,7 @@ fn remove_stale_index_lock(path: &std::path::Path) -> Result<Option<std::path::P
     if !path.join(".git").exists() {
         return Ok(None);
     }
-    let lock = crate::git::git_path(path, "index.lock")?;
+    let lock = crate::git::private_path(path, "index.lock")?;
     if !lock.exists() || !process::processes_in(path).is_empty() {
         return Ok(None);
     }

@@ -147,7 +147,7 @@ pub fn prepare_in(ctx: &Context, task: &Task, slot: Option<usize>) -> Result<Pre
             git::worktree_add_new_branch(&ctx.root, &path, &branch, &target_tip)?;
         }
         if let Some(slot) = slot {
-            std::fs::write(git::git_path(&path, SLOT_FILE)?, slot.to_string())?;
+            std::fs::write(git::private_path(&path, SLOT_FILE)?, slot.to_string())?;
         }
         super::ready::copy_files(&ctx.root, &copies, &path)?;
     }
@@ -184,7 +184,7 @@ fn spare(ctx: &Context, slot: usize) -> Result<Option<PathBuf>> {
         if w.locked.is_some() || !inside || !w.path.exists() {
             continue;
         }
-        let mine = git::git_path(&w.path, SLOT_FILE)
+        let mine = git::private_path(&w.path, SLOT_FILE)
             .ok()
             .and_then(|f| std::fs::read_to_string(f).ok())
             .is_some_and(|s| s.trim() == slot.to_string());
@@ -275,7 +275,7 @@ pub fn bring_up_to(ctx: &Context, task: &Task, tip: &str) -> Result<()> {
         git::commit_all(dir, &message)?;
     } else {
         // Leave the message for the commit that completes the merge.
-        std::fs::write(git::git_path(dir, "MERGE_MSG")?, message)?;
+        std::fs::write(git::private_path(dir, "MERGE_MSG")?, message)?;
     }
     Ok(())
 }

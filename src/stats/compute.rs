@@ -25,6 +25,17 @@ pub struct Selection {
     pub since_ms: Option<i64>,
 }
 
+/// A plan's planning, from the plan's event: the planner runs it records
+/// (rate-limited, refused and accepted plans), or, for a plan stored before
+/// spans were recorded, only what its planners reported they used.
+#[derive(Debug, Clone, Default)]
+pub struct Planning {
+    pub plan: String,
+    pub goal: String,
+    pub spans: Vec<Span>,
+    pub usage: Option<Usage>,
+}
+
 /// An agent run found in the history, in absolute ms.
 #[derive(Debug, Clone)]
 struct Run {
@@ -53,8 +64,8 @@ struct Step {
 
 /// Compute the stats of `histories` (all tasks: dependencies outside the
 /// selection still decide when a task was ready) for `selection`;
-/// `planner` is what planner agents of the selected plans reported.
-pub fn compute(histories: &[History], selection: &Selection, planner: Option<Usage>) -> Stats {
+/// `planning` is what the planner agents of the selected plans did.
+pub fn compute(histories: &[History], selection: &Selection, planning: &[Planning]) -> Stats {
     let chosen: Vec<&History> = histories
         .iter()
         .filter(|h| {
@@ -69,6 +80,9 @@ pub fn compute(histories: &[History], selection: &Selection, planner: Option<Usa
     let mut steps = Vec::new();
     for h in &chosen {
         collect(h, since, &mut runs, &mut steps);
+    }
+    for p in planning {
+        runs.extend(planner_runs(p));
     }
     runs.sort_by_key(|r| (r.setup.map_or(r.start, |s| s.0), r.start));
     steps.sort_by_key(|s| (s.start, s.end));
@@ -93,9 +107,11 @@ pub fn compute(histories: &[History], selection: &Selection, planner: Option<Usa
         .collect();
     let (critical_path_ms, critical_path) = critical_path(&tasks, &chosen);
     let mut roles = role_stats(&runs);
-    if let Some(usage) = &planner {
-        let planner = roles.entry("planner".into()).or_default();
-        add_usage(&mut planner.tokens, &mut planner.cost_usd, Some(usage));
+    for p in planning.iter().filter(|p| !has_agent_spans(p)) {
+        if let Some(usage) = &p.usage {
+            let planner = roles.entry("planner".into()).or_default();
+            add_usage(&mut planner.tokens, &mut planner.cost_usd, Some(usage));
+        }
     }
     let tokens = roles.values().map(|r| r.tokens).sum();
     let cost_usd = roles.values().map(|r| r.cost_usd).sum();
@@ -131,7 +147,7 @@ pub fn compute(histories: &[History], selection: &Selection, planner: Option<Usa
             .zip(&lanes)
             .map(|(r, &lane)| RunBar {
                 task: r.task.clone(),
-                title: title_of(&chosen, &r.task),
+                title: title_of(&chosen, planning, &r.task),
                 role: r.role.clone(),
                 attempt: r.attempt,
                 lane,
@@ -148,7 +164,7 @@ pub fn compute(histories: &[History], selection: &Selection, planner: Option<Usa
             .iter()
             .map(|s| QueueBar {
                 task: s.task.clone(),
-                title: title_of(&chosen, &s.task),
+                title: title_of(&chosen, planning, &s.task),
                 kind: s.kind.clone(),
                 start_ms: at(s.start),
                 end_ms: at(s.end),
@@ -228,12 +244,52 @@ fn queue_entry(h: &History, stay: &QueueStay, at: impl Fn(i64) -> u64) -> QueueE
     }
 }
 
-fn title_of(chosen: &[&History], id: &str) -> String {
+/// The title of task `id`, or the goal of plan `id`.
+fn title_of(chosen: &[&History], planning: &[Planning], id: &str) -> String {
     chosen
         .iter()
         .find(|h| h.task.id == id)
         .map(|h| h.task.title.clone())
+        .or_else(|| {
+            planning
+                .iter()
+                .find(|p| p.plan == id)
+                .map(|p| p.goal.clone())
+        })
         .unwrap_or_default()
+}
+
+fn has_agent_spans(p: &Planning) -> bool {
+    p.spans.iter().any(|s| s.kind == kind::AGENT)
+}
+
+/// The planner runs of a plan, under the plan's id: each try of the
+/// planner is an attempt, and runs that met a rate limit share the
+/// attempt they delayed.
+fn planner_runs(p: &Planning) -> Vec<Run> {
+    let mut attempt = 1;
+    let mut runs = Vec::new();
+    for span in p.spans.iter().filter(|s| s.kind == kind::AGENT) {
+        let Some((start, end)) = span_ms(span) else {
+            continue;
+        };
+        let result = span.result.clone().unwrap_or_else(|| "planned".into());
+        runs.push(Run {
+            task: p.plan.clone(),
+            role: span.role.clone().unwrap_or_else(|| "planner".into()),
+            attempt,
+            start,
+            end,
+            setup: None,
+            result: result.clone(),
+            usage: span.usage.clone(),
+            estimated: false,
+        });
+        if result != "rate_limited" {
+            attempt += 1;
+        }
+    }
+    runs
 }
 
 /// `2026-01-01T00:00:00.000Z` for ms since the epoch.
@@ -508,9 +564,10 @@ fn add_usage(tokens: &mut u64, cost: &mut f64, usage: Option<&Usage>) {
     }
 }
 
-/// Whether a run's result used up an attempt of its task.
+/// Whether a run's result used up an attempt of its task (for a planner:
+/// a try of its plan).
 fn is_failure(result: &str) -> bool {
-    matches!(result, "failed" | "changes" | "lost")
+    matches!(result, "failed" | "changes" | "lost" | "refused")
 }
 
 fn role_stats(runs: &[Run]) -> BTreeMap<String, RoleStats> {
@@ -770,7 +827,7 @@ mod tests {
         // a: claimed at 0, agent 1..5, review 5..6, queue, merge, gate till 8;
         // b after a: claimed at 8.5, agent 9.5..12, review till 13, gate till 15.
         let histories = vec![history("a", &[], 0.0, 5.0), history("b", &["a"], 8.5, 12.0)];
-        let stats = compute(&histories, &Selection::default(), None);
+        let stats = compute(&histories, &Selection::default(), &[]);
         assert_eq!((stats.wall_ms, stats.slots), (15_000, 1));
         assert_eq!(stats.agent_ms, 4000 + 1000 + 2500 + 1000);
         assert_eq!(stats.agent_ms + stats.tax_ms, stats.wall_ms);
@@ -797,7 +854,7 @@ mod tests {
         // c is merged at 6 while a runs until 9 and is reviewed until 10:
         // c's slot has nothing to do for those 4 s.
         let histories = vec![history("a", &[], 0.0, 9.0), history("c", &[], 0.0, 3.0)];
-        let stats = compute(&histories, &Selection::default(), None);
+        let stats = compute(&histories, &Selection::default(), &[]);
         assert_eq!(stats.slots, 2);
         assert_eq!(stats.agent_ms + stats.tax_ms, 2 * stats.wall_ms);
         assert!(stats.speedup > 0.0);
@@ -809,7 +866,7 @@ mod tests {
             tasks: Some(["c".to_string()].into()),
             since_ms: None,
         };
-        let stats = compute(&histories, &only_c, None);
+        let stats = compute(&histories, &only_c, &[]);
         assert_eq!(stats.tasks.len(), 1);
         assert_eq!(stats.slots, 1);
     }
@@ -820,7 +877,7 @@ mod tests {
         for e in &mut h.events {
             e.spans.clear();
         }
-        let stats = compute(&[h], &Selection::default(), None);
+        let stats = compute(&[h], &Selection::default(), &[]);
         assert_eq!(stats.runs.len(), 1);
         assert!(stats.runs[0].estimated);
         assert_eq!(stats.agent_ms, 5000);
@@ -842,7 +899,13 @@ mod tests {
                 }
             }
         }
-        let stats = compute(&[h], &Selection::default(), Some(usage));
+        let planning = Planning {
+            plan: "p".into(),
+            goal: "G".into(),
+            spans: vec![],
+            usage: Some(usage),
+        };
+        let stats = compute(&[h], &Selection::default(), &[planning]);
         assert_eq!(stats.tokens, 300);
         assert!((stats.cost_usd - 1.5).abs() < 1e-9);
         assert_eq!(stats.roles["implementer"].tokens, 100);
@@ -851,8 +914,59 @@ mod tests {
     }
 
     #[test]
+    fn planner_runs_are_bars_of_their_plan_with_attempts_and_a_lane() {
+        // The planner is rate limited at 0..0.5, its plan refused at 1..2,
+        // and accepted at 2..4; the plan's task is claimed at 5.
+        let planning = Planning {
+            plan: "p-1".into(),
+            goal: "Greet".into(),
+            spans: vec![
+                agent("planner", 0.0, 0.5, "rate_limited"),
+                agent("planner", 1.0, 2.0, "refused"),
+                agent("planner", 2.0, 4.0, "planned"),
+            ],
+            usage: Some(Usage {
+                tokens: Some(999),
+                ..Usage::default()
+            }),
+        };
+        let histories = vec![history("a", &[], 5.0, 9.0)];
+        let stats = compute(&histories, &Selection::default(), &[planning]);
+        let planner: Vec<&RunBar> = stats.runs.iter().filter(|r| r.role == "planner").collect();
+        assert_eq!(planner.len(), 3, "{:?}", stats.runs);
+        assert!(planner
+            .iter()
+            .all(|r| r.task == "p-1" && r.title == "Greet"));
+        let attempts: Vec<u32> = planner.iter().map(|r| r.attempt).collect();
+        assert_eq!(attempts, [1, 1, 2], "a rate limit uses up no try");
+        assert_eq!((planner[2].start_ms, planner[2].end_ms), (2000, 4000));
+        let role = &stats.roles["planner"];
+        assert_eq!(
+            (
+                role.agent_ms,
+                role.attempts,
+                role.failures,
+                role.rate_limited
+            ),
+            (3500, 3, 1, 1)
+        );
+        // The spans carry no usage, and the plan's summed usage is not
+        // counted again beside them.
+        assert_eq!(role.tokens, 0);
+        // The run begins with its planning, which adds to agent time and
+        // to the slots' accounts alike.
+        assert_eq!(stats.from.as_deref(), Some(at(0.0).as_str()));
+        assert_eq!(stats.wall_ms, 12_000);
+        assert_eq!(stats.slots, 1);
+        assert_eq!(stats.agent_ms + stats.tax_ms, stats.wall_ms);
+        assert_eq!(stats.critical_path, ["a"]);
+        let svg = super::super::picture::svg(&stats);
+        assert_eq!(svg.matches(r##"data-role="planner""##).count(), 3, "{svg}");
+    }
+
+    #[test]
     fn nothing_run_is_all_zero() {
-        let stats = compute(&[], &Selection::default(), None);
+        let stats = compute(&[], &Selection::default(), &[]);
         assert_eq!((stats.wall_ms, stats.slots, stats.tax_ms), (0, 0, 0));
         assert_eq!(stats.from, None);
     }
@@ -895,7 +1009,7 @@ mod tests {
                 window: 4,
             }),
         };
-        let stats = compute(&[h], &Selection::default(), None);
+        let stats = compute(&[h], &Selection::default(), &[]);
         assert_eq!(
             (stats.gate.runs, stats.gate.failures, stats.gate.cancelled),
             (3, 1, 1)

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashSet};
 use crate::model::span::epoch_ms;
 use crate::model::usage::Usage;
 use crate::store::Store;
-use compute::{History, Selection};
+use compute::{History, Planning, Selection};
 
 /// What `stats --json` prints.
 #[derive(Serialize, Debug, Clone, Default, PartialEq)]
@@ -194,9 +194,9 @@ pub fn collect(store: &Store, filter: &Filter) -> Result<Stats> {
             .collect()
     });
     let since_ms = filter.since.as_deref().map(since).transpose()?;
-    let planner = planner_usage(&plans, plan.as_deref(), since_ms);
+    let planning = planning(&plans, plan.as_deref(), since_ms);
     let selection = Selection { tasks, since_ms };
-    Ok(compute::compute(&histories, &selection, planner))
+    Ok(compute::compute(&histories, &selection, &planning))
 }
 
 /// The full id of the plan `prefix` names.
@@ -222,12 +222,13 @@ fn resolve_plan(plans: &[(String, serde_json::Value)], prefix: &str) -> Result<S
     }
 }
 
-/// What the planner agents of `plan` (or of every plan) reported.
-fn planner_usage(
+/// What the planner agents of `plan` (or of every plan) did, for plans
+/// stored at or after `since_ms`: their runs' spans, from each plan's event.
+fn planning(
     plans: &[(String, serde_json::Value)],
     plan: Option<&str>,
     since_ms: Option<i64>,
-) -> Option<Usage> {
+) -> Vec<Planning> {
     plans
         .iter()
         .filter(|(id, _)| plan.is_none_or(|p| p == id))
@@ -235,11 +236,17 @@ fn planner_usage(
             let at = event["at"].as_str().and_then(epoch_ms);
             since_ms.is_none_or(|s| at.is_some_and(|at| at >= s))
         })
-        .filter_map(|(_, event)| {
-            serde_json::from_value::<Usage>(event["data"]["usage"].clone()).ok()
+        .map(|(id, event)| Planning {
+            plan: id.clone(),
+            goal: event["data"]["goal"].as_str().unwrap_or_default().into(),
+            // A span this version cannot read is left out, not fatal.
+            spans: serde_json::from_value(event["spans"].clone()).unwrap_or_default(),
+            usage: serde_json::from_value::<Usage>(event["data"]["usage"].clone())
+                .ok()
+                .filter(|u| !u.is_empty()),
         })
-        .filter(|u| !u.is_empty())
-        .reduce(|a, b| a.plus(&b))
+        .filter(|p| !p.spans.is_empty() || p.usage.is_some())
+        .collect()
 }
 
 /// `--since`: ms since the epoch of a time or of an age before now.
@@ -271,13 +278,13 @@ fn since(text: &str) -> Result<i64> {
 pub const FIELDS: &str = "\
 HOW IT COUNTS
 
-Everything comes from the event history (refs/agent/tasks/*) and the spans its events carry: when each agent process ran, when a worktree was set up, when approved work waited for the merge queue, when the queue merged and gated it. So it works on any clone, for any past run. Histories written before spans were recorded count implementer attempts from the claim to the event that ended them (estimated runs), and no reviewer, queue or gate time.
+Everything comes from the event history (refs/agent/tasks/*, refs/agent/plans/*) and the spans its events carry: when each agent process ran (the planner's runs are in the plan's event), when a worktree was set up, when approved work waited for the merge queue, when the queue merged and gated it. So it works on any clone, for any past run. Histories written before spans were recorded count implementer attempts from the claim to the event that ended them (estimated runs), and no reviewer, queue or gate time.
 
 Agent runs are packed into slots: each run goes to the first slot free at its start (with the set-up before it), so `slots` is the most agents that ran at once. The picture (--svg, --html) has a lane per slot and one for the merge queue; each agent run is one bar, coloured by role and outlined by outcome, with hover text naming task, attempt and result.
 
 JSON FIELDS (--json; times in milliseconds, money in dollars)
 
-from, to: the first and last moment counted (RFC 3339): the earliest claim or span, the latest span end or event.
+from, to: the first and last moment counted (RFC 3339): the earliest claim or span (a planner run included), the latest span end or event.
 
 wall_ms: to - from.
 
@@ -299,17 +306,17 @@ tax.queue_ms: approved work waited for the merge queue or was being merged.
 
 tax.no_work_ms: none of these: every other task waited for a dependency or a person, or was done.
 
-critical_path_ms: the heaviest chain of depends_on among the tasks, each task weighed by its agent and gate time: a lower bound of wall_ms had slots been unlimited and coordination free. critical_path: that chain's task ids, first to last.
+critical_path_ms: the heaviest chain of depends_on among the tasks, each task weighed by its agent and gate time (planning is not part of it): a lower bound of wall_ms had slots been unlimited and coordination free. critical_path: that chain's task ids, first to last.
 
 tokens, cost_usd: what agents reported, 0 where none did. Presets read the CLI's own report; any agent may write usage: {tokens, cost_usd} into $GIT_AGENT_OUTPUT.
 
 gate.runs, gate.failures, gate.cancelled, gate.ms: test gate runs; those that failed or timed out; those stopped before they finished (a speculative run cancelled because an entry ahead of it left the chain, or a run stopped with the queue), which say nothing of the work; their summed time.
 
-roles.<role> (planner, implementer, reviewer, integrator): agent_ms (its agents' summed time), attempts (its agent runs), failures (runs that used up an attempt of their task: an implementer that failed, a reviewer's changes verdict, an integrator that could not resolve), rate_limited (runs that met a rate limit, using up no attempt), tokens, cost_usd.
+roles.<role> (planner, implementer, reviewer, integrator): agent_ms (its agents' summed time), attempts (its agent runs), failures (runs that used up an attempt of their task: an implementer that failed, a reviewer's changes verdict, an integrator that could not resolve, a planner whose plan was refused), rate_limited (runs that met a rate limit, using up no attempt), tokens, cost_usd.
 
 tasks[]: id, title, state, depends_on; agent_ms (its agents' summed time, all roles); wall_ms (from its first claim or span to its last event); runs (agent runs of any role); attempts (implementer runs); failures (attempts used up: failed, changes asked, sent back by the queue); rejections (review verdicts that asked for changes); rate_limited; gate_runs, gate_failures, gate_cancelled, gate_ms; escalations (times it went to needs_human); tokens, cost_usd.
 
-runs[]: each agent run, a bar of the picture: task, title, role, attempt, lane (its slot, from 0), start_ms and end_ms (from `from`), setup_start_ms (when its set-up began), result (submitted, failed, rate_limited, interrupted, approve, changes, resolved, ...), tokens, cost_usd, estimated (timed from the claim, in a history without spans).
+runs[]: each agent run, a bar of the picture: task, title (for a planner run: the plan's id and goal), role, attempt, lane (its slot, from 0), start_ms and end_ms (from `from`), setup_start_ms (when its set-up began), result (submitted, failed, rate_limited, interrupted, approve, changes, resolved, planned, refused, ...), tokens, cost_usd, estimated (timed from the claim, in a history without spans).
 
 queue[]: each merge-queue step: task, title, kind (queue: waiting for the queue; merge; gate), start_ms, end_ms, result (for a gate: passed, failed: exit N, not_run: timed out, not_run: cancelled (why), not_run: stopped).
 

@@ -36,9 +36,9 @@ fn role_colour(role: &str) -> &'static str {
 /// How an outcome outlines a bar: (fill opacity, stroke, dash).
 fn outcome_style(result: &str) -> (f64, &'static str, &'static str) {
     match result {
-        "submitted" | "approve" | "resolved" => (1.0, "#1f2937", ""),
+        "submitted" | "approve" | "resolved" | "planned" => (1.0, "#1f2937", ""),
         "rate_limited" => (0.35, "#ea580c", "5 3"),
-        "failed" | "changes" | "lost" => (0.35, "#dc2626", ""),
+        "failed" | "changes" | "lost" | "refused" => (0.35, "#dc2626", ""),
         _ => (0.35, "#6b7280", "2 2"),
     }
 }
@@ -96,7 +96,7 @@ pub fn svg(stats: &Stats) -> String {
         slots: stats.slots,
         queue_rows: rows.iter().flatten().max().map_or(1, |r| r + 1),
     };
-    let height = scale.bottom() + 96.0;
+    let height = scale.bottom() + 116.0;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -356,7 +356,7 @@ fn queue_bar(out: &mut String, scale: &Scale, bar: &QueueBar, row: usize) {
 
 fn legend(out: &mut String, y: f64) {
     let mut items: Vec<(String, &str)> = Vec::new();
-    for role in ["implementer", "reviewer", "integrator"] {
+    for role in ["planner", "implementer", "reviewer", "integrator"] {
         let swatch = format!(
             r##"width="16" height="14" rx="3" fill="{}""##,
             role_colour(role)
@@ -374,6 +374,9 @@ fn legend(out: &mut String, y: f64) {
         );
         items.push((swatch, label));
     }
+    // The merge queue's steps take a second row: one row is too narrow
+    // for every role and step.
+    let first_row = items.len();
     for (label, fill, h) in [
         ("set-up", "#9ca3af", 5.0),
         ("queue wait", "#cbd5e1", 3.0),
@@ -388,8 +391,12 @@ fn legend(out: &mut String, y: f64) {
         );
         items.push((swatch, label));
     }
-    let mut x = LEFT;
-    for (swatch, label) in items {
+    let (mut x, row_y) = (LEFT, y);
+    for (n, (swatch, label)) in items.into_iter().enumerate() {
+        if n == first_row {
+            x = LEFT;
+        }
+        let y = if n < first_row { row_y } else { row_y + 20.0 };
         let _ = writeln!(out, r##"<rect x="{x:.1}" y="{y:.1}" {swatch}/>"##);
         let _ = writeln!(
             out,
@@ -397,12 +404,12 @@ fn legend(out: &mut String, y: f64) {
             x + 22.0,
             y + 11.0
         );
-        x += 30.0 + label.len() as f64 * 6.6;
+        x += 34.0 + label.len() as f64 * 6.8;
     }
     let _ = writeln!(
         out,
         r##"<text x="{LEFT}" y="{:.1}" fill="#6b7280">An empty stretch of a lane is idle time. Hover a bar for its task, attempt and result.</text>"##,
-        y + 36.0
+        row_y + 56.0
     );
 }
 

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 pub use cache::TaskJson;
 pub use lease::Lease;
+pub use plans::PlannerWork;
 pub use tasks::{Draft, TaskRecord};
 
 /// Ref namespace of task chains.

@@ -19,6 +19,15 @@ pub struct StoredPlan {
     pub tasks: Vec<(String, String)>,
 }
 
+/// What planner agents did for a plan: each run's span (rate-limited,
+/// refused and accepted plans alike) and what they reported they used.
+/// Empty for a plan written by hand.
+#[derive(Debug, Clone, Default)]
+pub struct PlannerWork {
+    pub spans: Vec<crate::model::span::Span>,
+    pub usage: Option<crate::model::usage::Usage>,
+}
+
 #[derive(Serialize)]
 struct PlanSnapshot<'a> {
     id: &'a str,
@@ -59,8 +68,8 @@ impl Store {
     /// Store `plan` (as imported from `yaml`) and all of its tasks in one
     /// transaction: every ref is created with "must not exist", so a clash
     /// with a concurrent writer leaves nothing behind. Tasks that name no
-    /// `max_attempts` get `default_attempts`. `usage` is what the planner
-    /// agent used, recorded in the plan's event.
+    /// `max_attempts` get `default_attempts`. `planner` is what the planner
+    /// agents did, recorded in the plan's event (`data.usage`, `spans`).
     pub fn store_plan(
         &self,
         plan: &Plan,
@@ -68,7 +77,7 @@ impl Store {
         actor: &str,
         role: &str,
         default_attempts: u32,
-        usage: Option<&crate::model::usage::Usage>,
+        planner: &PlannerWork,
     ) -> Result<StoredPlan> {
         let (plan_id, ids) = self.assign_ids(plan)?;
         let mut batch = Batch::new(&self.repo);
@@ -101,7 +110,7 @@ impl Store {
             tasks: plan.tasks.iter().map(|t| t.key.clone()).zip(ids).collect(),
         };
         let goal = plan.goal.as_deref();
-        edits.push(self.plan_commit(&mut batch, &stored, goal, yaml, (actor, role), usage)?);
+        edits.push(self.plan_commit(&mut batch, &stored, goal, yaml, (actor, role), planner)?);
         // Objects first: should the refs not move, they are only garbage.
         batch.write(&self.repo)?;
         self.transact(&edits, "plan")
@@ -141,7 +150,7 @@ impl Store {
         goal: Option<&str>,
         yaml: &str,
         (actor, role): (&str, &str),
-        usage: Option<&crate::model::usage::Usage>,
+        planner: &PlannerWork,
     ) -> Result<Edit> {
         let at = super::now();
         let plan_id = &stored.plan;
@@ -156,10 +165,10 @@ impl Store {
             created_at: &at,
         };
         let mut data = serde_json::json!({ "goal": goal, "tasks": stored.tasks.len() });
-        if let Some(usage) = usage {
+        if let Some(usage) = &planner.usage {
             data["usage"] = serde_json::to_value(usage)?;
         }
-        let event = serde_json::json!({
+        let mut event = serde_json::json!({
             "id": id::generate("e", 10),
             "kind": "created",
             "data": data,
@@ -169,6 +178,9 @@ impl Store {
             "attempt": 0,
             "lamport": 1,
         });
+        if !planner.spans.is_empty() {
+            event["spans"] = serde_json::to_value(&planner.spans)?;
+        }
         let tree = write_tree(
             batch,
             &[
@@ -212,7 +224,7 @@ mod tests {
             .fold("tasks:\n".to_string(), |all, task| all + &task);
         let plan = crate::model::plan::parse("plan.yaml", &yaml, &|_| None).unwrap();
         let stored = store
-            .store_plan(&plan, &yaml, "me", "planner", 3, None)
+            .store_plan(&plan, &yaml, "me", "planner", 3, &PlannerWork::default())
             .unwrap();
         let tasks = store.load_all().unwrap();
         assert_eq!(tasks.len(), 150);

@@ -215,16 +215,19 @@ fn resolve_with_agent(
     );
     let outcome = run.run(ctx.stop)?;
     ctx.ledger.spend(outcome.usage.as_ref());
+    if let Some(line) = crate::orchestrate::work::rate_limited(&role, &outcome) {
+        // Not the work's fault: it stays approved, tried again after the
+        // pause, and the event it leaves the queue with carries this run.
+        ctx.ledger.pause(ROLE, &role, &line);
+        ctx.ledger
+            .hold(&task.id, ROLE, outcome.span(ROLE, "rate_limited"));
+        return Err(RateLimited(line).into());
+    }
     let result = match outcome.succeeded() {
         true => "resolved",
         false => "failed",
     };
     spent.agent(outcome.span(ROLE, result));
-    if let Some(line) = crate::orchestrate::work::rate_limited(&role, &outcome) {
-        // Not the work's fault: it stays approved, tried again after the pause.
-        ctx.ledger.pause(ROLE, &role, &line);
-        return Err(RateLimited(line).into());
-    }
     if !outcome.succeeded() {
         ctx.view.say(&format!(
             "{}: the integrator could not resolve the conflict",

@@ -1,6 +1,6 @@
 //! The gate: `test` run with `sh -c` on exactly a candidate's tree, in the
 //! candidate's slot worktree, in a thread of its own so that several run at
-//! once. A failed run is run again on the identical tree up to
+//! once. A failed (or timed-out) run is run again on the identical tree up to
 //! `integrate.retries` times before the entry is blamed. Every run is a line
 //! of `refs/notes/agent-ci` on the candidate commit; a tree that passed is
 //! not tested again.
@@ -20,6 +20,14 @@ use crate::model::queue::GateRun;
 use crate::orchestrate::Context;
 use crate::store::notes;
 
+/// A commit the gate tests: its tree, and the commit it is built on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Step {
+    pub commit: String,
+    pub tree: String,
+    pub base: String,
+}
+
 /// One candidate's gate, as its thread needs it.
 pub(super) struct Job {
     pub id: u64,
@@ -28,6 +36,10 @@ pub(super) struct Job {
     pub commit: String,
     pub tree: String,
     pub base: String,
+    /// The commits a rebase replayed before `commit`, oldest first: each
+    /// lands as a first-parent commit of the target, so each is gated (in
+    /// turn, before `commit`) and the first that fails decides the job.
+    pub before: Vec<Step>,
     pub position: usize,
     /// The slot worktree it runs in.
     pub dir: PathBuf,
@@ -47,6 +59,8 @@ pub(super) struct Job {
 
 /// One run of a job.
 pub(super) struct Run {
+    /// The commit it tested.
+    pub step: Step,
     pub started_at: String,
     pub outcome: Outcome,
     /// This run was the worktree's set-up (which failed), not the gate.
@@ -87,29 +101,60 @@ impl Job {
         )?;
         if let Some(outcome) = setup.filter(|o| !o.succeeded()) {
             runs.push(Run {
+                step: self.last_step(),
                 started_at,
                 outcome,
                 setup: true,
             });
             return Ok(runs);
         }
+        let mut steps = self.before.clone();
+        steps.push(self.last_step());
+        for step in steps {
+            let passed = self.run_step(&step, cancel, &mut runs)?;
+            if !passed {
+                break;
+            }
+        }
+        Ok(runs)
+    }
+
+    fn last_step(&self) -> Step {
+        Step {
+            commit: self.commit.clone(),
+            tree: self.tree.clone(),
+            base: self.base.clone(),
+        }
+    }
+
+    /// Gate one commit, run again after a failure up to `retries` times;
+    /// whether its last run passed.
+    fn run_step(&self, step: &Step, cancel: &AtomicBool, runs: &mut Vec<Run>) -> Result<bool> {
         for _ in 0..=self.retries {
             // The identical tree every time, whatever a run left behind.
-            git::checkout_detached(&self.dir, &self.commit)?;
+            git::checkout_detached(&self.dir, &step.commit)?;
             git::clean(&self.dir)?;
             let started_at = crate::store::now();
             let outcome = self.agent_run()?.run(cancel)?;
-            let failed = matches!(outcome.ending, Ending::Exited(code) if code != 0);
+            // A gate that hangs past its timeout is as flaky as one that
+            // fails: both are run again before the entry is blamed.
+            let failed = match outcome.ending {
+                Ending::Exited(code) => code != 0,
+                Ending::TimedOut => true,
+                Ending::Signalled | Ending::Interrupted => false,
+            };
+            let passed = outcome.succeeded();
             runs.push(Run {
+                step: step.clone(),
                 started_at,
                 outcome,
                 setup: false,
             });
             if !failed || cancel.load(std::sync::atomic::Ordering::Relaxed) {
-                break;
+                return Ok(passed);
             }
         }
-        Ok(runs)
+        Ok(false)
     }
 
     fn agent_run(&self) -> Result<AgentRun> {

@@ -57,9 +57,14 @@ use land::Advance;
 /// How many times an entry's candidates are rebuilt because the target
 /// moved under them before it waits for the next pass.
 const MOVED_RETRIES: u32 = 5;
-/// How often the queue looks for new approvals and a moved target while
-/// its gates run.
+/// How often the queue wakes while its gates run, to see the pulse.
 const TICK: Duration = Duration::from_millis(20);
+/// How often the queue reads the store for new approvals and a moved
+/// target while its gates run and nothing it knows of changed: for what
+/// other processes do. Its own process's verdicts bump the pulse and are
+/// seen within a tick; a target moved meanwhile is also caught by the
+/// compare-and-swap that lands.
+const LOOK: Duration = Duration::from_millis(250);
 const ROLE: &str = "integrator";
 
 /// What happened to one queue entry.
@@ -215,6 +220,10 @@ struct MergeQueue<'a> {
     /// Gate jobs cancelled, with why; their runs are recorded as such.
     cancelled: HashMap<u64, String>,
     next_job: u64,
+    /// When the store was last read for approvals and the target, and the
+    /// pulse then; `look` asks for a read at the next tick.
+    looked: (std::time::Instant, u64),
+    look: bool,
     tx: Sender<gate::Done>,
     rx: Receiver<gate::Done>,
     entries: Vec<Entry>,
@@ -261,6 +270,8 @@ impl<'a> MergeQueue<'a> {
             stays: HashMap::new(),
             cancelled: HashMap::new(),
             next_job: 0,
+            looked: (std::time::Instant::now(), ctx.pulse.get()),
+            look: true,
             tx,
             rx,
             entries: Vec::new(),
@@ -273,10 +284,28 @@ impl<'a> MergeQueue<'a> {
             if stopped(self.ctx) {
                 return self.interrupt();
             }
-            self.follow_target()?;
+            // With gates running (or, in `git agent run`, implementers and
+            // reviewers that may bring more) and nothing changed, the store
+            // is not read on every tick; else an empty chain looks, to know
+            // when to end.
+            let feeding = self.ctx.pulse.feeding() > 0;
+            let look = self.look
+                || (self.chain.is_empty() && !feeding)
+                || self.ctx.pulse.get() != self.looked.1
+                || self.looked.0.elapsed() >= LOOK;
+            if look {
+                self.looked = (std::time::Instant::now(), self.ctx.pulse.get());
+                self.look = false;
+                self.follow_target()?;
+            }
             self.settle()?;
-            let more = self.extend()?;
-            if self.chain.is_empty() && !more {
+            let more = match look {
+                true => self.extend()?,
+                false => true,
+            };
+            // While work may still come from this run's agents, the pass
+            // waits for it: a new pass costs more than a tick.
+            if self.chain.is_empty() && !more && !feeding {
                 return Ok(());
             }
             if let Ok(done) = self.rx.recv_timeout(TICK) {
@@ -284,6 +313,8 @@ impl<'a> MergeQueue<'a> {
                 while let Ok(done) = self.rx.try_recv() {
                     self.finish(done)?;
                 }
+                // A slot is free, a candidate decided: take more now.
+                self.look = true;
             }
         }
     }
@@ -460,7 +491,13 @@ impl<'a> MergeQueue<'a> {
         let merge = Span::new(span::kind::MERGE, &build_start, &crate::store::now());
         spent.spans.push(merge);
         self.stay_of(&task).spent = spent;
-        match built? {
+        let built = built?;
+        // Integrator runs an earlier pass ended with a rate limit: this
+        // stay's event records them.
+        for held in self.ctx.ledger.take_held(&task.id, ROLE) {
+            self.stay_of(&task).spent.agent(held);
+        }
+        match built {
             Built::Candidate { commit, tree } => {
                 let position = self.chain.len() + 1;
                 let standing = match commit == base {
@@ -506,26 +543,25 @@ impl<'a> MergeQueue<'a> {
         position: usize,
     ) -> Result<Standing> {
         let test = self.ctx.config.test.trim().to_string();
-        let at_once = match test.is_empty() {
-            true => Some("not_run: no test command"),
-            false if gate::passed_before(self.ctx, tree, &test) => {
-                Some("passed (this tree passed before)")
+        let mut before = Vec::new();
+        let replayed = self.replayed_before(commit, base)?;
+        // What `commit` is built on: the last commit replayed before it.
+        let parent = replayed
+            .last()
+            .map_or(base, |s| s.commit.as_str())
+            .to_string();
+        for step in replayed {
+            // An intermediate commit whose tree passed is noted at once.
+            if !self.passes_at_once(task, &step, position, &test)? {
+                before.push(step);
             }
-            false => None,
+        }
+        let last = gate::Step {
+            commit: commit.to_string(),
+            tree: tree.to_string(),
+            base: parent,
         };
-        if let Some(result) = at_once {
-            let run = GateRun {
-                commit: commit.to_string(),
-                tree: tree.to_string(),
-                base: base.to_string(),
-                position,
-                run: 1,
-                result: result.to_string(),
-                started_at: crate::store::now(),
-                duration_ms: 0,
-            };
-            gate::note(self.ctx, &run, &task.id)?;
-            self.stay_of(task).gates.push(run);
+        if before.is_empty() && self.passes_at_once(task, &last, position, &test)? {
             return Ok(Standing::Passed);
         }
         self.next_job += 1;
@@ -538,9 +574,10 @@ impl<'a> MergeQueue<'a> {
                 id: job,
                 task: task.id.clone(),
                 attempt,
-                commit: commit.to_string(),
-                tree: tree.to_string(),
-                base: base.to_string(),
+                commit: last.commit,
+                tree: last.tree,
+                base: last.base,
+                before,
                 position,
                 dir: self.slots[slot].path.clone(),
                 test,
@@ -564,6 +601,58 @@ impl<'a> MergeQueue<'a> {
         Ok(Standing::Running { job, cancel })
     }
 
+    /// The commits a rebase put between `base` and `commit` (its own
+    /// first-parent line, oldest first, `commit` left out): each becomes a
+    /// first-parent commit of the target, so each is gated. None for a
+    /// merge or a squash, which add `commit` alone.
+    fn replayed_before(&self, commit: &str, base: &str) -> Result<Vec<gate::Step>> {
+        if self.ctx.config.integrate.strategy() != "rebase" {
+            return Ok(Vec::new());
+        }
+        let line = git::first_parent_descendants(&self.ctx.root, base, commit)?;
+        let mut steps = Vec::new();
+        let mut parent = base.to_string();
+        for (c, _) in line.into_iter().filter(|(c, _)| c != commit) {
+            steps.push(gate::Step {
+                tree: git::tree_of(&self.ctx.root, &c)?,
+                base: std::mem::replace(&mut parent, c.clone()),
+                commit: c,
+            });
+        }
+        Ok(steps)
+    }
+
+    /// Whether `step` passes without a run (no test command, or its tree
+    /// passed before); if so its note is written.
+    fn passes_at_once(
+        &mut self,
+        task: &Task,
+        step: &gate::Step,
+        position: usize,
+        test: &str,
+    ) -> Result<bool> {
+        let result = match test.is_empty() {
+            true => "not_run: no test command",
+            false if gate::passed_before(self.ctx, &step.tree, test) => {
+                "passed (this tree passed before)"
+            }
+            false => return Ok(false),
+        };
+        let run = GateRun {
+            commit: step.commit.clone(),
+            tree: step.tree.clone(),
+            base: step.base.clone(),
+            position,
+            run: 1,
+            result: result.to_string(),
+            started_at: crate::store::now(),
+            duration_ms: 0,
+        };
+        gate::note(self.ctx, &run, &task.id)?;
+        self.stay_of(task).gates.push(run);
+        Ok(true)
+    }
+
     /// A gate job ended: record its runs, free its slot, and (unless it
     /// was cancelled) decide its candidate.
     fn finish(&mut self, done: gate::Done) -> Result<()> {
@@ -577,9 +666,9 @@ impl<'a> MergeQueue<'a> {
             Ok(runs) => {
                 for (n, run) in runs.into_iter().enumerate() {
                     let record = GateRun {
-                        commit: job.commit.clone(),
-                        tree: job.tree.clone(),
-                        base: job.base.clone(),
+                        commit: run.step.commit.clone(),
+                        tree: run.step.tree.clone(),
+                        base: run.step.base.clone(),
                         position: job.position,
                         run: u32::try_from(n + 1).unwrap_or(u32::MAX),
                         result: gate::result_of(&run.outcome.ending, cancelled.as_deref()),
