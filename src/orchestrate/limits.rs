@@ -39,6 +39,20 @@ pub struct RunState {
     /// Roles whose dispatch pauses after a rate limit, by role.
     #[serde(default)]
     pub pauses: BTreeMap<String, Pause>,
+    /// Spans of rate-limited runs, kept until the event their role records
+    /// next for the task carries them (a rate limit ends a reviewer's or
+    /// integrator's run with no event of its own). Kept on disk, so that a
+    /// run killed before that event hands them to the next run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<Held>,
+}
+
+/// The span of a rate-limited run of `role` on `task`, not yet in an event.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Held {
+    pub task: String,
+    pub role: String,
+    pub span: Span,
 }
 
 /// One role's pause after rate limits in a row.
@@ -58,10 +72,6 @@ pub struct Ledger {
     /// Where the state is written; unset: kept in memory only.
     file: std::sync::OnceLock<PathBuf>,
     state: Mutex<RunState>,
-    /// Spans of rate-limited runs, by (task, role), kept until the event
-    /// that role records next for the task carries them: a rate limit ends
-    /// a reviewer's or integrator's run with no event of its own.
-    held: Mutex<BTreeMap<(String, String), Vec<Span>>>,
 }
 
 impl Ledger {
@@ -75,31 +85,53 @@ impl Ledger {
                 started_at: crate::store::now(),
                 ..RunState::default()
             }),
-            held: Mutex::new(BTreeMap::new()),
         }
     }
 
     /// Keep the span of a rate-limited run of `role` on `task` for the
     /// next event that role records for it ([`Ledger::take_held`]).
     pub fn hold(&self, task: &str, role: &str, span: Span) {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.entry((task.to_string(), role.to_string()))
-            .or_default()
-            .push(span);
+        self.lock().held.push(Held {
+            task: task.to_string(),
+            role: role.to_string(),
+            span,
+        });
+        let _ = self.save();
     }
 
     /// The spans held for `role` on `task`, oldest first, handed over once.
     pub fn take_held(&self, task: &str, role: &str) -> Vec<Span> {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.remove(&(task.to_string(), role.to_string()))
-            .unwrap_or_default()
+        let taken: Vec<Span> = {
+            let mut state = self.lock();
+            let (taken, kept) = std::mem::take(&mut state.held)
+                .into_iter()
+                .partition(|h| h.task == task && h.role == role);
+            state.held = kept;
+            taken.into_iter().map(|h: Held| h.span).collect()
+        };
+        if !taken.is_empty() {
+            let _ = self.save();
+        }
+        taken
     }
 
     /// Keep this ledger in `<agent_dir>/run-state.json` from now on, for
     /// `status` to read: what a `git agent run` does when it starts.
     pub fn persist_in(&self, agent_dir: &Path) -> Result<()> {
         std::fs::create_dir_all(agent_dir)?;
-        let _ = self.file.set(agent_dir.join(STATE_FILE));
+        let file = agent_dir.join(STATE_FILE);
+        // What an earlier run held and never handed over (it was killed
+        // first) goes to the next event of its role here.
+        let earlier = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|text| serde_json::from_str::<RunState>(&text).ok())
+            .filter(|old| old.pid != std::process::id());
+        if let Some(earlier) = earlier {
+            let mut state = self.lock();
+            let mine = std::mem::take(&mut state.held);
+            state.held = earlier.held.into_iter().chain(mine).collect();
+        }
+        let _ = self.file.set(file);
         self.save()
     }
 
@@ -293,6 +325,45 @@ mod tests {
             cost_usd: Some(cost),
             ..Usage::default()
         }
+    }
+
+    #[test]
+    fn held_spans_outlive_a_run_killed_before_handing_them_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let span = Span::new(
+            "agent",
+            "2026-01-01T00:00:00.000Z",
+            "2026-01-01T00:00:01.000Z",
+        );
+        // A run that held a span and died: its file is all that is left.
+        let earlier = RunState {
+            pid: u32::MAX,
+            held: vec![Held {
+                task: "t-1".into(),
+                role: "reviewer".into(),
+                span: span.clone(),
+            }],
+            ..RunState::default()
+        };
+        std::fs::write(
+            dir.path().join(STATE_FILE),
+            serde_json::to_vec(&earlier).unwrap(),
+        )
+        .unwrap();
+        let ledger = Ledger::new(Budget::default());
+        ledger.persist_in(dir.path()).unwrap();
+        assert!(ledger.take_held("t-1", "integrator").is_empty());
+        assert_eq!(ledger.take_held("t-1", "reviewer"), vec![span.clone()]);
+        assert!(
+            ledger.take_held("t-1", "reviewer").is_empty(),
+            "handed over once"
+        );
+        // And one held now is on disk at once.
+        ledger.hold("t-2", "reviewer", span);
+        let text = std::fs::read_to_string(dir.path().join(STATE_FILE)).unwrap();
+        let state: RunState = serde_json::from_str(&text).unwrap();
+        assert_eq!(state.held.len(), 1);
+        assert_eq!(state.held[0].task, "t-2");
     }
 
     #[test]
