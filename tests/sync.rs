@@ -1173,3 +1173,40 @@ fn a_conflict_with_work_made_on_another_clone_goes_back_and_lands_once() {
         .sum();
     assert_eq!(sent_back, 1);
 }
+
+/// A hub that answers and refuses the agent refs (its pre-receive declines
+/// them) is no lost remote: `run --remote` stops with the refusal, exit 2,
+/// instead of waiting for a remote that will never take them.
+#[test]
+fn run_against_a_hub_that_refuses_the_agent_refs_stops_saying_so() {
+    let hub = Hub::new();
+    let a = hub.clone_main();
+    a.add("Nowhere to go", &[]);
+    a.write(
+        ".git-agent.yaml",
+        &format!(
+            "target: main\nroles:\n  implementer:\n    command: [sh, {}]\n    timeout: 60s\n",
+            crate::common::agent("implementer.sh")
+        ),
+    );
+    hub_hook(
+        &hub,
+        "pre-receive",
+        "#!/bin/sh\nwhile read o n r; do case $r in refs/agent/*) echo declined >&2; exit 1;; esac; done\nexit 0\n",
+    );
+    let mut run = a
+        .cmd(&["run", "--remote", "origin"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ended = crate::common::wait_for(60, || run.try_wait().unwrap().is_some());
+    if !ended {
+        let _ = run.kill();
+    }
+    let out = run.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(ended, "run --remote waited for a hub that refuses: {err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("refuses the agent refs"), "{err}");
+}

@@ -1,10 +1,22 @@
 //! Fetch and push: what `git agent sync` moves between a clone and a remote.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::path::Path;
 use std::process::Stdio;
 
 use super::command;
+
+/// git could not talk to the remote at all (a fetch that failed, a push
+/// that refused no ref): what a machine that lost its remote sees, as
+/// against a remote that answered and refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unreachable(pub String);
+
+/// Whether `error` (or what caused it) is [`Unreachable`].
+pub fn is_unreachable(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| e.is::<Unreachable>())
+}
 
 /// Fetch `refspecs` from `remote` (a remote name or URL), pruning refs
 /// under their destinations that the remote no longer has. Hooks off: a
@@ -23,7 +35,7 @@ pub fn fetch(dir: &Path, remote: &str, refspecs: &[&str]) -> Result<()> {
     args.extend_from_slice(refspecs);
     super::run(dir, &args)
         .map(|_| ())
-        .with_context(|| format!("fetching from {remote}"))
+        .map_err(|e| Unreachable(format!("fetching from {remote}: {e:#}")).into())
 }
 
 /// Fetch branch `branch` of `remote` to `refs/remotes/<remote>/<branch>`, as
@@ -121,7 +133,7 @@ pub fn push_atomic(dir: &Path, remote: &str, refs: &[PushRef]) -> Result<Pushed>
     // none of those, git could not talk to the remote at all.
     let refused: Vec<&str> = stdout.lines().filter(|l| l.starts_with('!')).collect();
     if refused.is_empty() {
-        bail!("git push to {remote} failed: {}", stderr.trim());
+        return Err(Unreachable(format!("git push to {remote} failed: {}", stderr.trim())).into());
     }
     Ok(Pushed::Rejected(refused.join("; ")))
 }

@@ -38,6 +38,9 @@ const SYNC_GATHER: Duration = Duration::from_millis(200);
 /// How long the queue's lease holds unless renewed, and how often it is.
 pub(super) const QUEUE_TTL: Duration = Duration::from_secs(120);
 pub(super) const QUEUE_RENEW: Duration = Duration::from_secs(30);
+/// How long before its expiry an unrenewed lease is no longer counted on:
+/// clocks of two hosts may differ this much.
+const QUEUE_MARGIN: Duration = Duration::from_secs(20);
 
 /// A run's dealings with its remote.
 pub struct Hub {
@@ -76,9 +79,12 @@ impl Hub {
         self.reachable
     }
 
-    /// Whether this run holds the queue's lease.
+    /// Whether this run holds the queue's lease: taken or renewed, and not
+    /// yet near its expiry (a renewal that cannot reach the remote leaves
+    /// it to run out, and then another clone may take it over).
     pub fn holds_queue(&self) -> bool {
-        self.queue.is_some()
+        self.queue
+            .is_some_and(|t| t.elapsed() < QUEUE_TTL - QUEUE_MARGIN)
     }
 
     /// Something here moved: the next turn syncs.
@@ -96,8 +102,10 @@ impl Hub {
     /// Sync the agent refs and notes and, with `follow`, fetch the hub's
     /// target and bring this clone's target up to it (without: the merge
     /// queue runs, and fetches and moves the target itself). Whether it went through;
-    /// a failure is said once and tried again at the next turn.
-    pub fn sync(&mut self, ctx: &Context, follow: bool) -> bool {
+    /// a remote out of reach is said once and tried again at the next turn.
+    /// A remote that answered and refused (it hides or declines the agent
+    /// refs), or a failure here, is an error: waiting would not mend it.
+    pub fn sync(&mut self, ctx: &Context, follow: bool) -> Result<bool> {
         self.last_sync = Some(Instant::now());
         match self.exchange(ctx, follow) {
             Ok(()) => {
@@ -107,9 +115,10 @@ impl Hub {
                 self.reachable = true;
                 self.dirty = false;
             }
-            Err(e) => self.lost(ctx, &e),
+            Err(e) if git::remote::is_unreachable(&e) => self.lost(ctx, &e),
+            Err(e) => return Err(e.context(format!("syncing with {}", self.remote))),
         }
-        self.reachable
+        Ok(self.reachable)
     }
 
     /// An exchange with the remote failed (`why`): out of reach until the
@@ -150,7 +159,7 @@ impl Hub {
             && self.reachable
             && self.tried_queue.is_none_or(|t| t.elapsed() >= SYNC_EVERY);
         if !renew && !take {
-            return self.queue.is_some();
+            return self.holds_queue();
         }
         self.tried_queue = Some(Instant::now());
         match ctx
@@ -171,9 +180,25 @@ impl Hub {
             }
             // Unreachable: what runs goes on; the hub's target moves only by
             // a push that lands, so nothing untested can land meanwhile.
-            Err(_) => self.reachable = false,
+            Err(e) if git::remote::is_unreachable(&e) => self.reachable = false,
+            // Answered but refused: this clone does not hold the queue.
+            Err(e) => {
+                self.say(
+                    ctx,
+                    format!(
+                        "{}: the merge queue's lease could not be taken ({})",
+                        self.remote,
+                        crate::model::one_line(&format!("{e:#}"), 200)
+                    ),
+                );
+                self.queue = None;
+            }
         }
-        self.queue.is_some()
+        if self.queue.is_some() && !self.holds_queue() {
+            // Run out while the remote was away: another clone may hold it.
+            self.queue = None;
+        }
+        self.holds_queue()
     }
 
     /// Give the queue's lease back, if this run holds it.

@@ -156,41 +156,52 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
     // every wake-up costs git processes the agents need the cores for.
     let mut scan = true;
     let mut scanned = Instant::now();
-    loop {
-        if ctx.stop.load(Ordering::Relaxed) {
-            break;
-        }
-        // News from the remote is news like a job's.
-        scan |= s.sync_if_due();
-        if (scan || scanned.elapsed() >= IDLE_SCAN) && s.may_start() {
-            if s.queue_turn()? {
-                s.start_integration()?;
-                s.start_reviews()?;
-            }
-            s.start_implementers()?;
-            (scan, scanned) = (false, Instant::now());
-        }
-        if s.running.is_empty() {
-            scan = true;
-            // A role paused by a rate limit has work to take up again.
-            if let Some(left) = ctx.ledger.any_pause().filter(|_| s.may_start()) {
-                sleep_unless_stopped(ctx, left.min(Duration::from_secs(1)));
-                continue;
-            }
-            if s.others_may_move()? {
-                sleep_unless_stopped(ctx, options.poll.min(REMOTE_POLL));
-                continue;
-            }
-            if !options.watch {
+    let mut drive = || -> Result<()> {
+        loop {
+            if ctx.stop.load(Ordering::Relaxed) {
                 break;
             }
-            sleep_unless_stopped(ctx, options.poll);
-            continue;
+            // News from the remote is news like a job's.
+            scan |= s.sync_if_due()?;
+            // A held queue lease is renewed while anything runs, whether or
+            // not new work may start (a spent budget lets running work end).
+            s.renew_queue()?;
+            if (scan || scanned.elapsed() >= IDLE_SCAN) && s.may_start() {
+                if s.queue_turn()? {
+                    s.start_integration()?;
+                    s.start_reviews()?;
+                }
+                s.start_implementers()?;
+                (scan, scanned) = (false, Instant::now());
+            }
+            if s.running.is_empty() {
+                scan = true;
+                // A role paused by a rate limit has work to take up again.
+                if let Some(left) = ctx.ledger.any_pause().filter(|_| s.may_start()) {
+                    sleep_unless_stopped(ctx, left.min(Duration::from_secs(1)));
+                    continue;
+                }
+                if s.others_may_move()? {
+                    sleep_unless_stopped(ctx, options.poll.min(REMOTE_POLL));
+                    continue;
+                }
+                if !options.watch {
+                    break;
+                }
+                sleep_unless_stopped(ctx, options.poll);
+                continue;
+            }
+            if let Ok((job, done)) = rx.recv_timeout(Duration::from_millis(100)) {
+                s.finish(job, done);
+                scan = true;
+            }
         }
-        if let Ok((job, done)) = rx.recv_timeout(Duration::from_millis(100)) {
-            s.finish(job, done);
-            scan = true;
-        }
+        Ok(())
+    };
+    let driven = drive();
+    if driven.is_err() {
+        // Wound down as Ctrl-C would: the agents stop, their tasks are released.
+        ctx.stop.store(true, Ordering::Relaxed);
     }
     // Stopped: the workers see the flag, stop their agents and release their tasks.
     while !s.running.is_empty() {
@@ -204,13 +215,27 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Summary> {
         }
     }
     if let Some(hub) = &mut s.hub {
+        // What this run recorded goes out before it ends, and before the
+        // queue's lease is given back: a clone that took the lease over
+        // first would see this run's verdicts and merges as still to do.
+        // A remote that is gone is waited for (Ctrl-C leaves it for a
+        // later `git agent sync`).
+        let mut synced = Ok(false);
+        while matches!(synced, Ok(false)) {
+            synced = hub.sync(ctx, true);
+            if ctx.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if matches!(synced, Ok(false)) {
+                sleep_unless_stopped(ctx, REMOTE_POLL);
+            }
+        }
         hub.release_queue(ctx);
-        // What this run recorded goes out before it ends; a remote that is
-        // gone is waited for (Ctrl-C leaves it for a later `git agent sync`).
-        while !hub.sync(ctx, true) && !ctx.stop.load(Ordering::Relaxed) {
-            sleep_unless_stopped(ctx, REMOTE_POLL);
+        if driven.is_ok() {
+            synced?;
         }
     }
+    driven?;
     Ok(s.summary)
 }
 
@@ -223,15 +248,20 @@ impl Scheduler<'_> {
     /// This clone's target follows the hub's, unless the merge queue runs
     /// (it moves the target itself).
     /// Returns whether it synced.
-    fn sync_if_due(&mut self) -> bool {
+    fn sync_if_due(&mut self) -> Result<bool> {
         let follow = !self.running.contains_key(&Job::Integrate);
         match self.hub.as_mut().filter(|h| h.due()) {
-            Some(hub) => {
-                hub.sync(self.ctx, follow);
-                true
-            }
-            None => false,
+            Some(hub) => hub.sync(self.ctx, follow).map(|_| true),
+            None => Ok(false),
         }
+    }
+
+    /// Renew the queue's lease where this run holds it and a renewal is due.
+    fn renew_queue(&mut self) -> Result<()> {
+        if self.queue_here.is_some() || self.hub.as_ref().is_some_and(Hub::holds_queue) {
+            self.queue_turn()?;
+        }
+        Ok(())
     }
 
     /// Whether this run reviews and integrates: always alone; against a
