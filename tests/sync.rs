@@ -1210,3 +1210,55 @@ fn run_against_a_hub_that_refuses_the_agent_refs_stops_saying_so() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("refuses the agent refs"), "{err}");
 }
+
+/// The hub goes away just as the queue's holder pushes the gated merge:
+/// the pass ends, the run waits for the hub, and once it is back the merge
+/// lands, once, instead of the run ending with the work approved.
+#[test]
+fn a_merge_whose_push_finds_the_hub_gone_lands_once_it_is_back() {
+    let hub = Hub::new();
+    let a = hub.clone_main();
+    let base = a.git(&["rev-parse", "main"]);
+    let id = a.add("Lands late", &[]);
+    let path = hub.url().to_string();
+    let marker = a.scratch("moved");
+    // The gate takes the hub away once, then passes; the test brings the
+    // hub back 2 s later (the gate's own processes end with it).
+    let gate = format!("[ -e {marker} ] || {{ mv {path} {path}.away; touch {marker}; }}; true");
+    let back = {
+        let (marker, path) = (marker.clone(), path.clone());
+        std::thread::spawn(move || {
+            let moved = crate::common::wait_for(120, || std::path::Path::new(&marker).exists());
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            if moved {
+                std::fs::rename(format!("{path}.away"), &path).unwrap();
+            }
+            moved
+        })
+    };
+    let script = a.scratch("gate.sh");
+    std::fs::write(&script, format!("{gate}\n")).unwrap();
+    a.write(
+        ".git-agent.yaml",
+        &format!(
+            "target: main\ntest: sh {script}\nroles:\n  implementer:\n    command: [sh, {}]\n    timeout: 60s\n  reviewer:\n    command: [sh, {}]\n    timeout: 60s\n",
+            crate::common::agent("implementer.sh"),
+            crate::common::agent("reviewer.sh")
+        ),
+    );
+    let out = a
+        .cmd(&["run", "--remote", "origin"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(back.join().unwrap(), "the gate ran: {err}");
+    assert!(out.status.success(), "{err}");
+    let merges = hub.merges_since(&base);
+    assert_eq!(
+        merges.iter().filter(|(_, t)| *t == id).count(),
+        1,
+        "merged once on the hub: {merges:?}\n{err}"
+    );
+    assert!(err.contains("unreachable"), "{err}");
+}

@@ -739,6 +739,16 @@ impl Scheduler<'_> {
                 }
             }
             Done::Progress => {}
+            Done::Integrated(Err(e))
+                if self.hub.is_some() && crate::git::remote::is_unreachable(&e) =>
+            {
+                // Not the work's fault: the pass runs again once the
+                // remote is back.
+                self.queue_idle_at = None;
+                if let Some(hub) = &mut self.hub {
+                    hub.lost(self.ctx, &e);
+                }
+            }
             Done::Implemented(Err(e)) | Done::Reviewed(Err(e)) | Done::Integrated(Err(e)) => {
                 self.ctx.view.say(&format!("{label}: error: {e:#}"));
                 s.errors.push(format!("{label}: {e:#}"));
