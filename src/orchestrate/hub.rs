@@ -124,8 +124,13 @@ impl Hub {
     /// An exchange with the remote failed (`why`): out of reach until the
     /// next sync goes through.
     pub fn lost(&mut self, ctx: &Context, why: &anyhow::Error) {
-        self.reachable = false;
+        let was = std::mem::replace(&mut self.reachable, false);
         self.dirty = true;
+        if !was {
+            // Said when it went; each retry fails its own way, and saying
+            // each would fill the log while the remote is away.
+            return;
+        }
         self.say(
             ctx,
             format!(
@@ -180,7 +185,7 @@ impl Hub {
             }
             // Unreachable: what runs goes on; the hub's target moves only by
             // a push that lands, so nothing untested can land meanwhile.
-            Err(e) if git::remote::is_unreachable(&e) => self.reachable = false,
+            Err(e) if git::remote::is_unreachable(&e) => self.lost(ctx, &e),
             // Answered but refused: this clone does not hold the queue.
             Err(e) => {
                 self.say(
