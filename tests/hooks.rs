@@ -775,3 +775,32 @@ fn each_queued_commit_is_reviewed_once_and_a_stale_item_is_dropped() {
     assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 1);
     repo.ok(&["run"]);
 }
+
+/// A broken `.git-agent.yaml` never stops a push that moves no branch (a
+/// tag, a deletion): only a branch can be the target. A branch push still
+/// fails closed, naming the line, since the gate cannot know the target.
+#[test]
+fn a_broken_config_stops_only_pushes_the_gate_must_judge() {
+    let repo = Repo::new();
+    repo.ok(&["hooks", "install"]);
+    let hub = repo.scratch("hub.git");
+    repo.git(&["init", "-q", "--bare", &hub]);
+    repo.git(&["remote", "add", "hub", &hub]);
+    repo.write(".git-agent.yaml", "target: main\nbogus: [\n");
+    repo.git(&["tag", "v1"]);
+    let push = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("git");
+        repo.env(&mut cmd);
+        cmd.args(args).output().unwrap()
+    };
+    let tag = push(&["push", "hub", "v1"]);
+    assert!(
+        tag.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tag.stderr)
+    );
+    let branch = push(&["push", "hub", "main"]);
+    let err = String::from_utf8_lossy(&branch.stderr);
+    assert!(!branch.status.success(), "{err}");
+    assert!(err.contains(".git-agent.yaml:"), "{err}");
+}

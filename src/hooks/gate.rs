@@ -25,6 +25,16 @@ use crate::store::Store;
 /// lines. Refuses with [`No`] (exit 1), naming every unreviewed commit.
 pub fn run(ctx: &HookContext, remote: Option<&str>, stdin: &str) -> Result<()> {
     let store = &ctx.store;
+    // Only a branch can be the target: a push of tags, agent refs or
+    // deletions alone needs no config (and a broken one never stops it).
+    let moves_a_branch = stdin.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        matches!(fields[..], [_, local, remote_ref, _]
+            if remote_ref.starts_with("refs/heads/") && !is_zero(local))
+    });
+    if !moves_a_branch {
+        return Ok(());
+    }
     let target = config::team(store)?.target;
     let target_ref = format!("refs/heads/{target}");
     let mut refused = Vec::new();
