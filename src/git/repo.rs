@@ -103,14 +103,24 @@ pub fn is_tracked(dir: &Path, path: &str) -> Result<bool> {
 /// ones (`git pack-refs --include .. --exclude ..`). In a reftable
 /// repository git compacts the tables instead.
 pub fn pack_refs(dir: &Path, include: &[&str], exclude: &[&str]) -> Result<()> {
+    run(dir, &pack_refs_args(&[], include, exclude)).map(drop)
+}
+
+/// `git pack-refs` with `options` and an `--include`/`--exclude` per pattern.
+fn pack_refs_args<'a>(
+    options: &[&'a str],
+    include: &[&'a str],
+    exclude: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec!["pack-refs"];
+    args.extend(options);
     for pattern in include {
         args.extend(["--include", pattern]);
     }
     for pattern in exclude {
         args.extend(["--exclude", pattern]);
     }
-    run(dir, &args).map(drop)
+    args
 }
 
 /// Start `git pack-refs --auto` for the refs matching `include` and none of
@@ -121,13 +131,7 @@ pub fn pack_refs(dir: &Path, include: &[&str], exclude: &[&str]) -> Result<()> {
 /// writer, so it is safe beside them. Its outcome only matters for speed,
 /// so a failure to start is ignored.
 pub fn pack_refs_in_background(dir: &Path, include: &[&str], exclude: &[&str]) {
-    let mut args = vec!["pack-refs", "--auto"];
-    for pattern in include {
-        args.extend(["--include", pattern]);
-    }
-    for pattern in exclude {
-        args.extend(["--exclude", pattern]);
-    }
+    let args = pack_refs_args(&["--auto"], include, exclude);
     let child = super::command(dir, &args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -25,26 +25,31 @@ use crate::store::Store;
 /// lines. Refuses with [`No`] (exit 1), naming every unreviewed commit.
 pub fn run(ctx: &HookContext, remote: Option<&str>, stdin: &str) -> Result<()> {
     let store = &ctx.store;
-    // Only a branch can be the target: a push of tags, agent refs or
-    // deletions alone needs no config (and a broken one never stops it).
-    let moves_a_branch = stdin.lines().any(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        matches!(fields[..], [_, local, remote_ref, _]
-            if remote_ref.starts_with("refs/heads/") && !is_zero(local))
-    });
-    if !moves_a_branch {
+    // What moves a branch: only a branch can be the target, so a push of
+    // tags, agent refs or deletions alone needs no config (and a broken
+    // one never stops it).
+    let moved: Vec<(&str, &str, &str)> = stdin
+        .lines()
+        .filter_map(
+            |line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+                [_, local, remote_ref, remote_tip]
+                    if remote_ref.starts_with("refs/heads/") && !is_zero(local) =>
+                {
+                    Some((local, remote_ref, remote_tip))
+                }
+                _ => None,
+            },
+        )
+        .collect();
+    if moved.is_empty() {
         return Ok(());
     }
     let target = config::team(store)?.target;
     let target_ref = format!("refs/heads/{target}");
     let mut refused = Vec::new();
     let mut base = None;
-    for line in stdin.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [_, local, remote_ref, remote_tip] = fields[..] else {
-            continue;
-        };
-        if remote_ref != target_ref || is_zero(local) {
+    for (local, remote_ref, remote_tip) in moved {
+        if remote_ref != target_ref {
             continue;
         }
         let already = on_remote(store, remote, &target, remote_tip);

@@ -23,6 +23,16 @@ use crate::agent::config::{self, Config, Role};
 use crate::model::task::Change;
 use crate::store::{Draft, Store};
 
+/// Whether this clone holds the commit `task`'s head names: work made on
+/// another clone arrives with the sync that brings its task, and a hub may
+/// get a task's ref before the push of its branch lands.
+pub(crate) fn has_head(ctx: &Context, task: &crate::model::task::Task) -> bool {
+    task.head
+        .as_deref()
+        .and_then(|h| gix::ObjectId::from_hex(h.as_bytes()).ok())
+        .is_some_and(|oid| ctx.store.repo().has_object(oid))
+}
+
 /// Open (creating it and its directory) the lock file at `path`; the caller
 /// takes the lock. These are OS locks: a killed holder never leaves one held.
 pub(crate) fn lock_file(path: &std::path::Path) -> Result<std::fs::File> {

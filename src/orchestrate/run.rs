@@ -314,7 +314,7 @@ impl Scheduler<'_> {
             };
             if queued {
                 waiting.0 = true;
-                waiting.1 |= !has_object(self.ctx, task.head.as_deref());
+                waiting.1 |= !super::has_head(self.ctx, &task);
             }
         }
         Ok(waiting)
@@ -487,7 +487,7 @@ impl Scheduler<'_> {
         let mut wanted: Vec<(String, String)> = Vec::new();
         let tasks = self.ctx.store.load_all()?;
         for task in tasks.iter().filter(|t| t.state == State::InReview) {
-            if !has_object(self.ctx, task.head.as_deref()) {
+            if !super::has_head(self.ctx, task) {
                 // Its work has not arrived: made on another clone, it comes
                 // with a sync; a hub may get a task's ref before the push
                 // of its branch lands.
@@ -813,12 +813,6 @@ impl Scheduler<'_> {
         }
         Ok(())
     }
-}
-
-/// Whether this clone holds the commit `hex` names.
-fn has_object(ctx: &Context, hex: Option<&str>) -> bool {
-    hex.and_then(|h| gix::ObjectId::from_hex(h.as_bytes()).ok())
-        .is_some_and(|oid| ctx.store.repo().has_object(oid))
 }
 
 /// Whether a job ended without an error.

@@ -9,7 +9,7 @@
 //! or one queue pass done twice, never a target that was not gated, since
 //! the target itself moves on the remote only by a compare-and-swap push.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use gix::ObjectId;
 use std::time::Duration;
 
@@ -86,8 +86,9 @@ impl Store {
     /// lease of someone else's is left alone; a lost race is theirs.
     pub fn take_queue_lease_here(&self, holder: &str, ttl: Duration) -> Result<Turn> {
         let old = self.find_ref(QUEUE_LEASE)?;
-        if let Some(lease) = old
-            .and_then(|oid| self.queue_lease_at(oid))
+        let current = old.map(|oid| self.queue_lease_at(oid)).transpose()?;
+        if let Some(lease) = current
+            .flatten()
             .filter(|l| l.is_live() && l.holder != holder)
         {
             return Ok(Turn::Theirs(Some(lease)));
@@ -111,7 +112,10 @@ impl Store {
         let Some(old) = self.find_ref(QUEUE_LEASE)? else {
             return Ok(());
         };
-        if self.queue_lease_at(old).is_some_and(|l| l.holder == holder) {
+        if self
+            .queue_lease_at(old)?
+            .is_some_and(|l| l.holder == holder)
+        {
             let edit = crate::git::refs::Edit::delete(QUEUE_LEASE, old);
             // Moved meanwhile: someone took it over, and it is theirs.
             if let Err(e) = self.transact(&[edit], "queue lease released") {
@@ -123,10 +127,11 @@ impl Store {
         Ok(())
     }
 
-    /// The lease blob `oid` holds, if it is one.
-    fn queue_lease_at(&self, oid: ObjectId) -> Option<Lease> {
-        let blob = find(&self.repo, oid).ok()?;
-        serde_json::from_slice(&blob.data).ok()
+    /// The lease blob `oid` holds, if it is one (a blob that is no lease,
+    /// written by hand, is as good as none).
+    fn queue_lease_at(&self, oid: ObjectId) -> Result<Option<Lease>> {
+        let blob = find(&self.repo, oid)?;
+        Ok(serde_json::from_slice(&blob.data).ok())
     }
 
     /// A queue lease for `holder`, tied to this process, for `ttl` from now.
@@ -154,12 +159,6 @@ impl Store {
         let Some(oid) = self.find_ref(&name)? else {
             return Ok((None, None));
         };
-        let blob = find(&self.repo, oid)?;
-        // A blob that is no lease (written by hand) is as good as none.
-        let lease = serde_json::from_slice::<Lease>(&blob.data)
-            .ok()
-            .with_context(|| format!("{QUEUE_LEASE} on {remote} is not a lease"))
-            .ok();
-        Ok((lease, Some(oid)))
+        Ok((self.queue_lease_at(oid)?, Some(oid)))
     }
 }

@@ -442,7 +442,7 @@ impl<'a> MergeQueue<'a> {
                 !self.deferred.contains(&t.id)
                     && !self.chain.iter().any(|c| c.task.id == t.id)
                     && !self.done.contains(&done_key(&t.id, t.head.as_deref()))
-                    && has_head(self.ctx, t)
+                    && super::has_head(self.ctx, t)
             })
             .collect();
         for task in pending {
@@ -935,15 +935,6 @@ fn target_tip(ctx: &Context, remote: Option<&str>) -> Result<String> {
         Some(remote) => git::resolve_commit(&ctx.root, &format!("refs/remotes/{remote}/{target}")),
         None => git::resolve_commit(&ctx.root, &format!("refs/heads/{target}")),
     }
-}
-
-/// Whether this clone holds the commit `task`'s head names: work made on
-/// another clone arrives with the sync that brings its task.
-fn has_head(ctx: &Context, task: &Task) -> bool {
-    task.head
-        .as_deref()
-        .and_then(|h| gix::ObjectId::from_hex(h.as_bytes()).ok())
-        .is_some_and(|oid| ctx.store.repo().has_object(oid))
 }
 
 fn stopped(ctx: &Context) -> bool {
